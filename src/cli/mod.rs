@@ -1,0 +1,304 @@
+//! The headless command line: parsing, running engine jobs, text and JSON output, exit codes.
+
+mod demo;
+mod output;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use futures_util::future::join_all;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, ConfigError};
+use crate::domain::ImageSelector;
+use crate::engine::{Engine, EngineError, PromotionOutcome, PromotionRequest};
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const REGISTRY: i32 = 1;
+    pub const INPUT: i32 = 2;
+    pub const REFUSED: i32 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "gantry", version, about = "Promote the exact image you built through your environments")]
+pub struct Cli {
+    /// Configuration file (else $GANTRY_CONFIG, ./gantry.toml, $XDG_CONFIG_HOME/gantry/config.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy images to an environment, keeping their digest, then tag them there
+    Promote {
+        /// service:sha-2b2e927 (tag), service:2b2e927 (commit) or service@sha256:<hex>
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+        /// Target environment
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Source environment (default: the target's `from`)
+        #[arg(long, value_name = "ENV")]
+        from: Option<String>,
+        /// Print the plan and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Machine-readable output on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// SHA-tagged images of a service, per environment
+    Images {
+        service: String,
+        /// Only this environment
+        #[arg(long, value_name = "ENV")]
+        env: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The service x environment matrix
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A sandbox: local registries with images and a config, to try gantry on
+    Demo {
+        /// Where to build it (default: a new temporary directory)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Build the sandbox, print how to use it, and exit without serving (registries stop)
+        #[arg(long, hide = true)]
+        no_wait: bool,
+    },
+}
+
+/// An error worth one or two lines to the user, and the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure {
+            code: exit::INPUT,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        None => Err(Failure {
+            code: exit::INPUT,
+            message: "the interactive console is not built yet; see `gantry --help` for the headless commands".into(),
+        }),
+        Some(Command::Demo { dir, no_wait }) => demo::run(dir, no_wait).await,
+        Some(command) => match Config::discover(cli.config.as_deref()) {
+            Ok(config) => run_with_config(config, command).await,
+            Err(e) => Err(e.into()),
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("gantry: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+async fn run_with_config(config: Config, command: Command) -> Result<i32, Failure> {
+    let mut engine = Engine::new(config)?;
+    match command {
+        Command::Promote {
+            images,
+            to,
+            from,
+            dry_run,
+            json,
+        } => promote(&mut engine, &images, &to, from.as_deref(), dry_run, json).await,
+        Command::Images { service, env, json } => images(&engine, &service, env.as_deref(), json).await,
+        Command::Status { json } => status(&engine, json).await,
+        Command::Demo { .. } => unreachable!("demo runs without a configuration"),
+    }
+}
+
+#[derive(Serialize)]
+struct PromotionReport {
+    image: String,
+    ok: bool,
+    exit_code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<PromotionOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+async fn promote(
+    engine: &mut Engine,
+    images: &[String],
+    to: &str,
+    from: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> Result<i32, Failure> {
+    // Every argument is checked before anything runs.
+    let from = engine.source_environment(to, from)?.name.clone();
+    let prefix = engine.config().tags.prefix.clone();
+    let mut requests = Vec::new();
+    for image in images {
+        let selector = ImageSelector::parse(image, &prefix).map_err(EngineError::from)?;
+        let request = PromotionRequest {
+            selector,
+            from: from.clone(),
+            to: to.to_string(),
+        };
+        engine.check_request(&request)?;
+        requests.push(request);
+    }
+
+    let show_progress = !json && std::io::stderr().is_terminal();
+    let progress = if show_progress {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        engine.subscribe(sender);
+        Some(tokio::spawn(output::render_progress(receiver)))
+    } else {
+        None
+    };
+    let engine_ref = &*engine;
+    let results = join_all(requests.iter().map(|r| engine_ref.promote(r, dry_run))).await;
+    // Dropping the engine's sender ends the progress renderer.
+    if let Some(progress) = progress {
+        engine.subscribe(mpsc::unbounded_channel().0);
+        let _ = progress.await;
+    }
+
+    let mut reports = Vec::new();
+    for (image, result) in images.iter().zip(results) {
+        reports.push(match result {
+            Ok(outcome) => PromotionReport {
+                image: image.clone(),
+                ok: true,
+                exit_code: exit::OK,
+                outcome: Some(outcome),
+                error: None,
+            },
+            Err(e) => PromotionReport {
+                image: image.clone(),
+                ok: false,
+                exit_code: e.exit_code(),
+                outcome: None,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    if json {
+        output::print_json(&reports);
+    } else {
+        for report in &reports {
+            match (&report.outcome, &report.error) {
+                (Some(outcome), _) => output::print_plan(&outcome.plan, outcome.executed),
+                (None, Some(error)) => eprintln!("gantry: {}: {error}", report.image),
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(worst_exit_code(reports.iter().map(|r| r.exit_code)))
+}
+
+/// A network failure outranks a refusal: the refusal may not be the whole story.
+fn worst_exit_code(codes: impl Iterator<Item = i32>) -> i32 {
+    codes
+        .max_by_key(|code| match *code {
+            exit::OK => 0,
+            exit::REFUSED => 1,
+            exit::INPUT => 2,
+            _ => 3,
+        })
+        .unwrap_or(exit::OK)
+}
+
+async fn images(engine: &Engine, service: &str, env: Option<&str>, json: bool) -> Result<i32, Failure> {
+    engine.config().service(service).map_err(EngineError::from)?;
+    let envs: Vec<String> = match env {
+        Some(env) => vec![engine.config().environment(env).map_err(EngineError::from)?.name.clone()],
+        None => engine.config().environments.iter().map(|e| e.name.clone()).collect(),
+    };
+    let results = join_all(envs.iter().map(|env| engine.images(service, env))).await;
+    let mut listings = Vec::new();
+    let mut code = exit::OK;
+    for (env, result) in envs.iter().zip(results) {
+        match result {
+            Ok(listing) => listings.push(listing),
+            Err(e) => {
+                code = worst_exit_code([code, e.exit_code()].into_iter());
+                eprintln!("gantry: {env}: {e}");
+            }
+        }
+    }
+    if json {
+        output::print_json(&listings);
+    } else {
+        output::print_images(&listings);
+    }
+    Ok(code)
+}
+
+async fn status(engine: &Engine, json: bool) -> Result<i32, Failure> {
+    let cells = engine.status().await;
+    let code = if cells.iter().any(|c| c.error.is_some()) {
+        exit::REGISTRY
+    } else {
+        exit::OK
+    };
+    if json {
+        output::print_json(&cells);
+    } else {
+        output::print_status(engine.config(), &cells);
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_code_wins() {
+        assert_eq!(worst_exit_code([0, 3, 0].into_iter()), 3);
+        assert_eq!(worst_exit_code([3, 1].into_iter()), 1);
+        assert_eq!(worst_exit_code(std::iter::empty()), 0);
+    }
+
+    #[test]
+    fn command_line_shapes() {
+        let cli = Cli::try_parse_from(["gantry", "--config", "g.toml", "promote", "a:sha-1", "b:sha-2", "--to", "stage"]).unwrap();
+        match cli.command {
+            Some(Command::Promote { images, to, from, .. }) => {
+                assert_eq!(images, ["a:sha-1", "b:sha-2"]);
+                assert_eq!(to, "stage");
+                assert_eq!(from, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["gantry", "promote", "a:sha-1"]).is_err());
+    }
+}

@@ -1,0 +1,724 @@
+//! Configuration: finding the file, parsing it, and refusing bad values with file:line:col.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::is_valid_tag;
+
+/// A configuration that passed validation: every `from` names an environment,
+/// there is no cycle, every registry and repository parses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from, for messages.
+    pub source: PathBuf,
+    pub git: GitSettings,
+    pub tags: TagSettings,
+    pub copy: CopySettings,
+    pub environments: Vec<Environment>,
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitSettings {
+    /// The application repository.
+    pub path: PathBuf,
+    pub develop: String,
+    pub main: String,
+}
+
+impl Default for GitSettings {
+    fn default() -> Self {
+        GitSettings {
+            path: PathBuf::from("."),
+            develop: "develop".into(),
+            main: "main".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TagSettings {
+    /// Immutable tags are `<prefix><short sha>`.
+    pub prefix: String,
+    pub short_len: usize,
+}
+
+impl Default for TagSettings {
+    fn default() -> Self {
+        TagSettings {
+            prefix: "sha-".into(),
+            short_len: 7,
+        }
+    }
+}
+
+impl TagSettings {
+    /// The immutable tag of a commit: `sha-` + the first `short_len` hex digits.
+    pub fn for_commit(&self, sha: &str) -> String {
+        let short: String = sha.chars().take(self.short_len).collect();
+        format!("{}{}", self.prefix, short)
+    }
+
+    pub fn is_immutable(&self, tag: &str) -> bool {
+        tag.starts_with(&self.prefix)
+    }
+}
+
+/// How hard gantry pushes the registries; defaults follow skopeo and crane.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CopySettings {
+    /// Blobs in flight at once, across all images of one run.
+    pub parallel_blobs: usize,
+    /// Images promoted at once.
+    pub parallel_images: usize,
+    /// Attempts per request before giving up (408, 429, 5xx, dropped connections).
+    pub attempts: u32,
+    /// First back-off in milliseconds; doubles each attempt.
+    pub backoff_ms: u64,
+}
+
+impl Default for CopySettings {
+    fn default() -> Self {
+        CopySettings {
+            parallel_blobs: 6,
+            parallel_images: 4,
+            attempts: 5,
+            backoff_ms: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    /// `host[:port]`, no scheme.
+    pub registry: String,
+    /// Repository prefix: `dev` puts service `x` at `<registry>/dev/x`.
+    pub path: String,
+    pub plain_http: bool,
+    pub mutable_tag: Option<String>,
+    /// The environment images come from when promoted here.
+    pub from: Option<String>,
+}
+
+impl Environment {
+    /// The repository (no registry host) holding `service` in this environment.
+    pub fn repository(&self, service: &Service) -> String {
+        if self.path.is_empty() {
+            service.repository.clone()
+        } else {
+            format!("{}/{}", self.path, service.repository)
+        }
+    }
+
+    /// `host/repository` as people paste it into docker or skopeo.
+    pub fn image_name(&self, service: &Service) -> String {
+        format!("{}/{}", self.registry, self.repository(service))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub repository: String,
+}
+
+impl Config {
+    pub fn environment(&self, name: &str) -> Result<&Environment, LookupError> {
+        self.environments
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| LookupError::Environment {
+                name: name.to_string(),
+                known: self.environments.iter().map(|e| e.name.clone()).collect(),
+            })
+    }
+
+    pub fn service(&self, name: &str) -> Result<&Service, LookupError> {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| LookupError::Service {
+                name: name.to_string(),
+                known: self.services.iter().map(|s| s.name.clone()).collect(),
+            })
+    }
+
+    /// Loads the first configuration found: `explicit`, then `$GANTRY_CONFIG`,
+    /// then `./gantry.toml`, then `$XDG_CONFIG_HOME/gantry/config.toml`.
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = locate(explicit)?;
+        Config::load(&path)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|span| line_col(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                col,
+                message: e.message().trim_end().to_string(),
+            }
+        })?;
+        Validator { text, path }.validate(raw)
+    }
+}
+
+fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os("GANTRY_CONFIG").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let mut tried = vec![PathBuf::from("gantry.toml")];
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(dir) = xdg {
+        tried.push(dir.join("gantry").join("config.toml"));
+    }
+    tried
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(ConfigError::NotFound { tried })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no configuration found (tried --config, $GANTRY_CONFIG, {}); start from config.example.toml", .tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound { tried: Vec<PathBuf> },
+    #[error("{}: cannot read: {reason}", .path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{}:{line}:{col}: {message}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LookupError {
+    #[error("unknown environment `{name}` (configured: {})", list(.known))]
+    Environment { name: String, known: Vec<String> },
+    #[error("unknown service `{name}` (configured: {})", list(.known))]
+    Service { name: String, known: Vec<String> },
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    git: GitSettings,
+    #[serde(default)]
+    tags: Option<Spanned<TagSettings>>,
+    #[serde(default)]
+    copy: Option<Spanned<CopySettings>>,
+    #[serde(default)]
+    environment: Vec<RawEnvironment>,
+    #[serde(default)]
+    service: Vec<RawService>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    name: Spanned<String>,
+    registry: Spanned<String>,
+    #[serde(default)]
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    plain_http: bool,
+    #[serde(default)]
+    mutable_tag: Option<Spanned<String>>,
+    #[serde(default)]
+    from: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    #[serde(default)]
+    repository: Option<Spanned<String>>,
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn error(&self, span: Range<usize>, message: impl fmt::Display) -> ConfigError {
+        let (line, col) = line_col(self.text, span.start);
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            message: message.to_string(),
+        }
+    }
+
+    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let (tags, tags_span) = split_spanned(raw.tags);
+        if tags.prefix.is_empty() || !is_valid_tag(&format!("{}0", tags.prefix)) {
+            return Err(self.error(
+                tags_span.clone(),
+                format!(
+                    "tags.prefix `{}` cannot start a tag (letters, digits, `_`, `.`, `-`)",
+                    tags.prefix
+                ),
+            ));
+        }
+        if !(4..=40).contains(&tags.short_len) {
+            return Err(self.error(
+                tags_span,
+                format!(
+                    "tags.short_len {} is out of range (4 to 40 hex digits)",
+                    tags.short_len
+                ),
+            ));
+        }
+        let (copy, copy_span) = split_spanned(raw.copy);
+        if copy.parallel_blobs == 0 || copy.parallel_images == 0 || copy.attempts == 0 {
+            return Err(self.error(
+                copy_span,
+                "copy.parallel_blobs, copy.parallel_images and copy.attempts must be at least 1",
+            ));
+        }
+
+        if raw.environment.is_empty() {
+            return Err(self.error(
+                0..0,
+                "no [[environment]] is configured; gantry needs at least one",
+            ));
+        }
+        let mut environments = Vec::with_capacity(raw.environment.len());
+        let mut seen = HashSet::new();
+        for env in &raw.environment {
+            let name = env.name.get_ref();
+            if !is_valid_name(name) {
+                return Err(self.error(
+                    env.name.span(),
+                    format!("environment name `{name}` must be letters, digits, `-` or `_`"),
+                ));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(self.error(
+                    env.name.span(),
+                    format!("duplicate environment `{name}`"),
+                ));
+            }
+            let registry = env.registry.get_ref();
+            if let Err(why) = check_registry(registry) {
+                return Err(self.error(
+                    env.registry.span(),
+                    format!("registry `{registry}` {why}"),
+                ));
+            }
+            let path = match &env.path {
+                Some(path) => {
+                    let value = path.get_ref().trim_matches('/');
+                    if !value.is_empty() && !is_valid_repository(value) {
+                        return Err(self.error(
+                            path.span(),
+                            format!("path `{}` is not a valid repository prefix (lowercase letters, digits, `.`, `_`, `-`, separated by `/`)", path.get_ref()),
+                        ));
+                    }
+                    value.to_string()
+                }
+                None => String::new(),
+            };
+            let mutable_tag = match &env.mutable_tag {
+                Some(tag) => {
+                    let value = tag.get_ref();
+                    if !is_valid_tag(value) {
+                        return Err(self.error(
+                            tag.span(),
+                            format!("mutable_tag `{value}` is not a valid tag"),
+                        ));
+                    }
+                    if tags.is_immutable(value) {
+                        return Err(self.error(
+                            tag.span(),
+                            format!(
+                                "mutable_tag `{value}` starts with the immutable prefix `{}`: it would be mistaken for a commit tag",
+                                tags.prefix
+                            ),
+                        ));
+                    }
+                    Some(value.clone())
+                }
+                None => None,
+            };
+            environments.push(Environment {
+                name: name.clone(),
+                registry: registry.clone(),
+                path,
+                plain_http: env.plain_http,
+                mutable_tag,
+                from: env.from.as_ref().map(|f| f.get_ref().clone()),
+            });
+        }
+        for env in &raw.environment {
+            if let Some(from) = &env.from {
+                let value = from.get_ref();
+                if value == env.name.get_ref() {
+                    return Err(self.error(
+                        from.span(),
+                        format!("environment `{value}` cannot be promoted from itself"),
+                    ));
+                }
+                if !seen.contains(value) {
+                    let mut known: Vec<_> = environments.iter().map(|e| e.name.clone()).collect();
+                    known.sort();
+                    return Err(self.error(
+                        from.span(),
+                        format!(
+                            "from = `{value}` names no environment (configured: {})",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        self.check_cycles(&raw.environment)?;
+
+        let mut services = Vec::with_capacity(raw.service.len());
+        let mut seen = HashSet::new();
+        for svc in &raw.service {
+            let name = svc.name.get_ref();
+            if !is_valid_name(name) {
+                return Err(self.error(
+                    svc.name.span(),
+                    format!("service name `{name}` must be letters, digits, `-`, `_` or `.`"),
+                ));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(self.error(svc.name.span(), format!("duplicate service `{name}`")));
+            }
+            let repository = match &svc.repository {
+                Some(repo) => {
+                    let value = repo.get_ref().trim_matches('/');
+                    if !is_valid_repository(value) {
+                        return Err(self.error(
+                            repo.span(),
+                            format!("repository `{}` is not a valid repository name (lowercase letters, digits, `.`, `_`, `-`, separated by `/`)", repo.get_ref()),
+                        ));
+                    }
+                    value.to_string()
+                }
+                None => {
+                    if !is_valid_repository(name) {
+                        return Err(self.error(
+                            svc.name.span(),
+                            format!("service `{name}` is not a valid repository name: set `repository`"),
+                        ));
+                    }
+                    name.clone()
+                }
+            };
+            services.push(Service {
+                name: name.clone(),
+                repository,
+            });
+        }
+
+        Ok(Config {
+            source: self.path.to_path_buf(),
+            git: raw.git,
+            tags,
+            copy,
+            environments,
+            services,
+        })
+    }
+
+    fn check_cycles(&self, envs: &[RawEnvironment]) -> Result<(), ConfigError> {
+        let from: HashMap<&str, &Spanned<String>> = envs
+            .iter()
+            .filter_map(|e| e.from.as_ref().map(|f| (e.name.get_ref().as_str(), f)))
+            .collect();
+        for env in envs {
+            let start = env.name.get_ref().as_str();
+            let mut chain = vec![start];
+            let mut current = start;
+            while let Some(next) = from.get(current) {
+                let next_name = next.get_ref().as_str();
+                if next_name == start {
+                    chain.push(next_name);
+                    return Err(self.error(
+                        next.span(),
+                        format!("promotion cycle: {}", chain.join(" <- ")),
+                    ));
+                }
+                if chain.contains(&next_name) {
+                    // A cycle not through `start`: reported when its own member is visited.
+                    break;
+                }
+                chain.push(next_name);
+                current = next_name;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A section's value (its default when absent) and where it stands in the file.
+fn split_spanned<T: Default>(section: Option<Spanned<T>>) -> (T, Range<usize>) {
+    match section {
+        Some(spanned) => {
+            let span = spanned.span();
+            (spanned.into_inner(), span)
+        }
+        None => (T::default(), 0..0),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// The distribution spec's repository grammar: path components of
+/// `[a-z0-9]+([._-][a-z0-9]+)*` separated by `/`.
+pub fn is_valid_repository(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name.split('/').all(|component| {
+            !component.is_empty()
+                && component
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && component.as_bytes()[0].is_ascii_alphanumeric()
+                && component
+                    .as_bytes()
+                    .last()
+                    .is_some_and(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// `host[:port]` with no scheme or path, as registries are named in image references.
+fn check_registry(registry: &str) -> Result<(), &'static str> {
+    if registry.is_empty() {
+        return Err("is empty");
+    }
+    if registry.contains("://") {
+        return Err("must not carry a scheme: write host[:port] and set plain_http for http");
+    }
+    if registry.contains('/') {
+        return Err("must be host[:port] with no path: put the repository prefix in `path`");
+    }
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => (host, Some(port)),
+        _ => (registry, None),
+    };
+    if let Some(port) = port {
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => return Err("has an invalid port"),
+        }
+    }
+    let host_ok = if host.starts_with('[') && host.ends_with(']') {
+        host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            })
+    };
+    if host_ok {
+        Ok(())
+    } else {
+        Err("is not a valid host name")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("gantry.toml"))
+    }
+
+    fn expect_error(text: &str) -> (usize, usize, String) {
+        match parse(text) {
+            Err(ConfigError::Invalid {
+                line, col, message, ..
+            }) => (line, col, message),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    const MINIMAL: &str = r#"
+[[environment]]
+name = "dev"
+registry = "localhost:5001"
+
+[[environment]]
+name = "stage"
+registry = "localhost:5002"
+from = "dev"
+
+[[service]]
+name = "payment-svc"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.tags.prefix, "sha-");
+        assert_eq!(config.tags.short_len, 7);
+        assert_eq!(config.git.develop, "develop");
+        assert_eq!(config.environments[1].from.as_deref(), Some("dev"));
+        assert_eq!(config.services[0].repository, "payment-svc");
+        assert_eq!(config.tags.for_commit("2b2e927f1a3c"), "sha-2b2e927");
+    }
+
+    #[test]
+    fn shared_layout_prefixes_repository() {
+        let config = parse(&MINIMAL.replace(
+            "registry = \"localhost:5002\"",
+            "registry = \"localhost:5001\"\npath = \"/stage/\"",
+        ))
+        .unwrap();
+        let stage = config.environment("stage").unwrap();
+        assert_eq!(
+            stage.image_name(&config.services[0]),
+            "localhost:5001/stage/payment-svc"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let text = MINIMAL.replace("from = \"dev\"", "form = \"dev\"");
+        let (line, col, message) = expect_error(&text);
+        assert_eq!((line, col), (9, 1));
+        assert!(message.contains("form"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_environment_is_located() {
+        let text = MINIMAL.replace("name = \"stage\"", "name = \"dev\"");
+        let (line, col, message) = expect_error(&text);
+        assert_eq!((line, col), (7, 8));
+        assert!(message.contains("duplicate environment `dev`"), "{message}");
+    }
+
+    #[test]
+    fn dangling_from_names_the_value() {
+        let text = MINIMAL.replace("from = \"dev\"", "from = \"dve\"");
+        let (line, col, message) = expect_error(&text);
+        assert_eq!((line, col), (9, 8));
+        assert!(message.contains("`dve`") && message.contains("dev, stage"), "{message}");
+    }
+
+    #[test]
+    fn cycle_is_refused() {
+        let text = MINIMAL.replace(
+            "registry = \"localhost:5001\"",
+            "registry = \"localhost:5001\"\nfrom = \"stage\"",
+        );
+        let (_, _, message) = expect_error(&text);
+        assert!(message.contains("cycle"), "{message}");
+    }
+
+    #[test]
+    fn bad_registries_are_refused() {
+        for (bad, why) in [
+            ("https://localhost:5001", "scheme"),
+            ("localhost:5001/dev", "path"),
+            ("localhost:99999", "port"),
+            ("local host", "host"),
+            ("", "empty"),
+        ] {
+            let text = MINIMAL.replace("localhost:5002", bad);
+            let (line, col, message) = expect_error(&text);
+            assert_eq!((line, col), (8, 12), "{bad}");
+            assert!(message.contains(why) && message.contains(bad), "{message}");
+        }
+    }
+
+    #[test]
+    fn mutable_tag_may_not_look_immutable() {
+        let text = MINIMAL.replace("from = \"dev\"", "from = \"dev\"\nmutable_tag = \"sha-stage\"");
+        let (_, _, message) = expect_error(&text);
+        assert!(message.contains("immutable prefix"), "{message}");
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let (line, _, _) = expect_error("[[environment]]\nname = \"dev\nregistry = \"x\"\n");
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn repository_grammar() {
+        assert!(is_valid_repository("team/payment-svc"));
+        assert!(!is_valid_repository("Payment"));
+        assert!(!is_valid_repository("a//b"));
+        assert!(!is_valid_repository("-a"));
+    }
+}

@@ -1,0 +1,365 @@
+//! The engine: promotions and inventory as background jobs, reporting through events.
+//!
+//! The CLI and (later) the console drive the same `Engine`; neither talks to a
+//! registry directly. Each job reports `EngineEvent`s on a channel, coalesced at
+//! the source so a fast copy does not flood a slow screen.
+
+mod copy;
+pub mod inventory;
+pub mod plan;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::config::{Config, Environment, LookupError};
+use crate::domain::{ImageSelector, SelectorError};
+use crate::registry::{Credentials, RegistryClient, RegistryError, RetryPolicy};
+
+pub use plan::{BlobAction, Plan, TagAction};
+
+/// Identifies one job (one image's promotion, one listing) in events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct JobId(pub u64);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineEvent {
+    pub job: JobId,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    Started { label: String },
+    Progress(Progress),
+    Log { message: String },
+    Finished { summary: String },
+    Failed { reason: String, exit_code: i32 },
+}
+
+/// Where a promotion is, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Resolving,
+    Planning,
+    CopyingBlobs,
+    PushingManifests,
+    Tagging,
+    Done,
+}
+
+impl Step {
+    fn from_u8(value: u8) -> Step {
+        match value {
+            0 => Step::Resolving,
+            1 => Step::Planning,
+            2 => Step::CopyingBlobs,
+            3 => Step::PushingManifests,
+            4 => Step::Tagging,
+            _ => Step::Done,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub step: Step,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub blobs_done: u64,
+    pub blobs_total: u64,
+}
+
+/// Counters a job updates from many tasks; a reporter samples them.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    step: AtomicU8,
+    bytes_done: AtomicU64,
+    bytes_total: AtomicU64,
+    blobs_done: AtomicU64,
+    blobs_total: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn set_step(&self, step: Step) {
+        self.step.store(step as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_bytes(&self, n: u64) {
+        self.bytes_done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes back bytes of a failed attempt, so a retry does not count them twice.
+    pub(crate) fn sub_bytes(&self, n: u64) {
+        self.bytes_done.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn blob_done(&self) {
+        self.blobs_done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_totals(&self, bytes: u64, blobs: u64) {
+        self.bytes_total.store(bytes, Ordering::Relaxed);
+        self.blobs_total.store(blobs, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Progress {
+        Progress {
+            step: Step::from_u8(self.step.load(Ordering::Relaxed)),
+            bytes_done: self.bytes_done.load(Ordering::Relaxed),
+            bytes_total: self.bytes_total.load(Ordering::Relaxed),
+            blobs_done: self.blobs_done.load(Ordering::Relaxed),
+            blobs_total: self.blobs_total.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// At most this often per job, and only on change.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error(transparent)]
+    Selector(#[from] SelectorError),
+    #[error("{0}")]
+    Input(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl EngineError {
+    /// The CLI's exit code: 1 registry or network, 2 invalid input, 3 refused by a rule.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::Lookup(_) | EngineError::Selector(_) | EngineError::Input(_) => 2,
+            EngineError::Refused(_) => 3,
+            EngineError::Registry(e) if e.is_not_found() => 2,
+            EngineError::Registry(_) => 1,
+        }
+    }
+}
+
+/// One promotion to run: which image, from where, to where.
+#[derive(Debug, Clone)]
+pub struct PromotionRequest {
+    pub selector: ImageSelector,
+    pub from: String,
+    pub to: String,
+}
+
+/// What a finished promotion did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromotionOutcome {
+    pub plan: Plan,
+    /// False for a dry run.
+    pub executed: bool,
+}
+
+pub struct Engine {
+    config: Arc<Config>,
+    clients: HashMap<String, Arc<RegistryClient>>,
+    blob_slots: Arc<Semaphore>,
+    image_slots: Arc<Semaphore>,
+    next_job: AtomicU64,
+    events: Option<mpsc::UnboundedSender<EngineEvent>>,
+}
+
+impl Engine {
+    /// Builds one registry client per environment. Credentials arrive with the
+    /// hardening work; until then registries are reached anonymously.
+    pub fn new(config: Config) -> Result<Self, EngineError> {
+        let retry = RetryPolicy {
+            attempts: config.copy.attempts,
+            first_backoff: Duration::from_millis(config.copy.backoff_ms),
+            ..RetryPolicy::default()
+        };
+        let mut clients = HashMap::new();
+        for env in &config.environments {
+            let client = RegistryClient::new(&env.registry, env.plain_http, Credentials::Anonymous, retry)?;
+            clients.insert(env.name.clone(), Arc::new(client));
+        }
+        Ok(Engine {
+            blob_slots: Arc::new(Semaphore::new(config.copy.parallel_blobs)),
+            image_slots: Arc::new(Semaphore::new(config.copy.parallel_images)),
+            config: Arc::new(config),
+            clients,
+            next_job: AtomicU64::new(1),
+            events: None,
+        })
+    }
+
+    /// Replaces an environment's credentials (from the hardening layer or tests).
+    pub fn set_credentials(&mut self, env: &str, credentials: Credentials) -> Result<(), EngineError> {
+        let environment = self.config.environment(env)?;
+        let retry = RetryPolicy {
+            attempts: self.config.copy.attempts,
+            first_backoff: Duration::from_millis(self.config.copy.backoff_ms),
+            ..RetryPolicy::default()
+        };
+        let client = RegistryClient::new(&environment.registry, environment.plain_http, credentials, retry)?;
+        self.clients.insert(env.to_string(), Arc::new(client));
+        Ok(())
+    }
+
+    /// Sends every job's events to `sender` from now on.
+    pub fn subscribe(&mut self, sender: mpsc::UnboundedSender<EngineEvent>) {
+        self.events = Some(sender);
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn client(&self, env: &str) -> Result<&Arc<RegistryClient>, EngineError> {
+        self.clients.get(env).ok_or_else(|| {
+            EngineError::Lookup(LookupError::Environment {
+                name: env.to_string(),
+                known: self.config.environments.iter().map(|e| e.name.clone()).collect(),
+            })
+        })
+    }
+
+    fn new_job(&self) -> JobId {
+        JobId(self.next_job.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn emit(&self, job: JobId, kind: EventKind) {
+        if let Some(events) = &self.events {
+            let _ = events.send(EngineEvent { job, kind });
+        }
+    }
+
+    /// The environment a promotion into `to` comes from: `from` if given, else the
+    /// target's configured `from`.
+    pub fn source_environment<'a>(&'a self, to: &str, from: Option<&'a str>) -> Result<&'a Environment, EngineError> {
+        let target = self.config.environment(to)?;
+        let from = match from {
+            Some(from) => from,
+            None => target.from.as_deref().ok_or_else(|| {
+                EngineError::Input(format!(
+                    "environment `{to}` has no `from` in the configuration; pass --from ENV"
+                ))
+            })?,
+        };
+        if from == to {
+            return Err(EngineError::Input(format!(
+                "cannot promote from `{from}` into itself"
+            )));
+        }
+        Ok(self.config.environment(from)?)
+    }
+
+    /// Validates a request without touching the network: known service and environments.
+    pub fn check_request(&self, request: &PromotionRequest) -> Result<(), EngineError> {
+        self.config.service(request.selector.service())?;
+        self.config.environment(&request.from)?;
+        self.config.environment(&request.to)?;
+        Ok(())
+    }
+
+    /// Plans a promotion and, unless `dry_run`, carries it out. Emits events for the job.
+    pub async fn promote(&self, request: &PromotionRequest, dry_run: bool) -> Result<PromotionOutcome, EngineError> {
+        let job = self.new_job();
+        self.emit(
+            job,
+            EventKind::Started {
+                label: format!("{} {} -> {}", request.selector, request.from, request.to),
+            },
+        );
+        let _slot = self
+            .image_slots
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Input("engine is shutting down".into()))?;
+        let counters = Arc::new(Counters::default());
+        let reporter = self.spawn_reporter(job, counters.clone());
+        let result = self.promote_job(request, dry_run, &counters).await;
+        if let Some(reporter) = reporter {
+            reporter.abort();
+        }
+        match &result {
+            Ok(outcome) => {
+                self.emit(job, EventKind::Progress(counters.snapshot()));
+                self.emit(
+                    job,
+                    EventKind::Finished {
+                        summary: outcome.plan.summary(outcome.executed),
+                    },
+                );
+            }
+            Err(e) => self.emit(
+                job,
+                EventKind::Failed {
+                    reason: e.to_string(),
+                    exit_code: e.exit_code(),
+                },
+            ),
+        }
+        result
+    }
+
+    async fn promote_job(
+        &self,
+        request: &PromotionRequest,
+        dry_run: bool,
+        counters: &Arc<Counters>,
+    ) -> Result<PromotionOutcome, EngineError> {
+        counters.set_step(Step::Resolving);
+        let service = self.config.service(request.selector.service())?;
+        let source_env = self.config.environment(&request.from)?;
+        let target_env = self.config.environment(&request.to)?;
+        let resolved = self.resolve(&request.selector, source_env).await?;
+        counters.set_step(Step::Planning);
+        let plan = plan::build(self, service, source_env, target_env, resolved).await?;
+        counters.set_totals(plan.bytes_to_transfer(), plan.blobs_to_transfer());
+        if let Some(refusal) = &plan.refusal {
+            return Err(EngineError::Refused(refusal.clone()));
+        }
+        if dry_run {
+            return Ok(PromotionOutcome {
+                plan,
+                executed: false,
+            });
+        }
+        copy::execute(self, &plan, counters).await?;
+        counters.set_step(Step::Done);
+        Ok(PromotionOutcome {
+            plan,
+            executed: true,
+        })
+    }
+
+    fn spawn_reporter(&self, job: JobId, counters: Arc<Counters>) -> Option<tokio::task::JoinHandle<()>> {
+        let events = self.events.clone()?;
+        Some(tokio::spawn(async move {
+            let mut last = None;
+            let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
+            loop {
+                tick.tick().await;
+                let now = counters.snapshot();
+                if last != Some(now) {
+                    last = Some(now);
+                    if events
+                        .send(EngineEvent {
+                            job,
+                            kind: EventKind::Progress(now),
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }))
+    }
+}

@@ -1,0 +1,376 @@
+//! Planning a promotion: what the target already has, what to copy, mount or skip, which tags move.
+
+use std::collections::HashSet;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::{Engine, EngineError};
+use crate::config::{Environment, Service};
+use crate::domain::{human_bytes, media, Digest};
+use crate::registry::manifest::{self, Parsed};
+use crate::registry::RawManifest;
+
+/// HEAD requests in flight while planning.
+const PLAN_CONCURRENCY: usize = 8;
+
+/// The source image, pinned: its immutable tag and the exact manifest bytes.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub tag: String,
+    pub manifest: RawManifest,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub service: String,
+    pub from: String,
+    pub to: String,
+    /// `host/repository` in the source environment.
+    pub source: String,
+    pub target: String,
+    pub tag: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub platforms: Vec<String>,
+    /// Child manifests first, the top manifest last: the order they are pushed in.
+    pub manifests: Vec<ManifestStep>,
+    pub blobs: Vec<BlobStep>,
+    pub tags: Vec<TagStep>,
+    /// Why the promotion must not happen, if a rule forbids it.
+    pub refusal: Option<String>,
+    #[serde(skip)]
+    pub(crate) from_env: String,
+    #[serde(skip)]
+    pub(crate) source_repository: String,
+    #[serde(skip)]
+    pub(crate) target_repository: String,
+    /// Manifests to push, in `manifests` order (only those with `Push`).
+    #[serde(skip)]
+    pub(crate) to_push: Vec<RawManifest>,
+    #[serde(skip)]
+    pub(crate) top: RawManifest,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestStep {
+    pub digest: Digest,
+    pub media_type: String,
+    pub platform: String,
+    pub action: ManifestAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManifestAction {
+    Push,
+    Present,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlobStep {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+    pub action: BlobAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlobAction {
+    /// Streamed from the source registry to the target.
+    Copy,
+    /// Linked from the source repository on the same registry, no bytes moved.
+    Mount,
+    /// Already in the target repository.
+    Present,
+    /// A non-distributable layer: registries keep only its URL.
+    Foreign,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TagStep {
+    pub tag: String,
+    pub action: TagAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TagAction {
+    Create,
+    Unchanged,
+    Move { from: Digest },
+    /// The immutable tag points elsewhere: the promotion is refused.
+    Conflict { current: Digest },
+}
+
+impl Plan {
+    pub fn bytes_to_transfer(&self) -> u64 {
+        self.blobs
+            .iter()
+            .filter(|b| b.action == BlobAction::Copy)
+            .map(|b| b.size)
+            .sum()
+    }
+
+    pub fn blobs_to_transfer(&self) -> u64 {
+        self.blobs
+            .iter()
+            .filter(|b| matches!(b.action, BlobAction::Copy | BlobAction::Mount))
+            .count() as u64
+    }
+
+    fn count(&self, action: BlobAction) -> usize {
+        self.blobs.iter().filter(|b| b.action == action).count()
+    }
+
+    /// True when the target already has everything and no tag moves.
+    pub fn is_noop(&self) -> bool {
+        self.blobs_to_transfer() == 0
+            && self.manifests.iter().all(|m| m.action == ManifestAction::Present)
+            && self.tags.iter().all(|t| t.action == TagAction::Unchanged)
+    }
+
+    /// One line for logs and the CLI.
+    pub fn summary(&self, executed: bool) -> String {
+        if self.is_noop() {
+            return format!(
+                "{}:{} already in {} as {}",
+                self.service,
+                self.tag,
+                self.to,
+                self.digest.short()
+            );
+        }
+        let verb = if executed { "promoted" } else { "would promote" };
+        format!(
+            "{verb} {}:{} {} -> {} ({}): {} blobs copied ({}), {} mounted, {} present; tags {}",
+            self.service,
+            self.tag,
+            self.from,
+            self.to,
+            self.digest.short(),
+            self.count(BlobAction::Copy),
+            human_bytes(self.bytes_to_transfer()),
+            self.count(BlobAction::Mount),
+            self.count(BlobAction::Present),
+            self.tags
+                .iter()
+                .map(|t| t.tag.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+pub(crate) async fn build(
+    engine: &Engine,
+    service: &Service,
+    source_env: &Environment,
+    target_env: &Environment,
+    resolved: Resolved,
+) -> Result<Plan, EngineError> {
+    let target = engine.client(&target_env.name)?;
+    let source = engine.client(&source_env.name)?;
+    let source_repository = source_env.repository(service);
+    let target_repository = target_env.repository(service);
+    let digest = resolved.manifest.digest.clone();
+    let top = resolved.manifest;
+
+    let mut plan = Plan {
+        service: service.name.clone(),
+        from: source_env.name.clone(),
+        to: target_env.name.clone(),
+        source: source_env.image_name(service),
+        target: target_env.image_name(service),
+        tag: resolved.tag.clone(),
+        digest: digest.clone(),
+        media_type: top.media_type.clone(),
+        platforms: Vec::new(),
+        manifests: Vec::new(),
+        blobs: Vec::new(),
+        tags: Vec::new(),
+        refusal: None,
+        from_env: source_env.name.clone(),
+        source_repository: source_repository.clone(),
+        target_repository: target_repository.clone(),
+        to_push: Vec::new(),
+        top: top.clone(),
+    };
+
+    let parsed = manifest::parse(&top.media_type, &top.bytes).map_err(|reason| {
+        crate::registry::RegistryError::Invalid {
+            registry: source.host().to_string(),
+            what: format!("manifest {}", digest.short()),
+            reason,
+        }
+    })?;
+    if let Parsed::Index(children) = &parsed {
+        plan.platforms = children.iter().map(|c| c.platform.clone()).collect();
+    }
+
+    // The immutable tag decides first: if it points elsewhere, nothing else matters.
+    let existing = target.head_manifest(&target_repository, &resolved.tag).await?;
+    match existing {
+        Some(head) if head.digest != digest => {
+            plan.refusal = Some(format!(
+                "{}:{} already exists in {} with digest {} but the image being promoted is {}; immutable tags are never moved",
+                target_env.image_name(service),
+                resolved.tag,
+                target_env.name,
+                head.digest,
+                digest
+            ));
+            plan.tags.push(TagStep {
+                tag: resolved.tag.clone(),
+                action: TagAction::Conflict {
+                    current: head.digest,
+                },
+            });
+            return Ok(plan);
+        }
+        Some(_) => plan.tags.push(TagStep {
+            tag: resolved.tag.clone(),
+            action: TagAction::Unchanged,
+        }),
+        None => plan.tags.push(TagStep {
+            tag: resolved.tag.clone(),
+            action: TagAction::Create,
+        }),
+    }
+    if let Some(mutable) = &target_env.mutable_tag {
+        let action = match target.head_manifest(&target_repository, mutable).await? {
+            None => TagAction::Create,
+            Some(head) if head.digest == digest => TagAction::Unchanged,
+            Some(head) => TagAction::Move { from: head.digest },
+        };
+        plan.tags.push(TagStep {
+            tag: mutable.clone(),
+            action,
+        });
+    }
+
+    // A manifest the registry accepted has all its blobs and children: no need to walk it.
+    let top_present = existing.is_some()
+        || target
+            .head_manifest(&target_repository, digest.as_str())
+            .await?
+            .is_some();
+    let top_step = ManifestStep {
+        digest: digest.clone(),
+        media_type: top.media_type.clone(),
+        platform: match &parsed {
+            Parsed::Index(_) => "index".into(),
+            Parsed::Image(_) => "image".into(),
+        },
+        action: if top_present {
+            ManifestAction::Present
+        } else {
+            ManifestAction::Push
+        },
+    };
+    if top_present {
+        plan.manifests.push(top_step);
+        return Ok(plan);
+    }
+
+    let mut images = Vec::new();
+    let (source_repository, target_repository) = (&source_repository, &target_repository);
+    match parsed {
+        Parsed::Image(parts) => images.push(parts),
+        Parsed::Index(children) => {
+            let checked: Vec<_> = stream::iter(children)
+                .map(|child| async move {
+                    if media::is_index(&child.media_type) {
+                        return Err(EngineError::Input(format!(
+                            "{} is an index nested in an index, which gantry does not promote yet",
+                            child.digest
+                        )));
+                    }
+                    let present = target
+                        .head_manifest(target_repository, child.digest.as_str())
+                        .await?
+                        .is_some();
+                    let raw = if present {
+                        None
+                    } else {
+                        Some(
+                            source
+                                .get_manifest(source_repository, child.digest.as_str())
+                                .await?,
+                        )
+                    };
+                    Ok::<_, EngineError>((child, raw))
+                })
+                .buffered(PLAN_CONCURRENCY)
+                .try_collect()
+                .await?;
+            for (child, raw) in checked {
+                let action = match raw {
+                    Some(raw) => {
+                        let parts = match manifest::parse(&raw.media_type, &raw.bytes) {
+                            Ok(Parsed::Image(parts)) => parts,
+                            Ok(Parsed::Index(_)) => {
+                                return Err(EngineError::Input(format!(
+                                    "{} is an index nested in an index, which gantry does not promote yet",
+                                    child.digest
+                                )))
+                            }
+                            Err(reason) => {
+                                return Err(crate::registry::RegistryError::Invalid {
+                                    registry: source.host().to_string(),
+                                    what: format!("manifest {}", child.digest.short()),
+                                    reason,
+                                }
+                                .into())
+                            }
+                        };
+                        images.push(parts);
+                        plan.to_push.push(raw);
+                        ManifestAction::Push
+                    }
+                    None => ManifestAction::Present,
+                };
+                plan.manifests.push(ManifestStep {
+                    digest: child.digest,
+                    media_type: child.media_type,
+                    platform: child.platform,
+                    action,
+                });
+            }
+        }
+    }
+    plan.manifests.push(top_step);
+    plan.to_push.push(top.clone());
+
+    let mut seen = HashSet::new();
+    let wanted: Vec<_> = images
+        .iter()
+        .flat_map(|image| image.blobs())
+        .filter(|blob| seen.insert(blob.digest.clone()))
+        .cloned()
+        .collect();
+    let same_registry = source_env.registry == target_env.registry;
+    plan.blobs = stream::iter(wanted)
+        .map(|blob| async move {
+            let action = if media::is_foreign_layer(&blob.media_type) {
+                BlobAction::Foreign
+            } else if target.blob_exists(target_repository, &blob.digest).await? {
+                BlobAction::Present
+            } else if same_registry {
+                BlobAction::Mount
+            } else {
+                BlobAction::Copy
+            };
+            Ok::<_, EngineError>(BlobStep {
+                digest: blob.digest,
+                size: blob.size,
+                media_type: blob.media_type,
+                action,
+            })
+        })
+        .buffered(PLAN_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(plan)
+}

@@ -1,0 +1,8 @@
+//! gantry: promote the exact container image you built through your environments.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod registry;
+pub mod sandbox;

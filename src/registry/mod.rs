@@ -1,0 +1,983 @@
+//! Talking to one OCI registry: manifests, blobs, tags, uploads, with auth and retries.
+//!
+//! Token negotiation goes through oci-client (`Client::auth`); the requests
+//! themselves are made here with the same reqwest stack because oci-client
+//! hides what a faithful copier needs: the manifest Content-Type, Retry-After,
+//! a 202 answer to a mount, the tag list's Link header, and DELETE.
+
+pub mod manifest;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Reference, RegistryOperation};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::StatusCode;
+use tokio::sync::RwLock;
+
+use crate::domain::{media, Digest};
+
+/// Manifests larger than this are refused: Distribution itself caps them at 4 MiB,
+/// and a registry that sends more is broken or hostile.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// Config blobs are read whole for `images`; refuse absurd ones.
+pub const MAX_CONFIG_BYTES: usize = 8 * 1024 * 1024;
+/// A tag list that keeps paging past this is treated as hostile.
+pub const MAX_TAGS: usize = 100_000;
+
+/// Who we are to a registry.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    #[default]
+    Anonymous,
+    Basic {
+        username: String,
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Anonymous => f.write_str("Anonymous"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+        }
+    }
+}
+
+/// How often and how patiently to retry transient failures.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_backoff: Duration,
+    /// Retry-After values above this are clamped, so a registry cannot park us for hours.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            first_backoff: Duration::from_millis(200),
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exponential = self
+            .first_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(10));
+        retry_after.unwrap_or(exponential).min(self.max_wait)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    Pull,
+    Push,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{registry}: cannot connect ({reason})")]
+    Unreachable { registry: String, reason: String },
+    #[error("{registry}: not authorized for {repository} ({reason})")]
+    Unauthorized {
+        registry: String,
+        repository: String,
+        reason: String,
+    },
+    #[error("{registry}/{repository}: {what} not found")]
+    NotFound {
+        registry: String,
+        repository: String,
+        what: String,
+    },
+    #[error("{registry}: {what} answered HTTP {status}{}", fmt_message(.message))]
+    Status {
+        registry: String,
+        what: String,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{registry}/{repository}: {what} does not match its digest (expected {expected}, got {actual})")]
+    DigestMismatch {
+        registry: String,
+        repository: String,
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{registry}: invalid answer for {what}: {reason}")]
+    Invalid {
+        registry: String,
+        what: String,
+        reason: String,
+    },
+    #[error("{registry}: connection lost during {what} ({reason})")]
+    Interrupted {
+        registry: String,
+        what: String,
+        reason: String,
+    },
+    #[error("{last} (gave up after {attempts} attempts)")]
+    Exhausted {
+        attempts: u32,
+        last: Box<RegistryError>,
+    },
+}
+
+fn fmt_message(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl RegistryError {
+    /// Worth another attempt: the registry or the network may do better next time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Unreachable { .. } | RegistryError::Interrupted { .. } => true,
+            RegistryError::Status { status, .. } => {
+                matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+            }
+            _ => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The registry said a manifest, blob or repository does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::NotFound { .. })
+            || matches!(self, RegistryError::Exhausted { last, .. } if last.is_not_found())
+    }
+}
+
+/// A manifest as the registry stores it: the exact bytes, their digest, their type.
+#[derive(Debug, Clone)]
+pub struct RawManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub bytes: Bytes,
+}
+
+/// What HEAD tells about a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestHead {
+    pub digest: Digest,
+    pub media_type: String,
+}
+
+/// The registry's answer to starting an upload.
+#[derive(Debug)]
+pub enum UploadStart {
+    /// A cross-repository mount succeeded: the blob is there.
+    Mounted,
+    /// An upload session to PUT the blob into.
+    Session(String),
+}
+
+/// One registry host with one set of credentials.
+pub struct RegistryClient {
+    host: String,
+    base: String,
+    http: reqwest::Client,
+    oci: oci_client::Client,
+    credentials: Credentials,
+    retry: RetryPolicy,
+    /// Authorization header per (repository, access), learnt from 401 challenges.
+    auth_headers: RwLock<HashMap<(String, Access), HeaderValue>>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("base", &self.base)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+impl RegistryClient {
+    pub fn new(
+        host: &str,
+        plain_http: bool,
+        credentials: Credentials,
+        retry: RetryPolicy,
+    ) -> Result<Self, RegistryError> {
+        let scheme = if plain_http { "http" } else { "https" };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(|e| RegistryError::Unreachable {
+                registry: host.to_string(),
+                reason: format!("cannot build an HTTP client: {e}"),
+            })?;
+        let protocol = if plain_http {
+            oci_client::client::ClientProtocol::Http
+        } else {
+            oci_client::client::ClientProtocol::Https
+        };
+        let oci = oci_client::Client::new(oci_client::client::ClientConfig {
+            protocol,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        });
+        Ok(RegistryClient {
+            host: host.to_string(),
+            base: format!("{scheme}://{host}"),
+            http,
+            oci,
+            credentials,
+            retry,
+            auth_headers: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn cached_auth(&self, repository: &str, access: Access) -> Option<HeaderValue> {
+        let headers = self.auth_headers.read().await;
+        headers
+            .get(&(repository.to_string(), access))
+            .or_else(|| {
+                // A push token also allows pulls.
+                (access == Access::Pull)
+                    .then(|| headers.get(&(repository.to_string(), Access::Push)))
+                    .flatten()
+            })
+            .cloned()
+    }
+
+    /// Answers a 401: asks oci-client to run the challenge (token service or Basic).
+    async fn authorize(&self, repository: &str, access: Access) -> Result<HeaderValue, RegistryError> {
+        let reference = Reference::with_tag(
+            self.host.clone(),
+            repository.to_string(),
+            "latest".to_string(),
+        );
+        let auth = match &self.credentials {
+            Credentials::Anonymous => RegistryAuth::Anonymous,
+            Credentials::Basic { username, password } => {
+                RegistryAuth::Basic(username.clone(), password.clone())
+            }
+        };
+        let operation = match access {
+            Access::Pull => RegistryOperation::Pull,
+            Access::Push => RegistryOperation::Push,
+        };
+        let unauthorized = |reason: String| RegistryError::Unauthorized {
+            registry: self.host.clone(),
+            repository: repository.to_string(),
+            reason,
+        };
+        let token = self
+            .oci
+            .auth(&reference, &auth, operation)
+            .await
+            .map_err(|e| unauthorized(redact(&e.to_string(), &self.credentials)))?;
+        let value = match (token, &self.credentials) {
+            (Some(token), _) => format!("Bearer {token}"),
+            (None, Credentials::Basic { username, password }) => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            ),
+            (None, Credentials::Anonymous) => {
+                return Err(unauthorized(
+                    "the registry requires credentials and none are configured".into(),
+                ))
+            }
+        };
+        let mut header = HeaderValue::from_str(&value)
+            .map_err(|_| unauthorized("credentials contain characters HTTP cannot carry".into()))?;
+        header.set_sensitive(true);
+        self.auth_headers
+            .write()
+            .await
+            .insert((repository.to_string(), access), header.clone());
+        Ok(header)
+    }
+
+    /// Sends one request (no retry), answering a 401 once with fresh credentials.
+    /// `build` is called again for the second try, so it must be cheap and repeatable.
+    async fn send_once(
+        &self,
+        repository: &str,
+        access: Access,
+        what: &str,
+        build: &(dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync),
+    ) -> Result<reqwest::Response, RegistryError> {
+        let mut auth = self.cached_auth(repository, access).await;
+        for round in 0..2 {
+            let mut request = build(&self.http);
+            if let Some(header) = &auth {
+                request = request.header(AUTHORIZATION, header.clone());
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.transport_error(what, &e))?;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                if round == 0 {
+                    auth = Some(self.authorize(repository, access).await?);
+                    continue;
+                }
+                let message = error_message(response).await;
+                return Err(RegistryError::Unauthorized {
+                    registry: self.host.clone(),
+                    repository: repository.to_string(),
+                    reason: if message.is_empty() {
+                        "credentials refused".into()
+                    } else {
+                        message
+                    },
+                });
+            }
+            return Ok(response);
+        }
+        unreachable!("the loop returns on its second round")
+    }
+
+    /// `send_once` with retries on transient failures; the response has a status the
+    /// caller must interpret (anything but 408/429/5xx).
+    async fn send(
+        &self,
+        repository: &str,
+        access: Access,
+        what: &str,
+        build: &(dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync),
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.with_retries(|| async {
+            let response = self.send_once(repository, access, what, build).await?;
+            let status = response.status().as_u16();
+            if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
+                return Err(self.status_error(what, response).await);
+            }
+            Ok(response)
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts run out.
+    pub async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(err) if err.is_transient() && tries < self.retry.attempts => {
+                    let wait = self.retry.backoff(tries, err.retry_after());
+                    tracing::warn!(registry = %self.host, "attempt {tries} failed: {err}; retrying in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(err) if err.is_transient() && tries > 1 => {
+                    return Err(RegistryError::Exhausted {
+                        attempts: tries,
+                        last: Box::new(err),
+                    })
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> RegistryError {
+        let reason = error_chain(e);
+        if e.is_connect() {
+            RegistryError::Unreachable {
+                registry: self.host.clone(),
+                reason,
+            }
+        } else {
+            RegistryError::Interrupted {
+                registry: self.host.clone(),
+                what: what.to_string(),
+                reason,
+            }
+        }
+    }
+
+    async fn status_error(&self, what: &str, response: reqwest::Response) -> RegistryError {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let message = error_message(response).await;
+        RegistryError::Status {
+            registry: self.host.clone(),
+            what: what.to_string(),
+            status,
+            message,
+            retry_after,
+        }
+    }
+
+    fn not_found(&self, repository: &str, what: String) -> RegistryError {
+        RegistryError::NotFound {
+            registry: self.host.clone(),
+            repository: repository.to_string(),
+            what,
+        }
+    }
+
+    /// Checks the registry answers at all (and that our credentials work, if it wants some).
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        let url = self.url("/v2/");
+        let response = self
+            .with_retries(|| async {
+                self.http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| self.transport_error("GET /v2/", &e))
+            })
+            .await?;
+        match response.status().as_u16() {
+            200 | 401 => Ok(()),
+            _ => Err(self.status_error("/v2/", response).await),
+        }
+    }
+
+    /// HEAD a manifest by tag or digest; `None` if the registry does not have it.
+    pub async fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<ManifestHead>, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let what = format!("manifest {repository}:{reference}");
+        let response = self
+            .send(repository, Access::Pull, &what, &|http| {
+                http.head(&url).header(ACCEPT, media::ACCEPT)
+            })
+            .await?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Ok(None),
+            _ => return Err(self.status_error(&what, response).await),
+        }
+        let digest = header_str(response.headers(), "docker-content-digest")
+            .and_then(|d| d.parse::<Digest>().ok());
+        let media_type = header_str(response.headers(), CONTENT_TYPE.as_str())
+            .map(strip_params)
+            .filter(|t| media::is_index(t) || media::is_manifest(t));
+        match (digest, media_type) {
+            (Some(digest), Some(media_type)) => Ok(Some(ManifestHead { digest, media_type })),
+            // Registries that omit the headers on HEAD: fall back to reading it.
+            _ => match self.get_manifest(repository, reference).await {
+                Ok(m) => Ok(Some(ManifestHead {
+                    digest: m.digest,
+                    media_type: m.media_type,
+                })),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// GET a manifest's exact bytes, verifying them against the digest asked for
+    /// (or the one the registry announces).
+    pub async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<RawManifest, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let what = format!("manifest {repository}:{reference}");
+        self.with_retries(|| async {
+            let response = self
+                .send_once(repository, Access::Pull, &what, &|http| {
+                    http.get(&url).header(ACCEPT, media::ACCEPT)
+                })
+                .await?;
+            match response.status().as_u16() {
+                200 => {}
+                404 => {
+                    return Err(self.not_found(repository, format!("manifest `{reference}`")))
+                }
+                _ => return Err(self.status_error(&what, response).await),
+            }
+            let announced = header_str(response.headers(), "docker-content-digest")
+                .map(str::to_string);
+            let content_type = header_str(response.headers(), CONTENT_TYPE.as_str())
+                .map(strip_params);
+            let bytes = self
+                .read_capped(response, MAX_MANIFEST_BYTES, &what)
+                .await?;
+            let digest = Digest::of(&bytes);
+            let expected = reference
+                .parse::<Digest>()
+                .ok()
+                .map(|d| d.to_string())
+                .or(announced);
+            if let Some(expected) = expected {
+                if expected != digest.as_str() {
+                    return Err(RegistryError::DigestMismatch {
+                        registry: self.host.clone(),
+                        repository: repository.to_string(),
+                        what: format!("manifest `{reference}`"),
+                        expected,
+                        actual: digest.to_string(),
+                    });
+                }
+            }
+            let media_type = manifest::media_type_of(content_type.as_deref(), &bytes).map_err(
+                |reason| RegistryError::Invalid {
+                    registry: self.host.clone(),
+                    what: what.clone(),
+                    reason,
+                },
+            )?;
+            Ok(RawManifest {
+                digest,
+                media_type,
+                bytes,
+            })
+        })
+        .await
+    }
+
+    /// PUT a manifest's exact bytes under `reference` (a tag or its digest).
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<(), RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let what = format!("manifest {repository}:{reference}");
+        let response = self
+            .send(repository, Access::Push, &what, &|http| {
+                http.put(&url)
+                    .header(CONTENT_TYPE, manifest.media_type.as_str())
+                    .body(manifest.bytes.clone())
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&what, response).await);
+        }
+        if let Some(stored) = header_str(response.headers(), "docker-content-digest") {
+            if stored != manifest.digest.as_str() {
+                return Err(RegistryError::DigestMismatch {
+                    registry: self.host.clone(),
+                    repository: repository.to_string(),
+                    what: format!("stored manifest `{reference}`"),
+                    expected: manifest.digest.to_string(),
+                    actual: stored.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// DELETE a manifest by digest (Distribution refuses deletion by tag).
+    pub async fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<(), RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
+        let what = format!("manifest {repository}@{digest}");
+        let response = self
+            .send(repository, Access::Push, &what, &|http| http.delete(&url))
+            .await?;
+        match response.status().as_u16() {
+            200 | 202 => Ok(()),
+            404 => Err(self.not_found(repository, format!("manifest {digest}"))),
+            _ => Err(self.status_error(&what, response).await),
+        }
+    }
+
+    /// Every tag of a repository; empty if the repository does not exist.
+    /// Follows the Link header, then `last=`, and stops when a page brings nothing new,
+    /// since some registries (Distribution 2.8 among them) ignore `n` and `last`.
+    pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        const PAGE: usize = 1000;
+        let what = format!("tags of {repository}");
+        let mut tags: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut next = Some(format!("/v2/{repository}/tags/list?n={PAGE}"));
+        while let Some(path) = next.take() {
+            let url = self.url(&path);
+            let response = self
+                .send(repository, Access::Pull, &what, &|http| http.get(&url))
+                .await?;
+            match response.status().as_u16() {
+                200 => {}
+                404 => return Ok(Vec::new()),
+                _ => return Err(self.status_error(&what, response).await),
+            }
+            let link = header_str(response.headers(), "link").and_then(parse_next_link);
+            let body = self.read_capped(response, MAX_MANIFEST_BYTES, &what).await?;
+            let page: manifest::TagList =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::Invalid {
+                    registry: self.host.clone(),
+                    what: what.clone(),
+                    reason: format!("tag list is not valid JSON: {e}"),
+                })?;
+            let page_tags = page.tags.unwrap_or_default();
+            let page_len = page_tags.len();
+            let mut fresh = 0;
+            for tag in page_tags {
+                if seen.insert(tag.clone()) {
+                    tags.push(tag);
+                    fresh += 1;
+                }
+            }
+            if tags.len() > MAX_TAGS {
+                return Err(RegistryError::Invalid {
+                    registry: self.host.clone(),
+                    what,
+                    reason: format!("more than {MAX_TAGS} tags"),
+                });
+            }
+            if fresh == 0 {
+                break;
+            }
+            next = match link {
+                Some(link) => Some(if link.starts_with('/') {
+                    link
+                } else {
+                    // An absolute URL: keep only the path so we stay on this registry.
+                    link.split_once("://")
+                        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+                        .unwrap_or_default()
+                }),
+                None if page_len >= PAGE => tags
+                    .last()
+                    .map(|last| format!("/v2/{repository}/tags/list?n={PAGE}&last={last}")),
+                None => None,
+            }
+            .filter(|p| !p.is_empty());
+        }
+        Ok(tags)
+    }
+
+    pub async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let what = format!("blob {repository}@{}", digest.short());
+        let response = self
+            .send(repository, Access::Pull, &what, &|http| http.head(&url))
+            .await?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.status_error(&what, response).await),
+        }
+    }
+
+    /// Starts a blob GET; the caller streams the body. Follows redirects (S3 and the like).
+    pub async fn get_blob(&self, repository: &str, digest: &Digest) -> Result<reqwest::Response, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let what = format!("blob {repository}@{}", digest.short());
+        let response = self
+            .send(repository, Access::Pull, &what, &|http| http.get(&url))
+            .await?;
+        match response.status().as_u16() {
+            200 => Ok(response),
+            404 => Err(self.not_found(repository, format!("blob {digest}"))),
+            _ => Err(self.status_error(&what, response).await),
+        }
+    }
+
+    /// Reads a small blob (an image config) whole, verified against its digest.
+    pub async fn get_blob_bytes(&self, repository: &str, digest: &Digest) -> Result<Bytes, RegistryError> {
+        let what = format!("blob {repository}@{}", digest.short());
+        self.with_retries(|| async {
+            let response = self.get_blob(repository, digest).await?;
+            let bytes = self.read_capped(response, MAX_CONFIG_BYTES, &what).await?;
+            let actual = Digest::of(&bytes);
+            if &actual != digest {
+                return Err(RegistryError::DigestMismatch {
+                    registry: self.host.clone(),
+                    repository: repository.to_string(),
+                    what: format!("blob {}", digest.short()),
+                    expected: digest.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+            Ok(bytes)
+        })
+        .await
+    }
+
+    /// Opens an upload; with `mount`, first asks the registry to link the blob from
+    /// another repository of the same registry. A refused mount (202) hands back the
+    /// session the registry opened, so nothing is left dangling.
+    pub async fn start_upload(
+        &self,
+        repository: &str,
+        mount: Option<(&Digest, &str)>,
+    ) -> Result<UploadStart, RegistryError> {
+        let path = match mount {
+            Some((digest, from)) => format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
+            None => format!("/v2/{repository}/blobs/uploads/"),
+        };
+        let url = self.url(&path);
+        let what = format!("upload to {repository}");
+        let response = self
+            .send(repository, Access::Push, &what, &|http| {
+                http.post(&url).header(CONTENT_LENGTH, 0)
+            })
+            .await?;
+        match response.status().as_u16() {
+            201 if mount.is_some() => Ok(UploadStart::Mounted),
+            202 => {
+                let location = header_str(response.headers(), "location").ok_or_else(|| {
+                    RegistryError::Invalid {
+                        registry: self.host.clone(),
+                        what: what.clone(),
+                        reason: "upload started without a Location".into(),
+                    }
+                })?;
+                Ok(UploadStart::Session(self.absolute(location)))
+            }
+            _ => Err(self.status_error(&what, response).await),
+        }
+    }
+
+    /// Completes an upload session with one streamed PUT of the whole blob.
+    /// Not retried here: the body is a stream the caller must restart.
+    pub async fn put_upload(
+        &self,
+        repository: &str,
+        location: &str,
+        digest: &Digest,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<(), RegistryError> {
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let what = format!("blob {repository}@{}", digest.short());
+        let mut request = self
+            .http
+            .put(&url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(body);
+        if let Some(header) = self.cached_auth(repository, Access::Push).await {
+            request = request.header(AUTHORIZATION, header);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&what, &e))?;
+        match response.status().as_u16() {
+            201 | 204 => Ok(()),
+            400 => {
+                let message = error_message(response).await;
+                if message.contains("DIGEST_INVALID") || message.to_lowercase().contains("digest") {
+                    Err(RegistryError::DigestMismatch {
+                        registry: self.host.clone(),
+                        repository: repository.to_string(),
+                        what: format!("uploaded blob {}", digest.short()),
+                        expected: digest.to_string(),
+                        actual: message,
+                    })
+                } else {
+                    Err(RegistryError::Status {
+                        registry: self.host.clone(),
+                        what,
+                        status: 400,
+                        message,
+                        retry_after: None,
+                    })
+                }
+            }
+            _ => Err(self.status_error(&what, response).await),
+        }
+    }
+
+    /// Abandons an upload session (best effort: registries expire them anyway).
+    pub async fn cancel_upload(&self, repository: &str, location: &str) {
+        let mut request = self.http.delete(location);
+        if let Some(header) = self.cached_auth(repository, Access::Push).await {
+            request = request.header(AUTHORIZATION, header);
+        }
+        let _ = request.send().await;
+    }
+
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            self.url(location)
+        }
+    }
+
+    async fn read_capped(
+        &self,
+        response: reqwest::Response,
+        cap: usize,
+        what: &str,
+    ) -> Result<Bytes, RegistryError> {
+        if response.content_length().is_some_and(|len| len as usize > cap) {
+            return Err(RegistryError::Invalid {
+                registry: self.host.clone(),
+                what: what.to_string(),
+                reason: format!("body larger than {cap} bytes"),
+            });
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.transport_error(what, &e))?;
+            if body.len() + chunk.len() > cap {
+                return Err(RegistryError::Invalid {
+                    registry: self.host.clone(),
+                    what: what.to_string(),
+                    reason: format!("body larger than {cap} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn strip_params(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// `<...>; rel="next"` from a Link header.
+fn parse_next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
+}
+
+/// The first error message of a registry's error body, or a short excerpt of the body.
+async fn error_message(response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 * 1024 {
+            break;
+        }
+    }
+    if let Ok(errors) = serde_json::from_slice::<manifest::ErrorBody>(&body) {
+        if let Some(first) = errors.errors.first() {
+            return format!("{} {}", first.code, first.message).trim().to_string();
+        }
+    }
+    let text: String = String::from_utf8_lossy(&body)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    text.trim().to_string()
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = inner.source();
+    }
+    parts.join(": ")
+}
+
+/// Removes a password from text that may quote it back (token-service errors do).
+fn redact(text: &str, credentials: &Credentials) -> String {
+    match credentials {
+        Credentials::Basic { password, .. } if !password.is_empty() => text.replace(password, "<redacted>"),
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_next() {
+        assert_eq!(
+            parse_next_link("</v2/a/tags/list?n=2&last=b>; rel=\"next\"").as_deref(),
+            Some("/v2/a/tags/list?n=2&last=b")
+        );
+        assert_eq!(parse_next_link("<https://x/y>; rel=\"prev\""), None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_honours_retry_after() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(1, None), Duration::from_millis(200));
+        assert_eq!(policy.backoff(3, None), Duration::from_millis(800));
+        assert_eq!(policy.backoff(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(policy.backoff(1, Some(Duration::from_secs(3600))), policy.max_wait);
+    }
+
+    #[test]
+    fn transient_errors() {
+        let status = |status| RegistryError::Status {
+            registry: "r".into(),
+            what: "/".into(),
+            status,
+            message: String::new(),
+            retry_after: None,
+        };
+        assert!(status(429).is_transient());
+        assert!(status(503).is_transient());
+        assert!(!status(404).is_transient());
+        assert!(!status(400).is_transient());
+    }
+
+    #[test]
+    fn credentials_never_print_the_password() {
+        let creds = Credentials::Basic {
+            username: "ci".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{creds:?}").contains("hunter2"));
+        assert_eq!(redact("bad hunter2", &creds), "bad <redacted>");
+    }
+}

@@ -1,0 +1,406 @@
+//! A real CNCF Distribution registry (`docker-registry`) on a free loopback port.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::SandboxError;
+
+/// How long a freshly spawned registry gets to answer `GET /v2/`.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Fresh ports to try when the one we picked was taken between probing and binding.
+const PORT_ATTEMPTS: usize = 5;
+/// Response header carrying a per-instance nonce, so readiness polling cannot be fooled by
+/// some other server that grabbed our port.
+const NONCE_HEADER: &str = "X-Gantry-Sandbox";
+const LOG_TAIL_LINES: usize = 20;
+
+/// A `docker-registry` child process serving plain HTTP on `127.0.0.1:PORT`, storing blobs under
+/// `<dir>/data` (deletes enabled) and logging to `<dir>/registry.log`. Killed on drop.
+#[derive(Debug)]
+pub struct LocalRegistry {
+    dir: PathBuf,
+    addr: String,
+    port: u16,
+    credentials: Option<(String, String)>,
+    nonce: String,
+    child: Option<Child>,
+}
+
+enum LaunchError {
+    /// Another process owns the port; worth retrying on a different one.
+    PortInUse(SandboxError),
+    Fatal(SandboxError),
+}
+
+impl LaunchError {
+    fn into_inner(self) -> SandboxError {
+        match self {
+            LaunchError::PortInUse(e) | LaunchError::Fatal(e) => e,
+        }
+    }
+}
+
+impl LocalRegistry {
+    /// Starts `docker-registry serve <dir>/config.yml` on a free 127.0.0.1 port and waits (up to
+    /// 10 s) until `GET /v2/` answers. `dir` is created if needed; existing data is reused.
+    pub fn start(dir: &Path) -> Result<Self, SandboxError> {
+        Self::launch(dir, None)
+    }
+
+    /// Like [`LocalRegistry::start`], but every request needs HTTP basic auth as `user` (bcrypt
+    /// htpasswd file generated with `htpasswd -Bbn`, realm "gantry-test").
+    pub fn start_with_basic_auth(
+        dir: &Path,
+        user: &str,
+        password: &str,
+    ) -> Result<Self, SandboxError> {
+        Self::launch(dir, Some((user.to_string(), password.to_string())))
+    }
+
+    /// `"127.0.0.1:PORT"`, ready to prefix repository names.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The TCP port the registry listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory holding config, storage and log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the registry's stdout/stderr go; handy when a test fails.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("registry.log")
+    }
+
+    /// The basic-auth user and password, if started with [`LocalRegistry::start_with_basic_auth`].
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(user, password)| (user.as_str(), password.as_str()))
+    }
+
+    /// Kills the registry and reaps it. Safe to call repeatedly.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Errors mean the process is already gone, which is the state we want.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts the registry again on the same port with the same storage, e.g. to
+    /// simulate a registry outage or to prove data survives a restart.
+    pub fn restart(&mut self) -> Result<(), SandboxError> {
+        self.stop();
+        let mut attempt = 0;
+        loop {
+            match self.spawn_and_wait() {
+                Ok(()) => return Ok(()),
+                // The old socket is normally released at once, but give the kernel a moment
+                // before declaring the port lost.
+                Err(LaunchError::PortInUse(_)) if attempt < 3 => {
+                    attempt += 1;
+                    thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e.into_inner()),
+            }
+        }
+    }
+
+    fn launch(dir: &Path, credentials: Option<(String, String)>) -> Result<Self, SandboxError> {
+        let data = dir.join("data");
+        fs::create_dir_all(&data)
+            .map_err(SandboxError::io(format!("creating {}", data.display())))?;
+        // Absolute paths keep the config valid whatever the registry's working directory is.
+        let dir = dir
+            .canonicalize()
+            .map_err(SandboxError::io(format!("resolving {}", dir.display())))?;
+        if let Some((user, password)) = &credentials {
+            write_htpasswd(&dir.join("htpasswd"), user, password)?;
+        }
+        let mut registry = LocalRegistry {
+            dir,
+            addr: String::new(),
+            port: 0,
+            credentials,
+            nonce: format!("{:016x}", rand::random::<u64>()),
+            child: None,
+        };
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            registry.port = free_port()?;
+            registry.addr = format!("127.0.0.1:{}", registry.port);
+            match registry.spawn_and_wait() {
+                Ok(()) => return Ok(registry),
+                Err(LaunchError::PortInUse(e)) => last_error = Some(e),
+                Err(LaunchError::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            SandboxError::Invalid("no port attempts were made".to_string())
+        }))
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("config.yml")
+    }
+
+    fn config_yaml(&self) -> Result<String, SandboxError> {
+        let data = yaml_path(&self.dir.join("data"))?;
+        // A fixed secret silences the "generated random secret" warning; it only signs
+        // upload-session state, which never outlives a sandbox.
+        let mut yaml = format!(
+            "version: 0.1\n\
+             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n\
+             http:\n  addr: \"{addr}\"\n  secret: \"gantry-sandbox-{nonce}\"\n\
+             \x20 headers:\n    {NONCE_HEADER}: [\"{nonce}\"]\n",
+            addr = self.addr,
+            nonce = self.nonce,
+        );
+        if self.credentials.is_some() {
+            let htpasswd = yaml_path(&self.dir.join("htpasswd"))?;
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: gantry-test\n    path: {htpasswd}\n"
+            ));
+        }
+        Ok(yaml)
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), LaunchError> {
+        let fatal = LaunchError::Fatal;
+        let config = self.config_yaml().map_err(fatal)?;
+        fs::write(self.config_path(), config)
+            .map_err(SandboxError::io("writing registry config"))
+            .map_err(fatal)?;
+
+        let log_path = self.log_path();
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(SandboxError::io(format!("opening {}", log_path.display())))
+            .map_err(fatal)?;
+        let _ = writeln!(
+            log,
+            "--- gantry sandbox: starting docker-registry on {} ---",
+            self.addr
+        );
+        // Only this attempt's output matters when diagnosing a failure.
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let stderr = log
+            .try_clone()
+            .map_err(SandboxError::io("duplicating log handle"))
+            .map_err(fatal)?;
+
+        let mut command = Command::new(registry_bin());
+        command
+            .arg("serve")
+            .arg(self.config_path())
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr);
+        // REGISTRY_* variables override the config file; a stray one in the caller's
+        // environment (say REGISTRY_HTTP_ADDR) would silently break the sandbox.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("REGISTRY_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command.spawn().map_err(|e| {
+            fatal(if e.kind() == io::ErrorKind::NotFound {
+                SandboxError::ToolMissing {
+                    tool: "docker-registry",
+                    hint: "apt-get install docker-registry \
+                           (or set GANTRY_REGISTRY_BIN to a CNCF Distribution `registry` binary)",
+                }
+            } else {
+                SandboxError::Io {
+                    context: "spawning docker-registry".to_string(),
+                    source: e,
+                }
+            })
+        })?;
+        self.child = Some(child);
+
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                match child.try_wait() {
+                    Ok(Some(status)) => {
+                        self.child = None;
+                        let tail = log_tail(&log_path, log_start);
+                        let error = self.start_error(format!("exited with {status}"), tail.clone());
+                        return Err(if tail.contains("address already in use") {
+                            LaunchError::PortInUse(error)
+                        } else {
+                            LaunchError::Fatal(error)
+                        });
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.stop();
+                        return Err(fatal(SandboxError::Io {
+                            context: "checking on docker-registry".to_string(),
+                            source: e,
+                        }));
+                    }
+                }
+            }
+            if probe(&self.addr, &self.nonce) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                let reason = format!("no answer to GET /v2/ within {READY_TIMEOUT:?}");
+                return Err(fatal(
+                    self.start_error(reason, log_tail(&log_path, log_start)),
+                ));
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    fn start_error(&self, reason: String, log_tail: String) -> SandboxError {
+        SandboxError::RegistryStart {
+            addr: self.addr.clone(),
+            reason,
+            log: self.log_path(),
+            log_tail,
+        }
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn registry_bin() -> std::ffi::OsString {
+    std::env::var_os("GANTRY_REGISTRY_BIN").unwrap_or_else(|| "docker-registry".into())
+}
+
+/// Asks the OS for a free port. It is released before the registry binds it, hence the
+/// retry loop in `launch`.
+fn free_port() -> Result<u16, SandboxError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(SandboxError::io("finding a free port on 127.0.0.1"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(SandboxError::io("finding a free port on 127.0.0.1"))?;
+    Ok(addr.port())
+}
+
+/// True once our registry (recognised by its nonce header) answers `GET /v2/` with 200 or 401.
+fn probe(addr: &str, nonce: &str) -> bool {
+    let Ok(socket) = addr.parse::<SocketAddr>() else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&socket, Duration::from_millis(500)) else {
+        return false;
+    };
+    let timeout = Some(Duration::from_secs(1));
+    if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
+        return false;
+    }
+    // HTTP/1.0 makes the server close the connection, so reading to EOF ends the response.
+    let request = format!("GET /v2/ HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = Vec::new();
+    if stream.take(64 * 1024).read_to_end(&mut response).is_err() {
+        return false;
+    }
+    let response = String::from_utf8_lossy(&response);
+    let mut lines = response.lines();
+    let status_ok = lines.next().is_some_and(|status| {
+        status.starts_with("HTTP/1.") && matches!(status.split_whitespace().nth(1), Some("200" | "401"))
+    });
+    let nonce_ok = lines.take_while(|line| !line.is_empty()).any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case(NONCE_HEADER) && value.trim() == nonce
+        })
+    });
+    status_ok && nonce_ok
+}
+
+/// The last lines the registry logged since `start` (best effort: this feeds error messages).
+fn log_tail(path: &Path, start: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = File::open(path) {
+        if file.seek(SeekFrom::Start(start)).is_ok() {
+            let mut bytes = Vec::new();
+            let _ = file.read_to_end(&mut bytes);
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+    if tail.is_empty() {
+        "(log is empty)".to_string()
+    } else {
+        tail.join("\n")
+    }
+}
+
+/// A YAML double-quoted scalar for a path; JSON string syntax is valid YAML and escapes
+/// anything awkward in the path.
+fn yaml_path(path: &Path) -> Result<String, SandboxError> {
+    let text = path.to_str().ok_or_else(|| {
+        SandboxError::Invalid(format!("path {} is not valid UTF-8", path.display()))
+    })?;
+    serde_json::to_string(text).map_err(|source| SandboxError::Json {
+        context: "quoting a path for the registry config".to_string(),
+        source,
+    })
+}
+
+fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<(), SandboxError> {
+    // htpasswd would accept these but the registry's parser would then misread the file.
+    if user.is_empty() || user.contains(':') || user.contains('\n') || password.contains('\n') {
+        return Err(SandboxError::Invalid(format!(
+            "basic-auth user {user:?} must be non-empty without ':' or newlines, password without newlines"
+        )));
+    }
+    let output = Command::new("htpasswd")
+        .args(["-Bbn", user, password])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                SandboxError::ToolMissing {
+                    tool: "htpasswd",
+                    hint: "apt-get install apache2-utils",
+                }
+            } else {
+                SandboxError::Io {
+                    context: "running htpasswd".to_string(),
+                    source: e,
+                }
+            }
+        })?;
+    if !output.status.success() {
+        return Err(SandboxError::CommandFailed {
+            command: format!("htpasswd -Bbn {user} ***"),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    let line = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    fs::write(path, format!("{line}\n"))
+        .map_err(SandboxError::io(format!("writing {}", path.display())))
+}
