@@ -128,10 +128,7 @@ impl ImageSelector {
             });
         }
         if !is_valid_tag(reference) {
-            return Err(SelectorError::Tag(
-                input.to_string(),
-                reference.to_string(),
-            ));
+            return Err(SelectorError::Tag(input.to_string(), reference.to_string()));
         }
         Ok(ImageSelector::Tag {
             service: service.to_string(),
@@ -243,7 +240,9 @@ mod tests {
             }
         );
         let by_digest = ImageSelector::parse(&format!("payment-svc@sha256:{HEX}"), "sha-").unwrap();
-        assert!(matches!(by_digest, ImageSelector::Digest { ref service, .. } if service == "payment-svc"));
+        assert!(
+            matches!(by_digest, ImageSelector::Digest { ref service, .. } if service == "payment-svc")
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@ fn main() {
         eprintln!("gantry: cannot install the error reporter: {e}");
     }
     let cli = gantry::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("gantry: cannot start the async runtime: {e}");

@@ -24,7 +24,11 @@ pub mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "gantry", version, about = "Promote the exact image you built through your environments")]
+#[command(
+    name = "gantry",
+    version,
+    about = "Promote the exact image you built through your environments"
+)]
 pub struct Cli {
     /// Configuration file (else $GANTRY_CONFIG, ./gantry.toml, $XDG_CONFIG_HOME/gantry/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
@@ -135,7 +139,9 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             dry_run,
             json,
         } => promote(&mut engine, &images, &to, from.as_deref(), dry_run, json).await,
-        Command::Images { service, env, json } => images(&engine, &service, env.as_deref(), json).await,
+        Command::Images { service, env, json } => {
+            images(&engine, &service, env.as_deref(), json).await
+        }
         Command::Status { json } => status(&engine, json).await,
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }
@@ -236,11 +242,29 @@ fn worst_exit_code(codes: impl Iterator<Item = i32>) -> i32 {
         .unwrap_or(exit::OK)
 }
 
-async fn images(engine: &Engine, service: &str, env: Option<&str>, json: bool) -> Result<i32, Failure> {
-    engine.config().service(service).map_err(EngineError::from)?;
+async fn images(
+    engine: &Engine,
+    service: &str,
+    env: Option<&str>,
+    json: bool,
+) -> Result<i32, Failure> {
+    engine
+        .config()
+        .service(service)
+        .map_err(EngineError::from)?;
     let envs: Vec<String> = match env {
-        Some(env) => vec![engine.config().environment(env).map_err(EngineError::from)?.name.clone()],
-        None => engine.config().environments.iter().map(|e| e.name.clone()).collect(),
+        Some(env) => vec![engine
+            .config()
+            .environment(env)
+            .map_err(EngineError::from)?
+            .name
+            .clone()],
+        None => engine
+            .config()
+            .environments
+            .iter()
+            .map(|e| e.name.clone())
+            .collect(),
     };
     let results = join_all(envs.iter().map(|env| engine.images(service, env))).await;
     let mut listings = Vec::new();
@@ -290,9 +314,14 @@ mod tests {
 
     #[test]
     fn command_line_shapes() {
-        let cli = Cli::try_parse_from(["gantry", "--config", "g.toml", "promote", "a:sha-1", "b:sha-2", "--to", "stage"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "gantry", "--config", "g.toml", "promote", "a:sha-1", "b:sha-2", "--to", "stage",
+        ])
+        .unwrap();
         match cli.command {
-            Some(Command::Promote { images, to, from, .. }) => {
+            Some(Command::Promote {
+                images, to, from, ..
+            }) => {
                 assert_eq!(images, ["a:sha-1", "b:sha-2"]);
                 assert_eq!(to, "stage");
                 assert_eq!(from, None);

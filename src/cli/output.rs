@@ -71,7 +71,10 @@ pub fn print_plan(plan: &Plan, executed: bool) {
 pub fn print_images(listings: &[EnvironmentImages]) {
     let mut out = String::new();
     for listing in listings {
-        out.push_str(&format!("{}  {}\n", listing.environment, listing.repository));
+        out.push_str(&format!(
+            "{}  {}\n",
+            listing.environment, listing.repository
+        ));
         if listing.images.is_empty() {
             out.push_str("  (no images)\n");
         } else {
@@ -96,7 +99,10 @@ pub fn print_images(listings: &[EnvironmentImages]) {
             ));
         }
         if !listing.other_tags.is_empty() {
-            out.push_str(&format!("  other tags: {}\n", listing.other_tags.join(", ")));
+            out.push_str(&format!(
+                "  other tags: {}\n",
+                listing.other_tags.join(", ")
+            ));
         }
     }
     print!("{out}");
@@ -181,7 +187,9 @@ pub async fn render_progress(mut events: mpsc::UnboundedReceiver<EngineEvent>) {
     let mut lines: BTreeMap<u64, (String, String)> = BTreeMap::new();
     let mut drawn = 0usize;
     while let Some(event) = events.recv().await {
-        let entry = lines.entry(event.job.0).or_insert_with(|| (String::new(), String::new()));
+        let entry = lines
+            .entry(event.job.0)
+            .or_insert_with(|| (String::new(), String::new()));
         match event.kind {
             EventKind::Started { label } => entry.0 = label,
             EventKind::Progress(p) => {

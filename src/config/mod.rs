@@ -337,17 +337,11 @@ impl Validator<'_> {
                 ));
             }
             if !seen.insert(name.clone()) {
-                return Err(self.error(
-                    env.name.span(),
-                    format!("duplicate environment `{name}`"),
-                ));
+                return Err(self.error(env.name.span(), format!("duplicate environment `{name}`")));
             }
             let registry = env.registry.get_ref();
             if let Err(why) = check_registry(registry) {
-                return Err(self.error(
-                    env.registry.span(),
-                    format!("registry `{registry}` {why}"),
-                ));
+                return Err(self.error(env.registry.span(), format!("registry `{registry}` {why}")));
             }
             let path = match &env.path {
                 Some(path) => {
@@ -445,7 +439,9 @@ impl Validator<'_> {
                     if !is_valid_repository(name) {
                         return Err(self.error(
                             svc.name.span(),
-                            format!("service `{name}` is not a valid repository name: set `repository`"),
+                            format!(
+                                "service `{name}` is not a valid repository name: set `repository`"
+                            ),
                         ));
                     }
                     name.clone()
@@ -577,13 +573,17 @@ fn check_registry(registry: &str) -> Result<(), &'static str> {
         }
     }
     let host_ok = if host.starts_with('[') && host.ends_with(']') {
-        host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()
+        host[1..host.len() - 1]
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
     } else {
         !host.is_empty()
             && host.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             })
@@ -672,7 +672,10 @@ name = "payment-svc"
         let text = MINIMAL.replace("from = \"dev\"", "from = \"dve\"");
         let (line, col, message) = expect_error(&text);
         assert_eq!((line, col), (9, 8));
-        assert!(message.contains("`dve`") && message.contains("dev, stage"), "{message}");
+        assert!(
+            message.contains("`dve`") && message.contains("dev, stage"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -703,7 +706,10 @@ name = "payment-svc"
 
     #[test]
     fn mutable_tag_may_not_look_immutable() {
-        let text = MINIMAL.replace("from = \"dev\"", "from = \"dev\"\nmutable_tag = \"sha-stage\"");
+        let text = MINIMAL.replace(
+            "from = \"dev\"",
+            "from = \"dev\"\nmutable_tag = \"sha-stage\"",
+        );
         let (_, _, message) = expect_error(&text);
         assert!(message.contains("immutable prefix"), "{message}");
     }
@@ -712,6 +718,25 @@ name = "payment-svc"
     fn syntax_error_is_located() {
         let (line, _, _) = expect_error("[[environment]]\nname = \"dev\nregistry = \"x\"\n");
         assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn example_config_parses_and_shows_both_layouts() {
+        let text = include_str!("../../config.example.toml");
+        let config = Config::parse(text, Path::new("config.example.toml")).unwrap();
+        let per_account = config.environment("stage").unwrap();
+        let shared = config.environment("qa").unwrap();
+        assert!(per_account.path.is_empty());
+        assert_eq!(shared.path, "qa");
+        assert!(config
+            .environments
+            .iter()
+            .any(|e| e.name != "qa" && e.registry == shared.registry));
+        assert_eq!(
+            config.service("ledger-api").unwrap().repository,
+            "team-money/ledger-api"
+        );
+        assert_eq!(config.copy.parallel_blobs, 6);
     }
 
     #[test]

@@ -14,7 +14,11 @@ use super::{Counters, Engine, EngineError, Step};
 use crate::domain::Digest;
 use crate::registry::{RegistryClient, RegistryError, UploadStart};
 
-pub(crate) async fn execute(engine: &Engine, plan: &Plan, counters: &Arc<Counters>) -> Result<(), EngineError> {
+pub(crate) async fn execute(
+    engine: &Engine,
+    plan: &Plan,
+    counters: &Arc<Counters>,
+) -> Result<(), EngineError> {
     let source = engine.client(&plan.from_env)?;
     let target = engine.client(&plan.to)?;
 
@@ -29,8 +33,15 @@ pub(crate) async fn execute(engine: &Engine, plan: &Plan, counters: &Arc<Counter
                 .acquire()
                 .await
                 .map_err(|_| EngineError::Input("engine is shutting down".into()))?;
-            transfer_blob(source, &plan.source_repository, target, &plan.target_repository, blob, counters)
-                .await?;
+            transfer_blob(
+                source,
+                &plan.source_repository,
+                target,
+                &plan.target_repository,
+                blob,
+                counters,
+            )
+            .await?;
             counters.blob_done();
             Ok::<_, EngineError>(())
         });
@@ -62,7 +73,10 @@ pub(crate) async fn execute(engine: &Engine, plan: &Plan, counters: &Arc<Counter
         }
         if step.tag == plan.tag {
             // Someone may have tagged it since we planned: check again right before writing.
-            if let Some(head) = target.head_manifest(&plan.target_repository, &step.tag).await? {
+            if let Some(head) = target
+                .head_manifest(&plan.target_repository, &step.tag)
+                .await?
+            {
                 if head.digest != plan.digest {
                     return Err(EngineError::Refused(format!(
                         "{}:{} was set to {} while this promotion ran; immutable tags are never moved",
@@ -154,7 +168,10 @@ struct VerifyingStream {
 struct SourceBlobError;
 
 impl VerifyingStream {
-    fn fail(&mut self, error: RegistryError) -> Poll<Option<Result<Bytes, Box<dyn std::error::Error + Send + Sync>>>> {
+    fn fail(
+        &mut self,
+        error: RegistryError,
+    ) -> Poll<Option<Result<Bytes, Box<dyn std::error::Error + Send + Sync>>>> {
         self.hasher = None;
         if let Ok(mut slot) = self.failure.lock() {
             *slot = Some(error);
@@ -215,7 +232,10 @@ impl Stream for VerifyingStream {
                     let error = RegistryError::Interrupted {
                         registry: self.registry.clone(),
                         what: format!("blob {}", self.expected_digest.short()),
-                        reason: format!("body ended after {} of {} bytes", self.seen, self.expected_size),
+                        reason: format!(
+                            "body ended after {} of {} bytes",
+                            self.seen, self.expected_size
+                        ),
                     };
                     return self.fail(error);
                 }

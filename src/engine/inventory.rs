@@ -60,7 +60,11 @@ pub struct StatusCell {
 
 impl Engine {
     /// Pins what `selector` means in `env`: its immutable tag and exact manifest.
-    pub async fn resolve(&self, selector: &ImageSelector, env: &Environment) -> Result<Resolved, EngineError> {
+    pub async fn resolve(
+        &self,
+        selector: &ImageSelector,
+        env: &Environment,
+    ) -> Result<Resolved, EngineError> {
         let service = self.config.service(selector.service())?;
         let client = self.client(&env.name)?;
         let repository = env.repository(service);
@@ -98,7 +102,10 @@ impl Engine {
                     many => Err(EngineError::Input(format!(
                         "commit {sha} is ambiguous in {}: {}; give more digits",
                         env.name,
-                        many.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+                        many.iter()
+                            .map(|t| t.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))),
                 }
             }
@@ -126,7 +133,10 @@ impl Engine {
         service: &Service,
         reference: &str,
     ) -> Result<crate::registry::RawManifest, EngineError> {
-        match client.get_manifest(&env.repository(service), reference).await {
+        match client
+            .get_manifest(&env.repository(service), reference)
+            .await
+        {
             Ok(manifest) => Ok(manifest),
             Err(e) if e.is_not_found() => Err(EngineError::Input(format!(
                 "{}: no image `{reference}` in {}",
@@ -146,7 +156,9 @@ impl Engine {
         digest: &Digest,
     ) -> Result<String, EngineError> {
         let repository = env.repository(service);
-        let digests = self.tag_digests(client, &repository, |t| self.config.tags.is_immutable(t)).await?;
+        let digests = self
+            .tag_digests(client, &repository, |t| self.config.tags.is_immutable(t))
+            .await?;
         let mut matching: Vec<_> = digests
             .into_iter()
             .filter(|(_, d)| d == digest)
@@ -156,9 +168,7 @@ impl Engine {
         match matching.len() {
             0 => Err(EngineError::Refused(format!(
                 "{} in {} carries no {}* tag; gantry promotes images under their commit tag",
-                digest,
-                env.name,
-                self.config.tags.prefix
+                digest, env.name, self.config.tags.prefix
             ))),
             1 => Ok(matching.remove(0)),
             _ => Err(EngineError::Input(format!(
@@ -224,7 +234,10 @@ impl Engine {
         let mut other_tags = Vec::new();
         for (tag, digest) in mutable_digests {
             let mut matched = false;
-            for image in images.iter_mut().filter(|i| Some(&i.digest) == digest.as_ref()) {
+            for image in images
+                .iter_mut()
+                .filter(|i| Some(&i.digest) == digest.as_ref())
+            {
                 image.also_tagged.push(tag.clone());
                 matched = true;
             }
@@ -276,7 +289,12 @@ impl Engine {
             .await
     }
 
-    async fn fill_status(&self, cell: &mut StatusCell, service: &Service, env: &Environment) -> Result<(), EngineError> {
+    async fn fill_status(
+        &self,
+        cell: &mut StatusCell,
+        service: &Service,
+        env: &Environment,
+    ) -> Result<(), EngineError> {
         let client = self.client(&env.name)?;
         let repository = env.repository(service);
         let digests = self
@@ -285,7 +303,10 @@ impl Engine {
             })
             .await?;
         let by_tag: BTreeMap<_, _> = digests.into_iter().collect();
-        cell.image_count = by_tag.keys().filter(|t| self.config.tags.is_immutable(t)).count();
+        cell.image_count = by_tag
+            .keys()
+            .filter(|t| self.config.tags.is_immutable(t))
+            .count();
         if let Some(mutable) = &env.mutable_tag {
             cell.digest = by_tag.get(mutable).cloned();
         }
@@ -301,7 +322,11 @@ impl Engine {
 }
 
 /// Reads one image: manifest, platforms, size, and the created time from its config.
-async fn describe(client: &RegistryClient, repository: &str, tag: String) -> Result<ImageInfo, RegistryError> {
+async fn describe(
+    client: &RegistryClient,
+    repository: &str,
+    tag: String,
+) -> Result<ImageInfo, RegistryError> {
     let top = client.get_manifest(repository, &tag).await?;
     let invalid = |reason: String| RegistryError::Invalid {
         registry: client.host().to_string(),
@@ -317,7 +342,9 @@ async fn describe(client: &RegistryClient, repository: &str, tag: String) -> Res
                 if !crate::domain::media::is_manifest(&child.media_type) {
                     continue;
                 }
-                let raw = client.get_manifest(repository, child.digest.as_str()).await?;
+                let raw = client
+                    .get_manifest(repository, child.digest.as_str())
+                    .await?;
                 match manifest::parse(&raw.media_type, &raw.bytes).map_err(invalid)? {
                     Parsed::Image(image) => parts.push(image),
                     Parsed::Index(_) => {}
@@ -330,7 +357,9 @@ async fn describe(client: &RegistryClient, repository: &str, tag: String) -> Res
     let mut created = None;
     let mut platforms = platforms;
     if let Some(first) = images.first() {
-        let config_bytes = client.get_blob_bytes(repository, &first.config.digest).await?;
+        let config_bytes = client
+            .get_blob_bytes(repository, &first.config.digest)
+            .await?;
         let config: ImageConfig = serde_json::from_slice(&config_bytes).unwrap_or_default();
         created = config.created;
         if platforms.is_empty() {

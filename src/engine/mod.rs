@@ -185,7 +185,8 @@ impl Engine {
         };
         let mut clients = HashMap::new();
         for env in &config.environments {
-            let client = RegistryClient::new(&env.registry, env.plain_http, Credentials::Anonymous, retry)?;
+            let client =
+                RegistryClient::new(&env.registry, env.plain_http, Credentials::Anonymous, retry)?;
             clients.insert(env.name.clone(), Arc::new(client));
         }
         Ok(Engine {
@@ -199,14 +200,23 @@ impl Engine {
     }
 
     /// Replaces an environment's credentials (from the hardening layer or tests).
-    pub fn set_credentials(&mut self, env: &str, credentials: Credentials) -> Result<(), EngineError> {
+    pub fn set_credentials(
+        &mut self,
+        env: &str,
+        credentials: Credentials,
+    ) -> Result<(), EngineError> {
         let environment = self.config.environment(env)?;
         let retry = RetryPolicy {
             attempts: self.config.copy.attempts,
             first_backoff: Duration::from_millis(self.config.copy.backoff_ms),
             ..RetryPolicy::default()
         };
-        let client = RegistryClient::new(&environment.registry, environment.plain_http, credentials, retry)?;
+        let client = RegistryClient::new(
+            &environment.registry,
+            environment.plain_http,
+            credentials,
+            retry,
+        )?;
         self.clients.insert(env.to_string(), Arc::new(client));
         Ok(())
     }
@@ -224,7 +234,12 @@ impl Engine {
         self.clients.get(env).ok_or_else(|| {
             EngineError::Lookup(LookupError::Environment {
                 name: env.to_string(),
-                known: self.config.environments.iter().map(|e| e.name.clone()).collect(),
+                known: self
+                    .config
+                    .environments
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect(),
             })
         })
     }
@@ -241,7 +256,11 @@ impl Engine {
 
     /// The environment a promotion into `to` comes from: `from` if given, else the
     /// target's configured `from`.
-    pub fn source_environment<'a>(&'a self, to: &str, from: Option<&'a str>) -> Result<&'a Environment, EngineError> {
+    pub fn source_environment<'a>(
+        &'a self,
+        to: &str,
+        from: Option<&'a str>,
+    ) -> Result<&'a Environment, EngineError> {
         let target = self.config.environment(to)?;
         let from = match from {
             Some(from) => from,
@@ -268,7 +287,11 @@ impl Engine {
     }
 
     /// Plans a promotion and, unless `dry_run`, carries it out. Emits events for the job.
-    pub async fn promote(&self, request: &PromotionRequest, dry_run: bool) -> Result<PromotionOutcome, EngineError> {
+    pub async fn promote(
+        &self,
+        request: &PromotionRequest,
+        dry_run: bool,
+    ) -> Result<PromotionOutcome, EngineError> {
         let job = self.new_job();
         self.emit(
             job,
@@ -339,7 +362,11 @@ impl Engine {
         })
     }
 
-    fn spawn_reporter(&self, job: JobId, counters: Arc<Counters>) -> Option<tokio::task::JoinHandle<()>> {
+    fn spawn_reporter(
+        &self,
+        job: JobId,
+        counters: Arc<Counters>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let events = self.events.clone()?;
         Some(tokio::spawn(async move {
             let mut last = None;

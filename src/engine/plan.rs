@@ -99,9 +99,13 @@ pub struct TagStep {
 pub enum TagAction {
     Create,
     Unchanged,
-    Move { from: Digest },
+    Move {
+        from: Digest,
+    },
     /// The immutable tag points elsewhere: the promotion is refused.
-    Conflict { current: Digest },
+    Conflict {
+        current: Digest,
+    },
 }
 
 impl Plan {
@@ -127,7 +131,10 @@ impl Plan {
     /// True when the target already has everything and no tag moves.
     pub fn is_noop(&self) -> bool {
         self.blobs_to_transfer() == 0
-            && self.manifests.iter().all(|m| m.action == ManifestAction::Present)
+            && self
+                .manifests
+                .iter()
+                .all(|m| m.action == ManifestAction::Present)
             && self.tags.iter().all(|t| t.action == TagAction::Unchanged)
     }
 
@@ -142,7 +149,11 @@ impl Plan {
                 self.digest.short()
             );
         }
-        let verb = if executed { "promoted" } else { "would promote" };
+        let verb = if executed {
+            "promoted"
+        } else {
+            "would promote"
+        };
         format!(
             "{verb} {}:{} {} -> {} ({}): {} blobs copied ({}), {} mounted, {} present; tags {}",
             self.service,
@@ -210,7 +221,9 @@ pub(crate) async fn build(
     }
 
     // The immutable tag decides first: if it points elsewhere, nothing else matters.
-    let existing = target.head_manifest(&target_repository, &resolved.tag).await?;
+    let existing = target
+        .head_manifest(&target_repository, &resolved.tag)
+        .await?;
     match existing {
         Some(head) if head.digest != digest => {
             plan.refusal = Some(format!(

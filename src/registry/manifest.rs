@@ -159,7 +159,10 @@ fn child(entry: &ImageIndexEntry) -> Result<Child, String> {
         },
     );
     Ok(Child {
-        digest: entry.digest.parse().map_err(|e| format!("index entry: {e}"))?,
+        digest: entry
+            .digest
+            .parse()
+            .map_err(|e| format!("index entry: {e}"))?,
         media_type: entry.media_type.clone(),
         size: non_negative(entry.size, &entry.digest)?,
         platform,
@@ -200,7 +203,10 @@ mod tests {
 
     #[test]
     fn oci_index_without_media_type_is_inferred() {
-        assert_eq!(media_type_of(None, INDEX.as_bytes()).unwrap(), media::OCI_INDEX);
+        assert_eq!(
+            media_type_of(None, INDEX.as_bytes()).unwrap(),
+            media::OCI_INDEX
+        );
         match parse(media::OCI_INDEX, INDEX.as_bytes()).unwrap() {
             Parsed::Index(children) => {
                 assert_eq!(children.len(), 1);

@@ -15,7 +15,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use reqwest::StatusCode;
 use tokio::sync::RwLock;
 
@@ -275,7 +277,11 @@ impl RegistryClient {
     }
 
     /// Answers a 401: asks oci-client to run the challenge (token service or Basic).
-    async fn authorize(&self, repository: &str, access: Access) -> Result<HeaderValue, RegistryError> {
+    async fn authorize(
+        &self,
+        repository: &str,
+        access: Access,
+    ) -> Result<HeaderValue, RegistryError> {
         let reference = Reference::with_tag(
             self.host.clone(),
             repository.to_string(),
@@ -524,15 +530,13 @@ impl RegistryClient {
                 .await?;
             match response.status().as_u16() {
                 200 => {}
-                404 => {
-                    return Err(self.not_found(repository, format!("manifest `{reference}`")))
-                }
+                404 => return Err(self.not_found(repository, format!("manifest `{reference}`"))),
                 _ => return Err(self.status_error(&what, response).await),
             }
-            let announced = header_str(response.headers(), "docker-content-digest")
-                .map(str::to_string);
-            let content_type = header_str(response.headers(), CONTENT_TYPE.as_str())
-                .map(strip_params);
+            let announced =
+                header_str(response.headers(), "docker-content-digest").map(str::to_string);
+            let content_type =
+                header_str(response.headers(), CONTENT_TYPE.as_str()).map(strip_params);
             let bytes = self
                 .read_capped(response, MAX_MANIFEST_BYTES, &what)
                 .await?;
@@ -553,13 +557,14 @@ impl RegistryClient {
                     });
                 }
             }
-            let media_type = manifest::media_type_of(content_type.as_deref(), &bytes).map_err(
-                |reason| RegistryError::Invalid {
-                    registry: self.host.clone(),
-                    what: what.clone(),
-                    reason,
-                },
-            )?;
+            let media_type =
+                manifest::media_type_of(content_type.as_deref(), &bytes).map_err(|reason| {
+                    RegistryError::Invalid {
+                        registry: self.host.clone(),
+                        what: what.clone(),
+                        reason,
+                    }
+                })?;
             Ok(RawManifest {
                 digest,
                 media_type,
@@ -603,7 +608,11 @@ impl RegistryClient {
     }
 
     /// DELETE a manifest by digest (Distribution refuses deletion by tag).
-    pub async fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<(), RegistryError> {
+    pub async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
         let what = format!("manifest {repository}@{digest}");
         let response = self
@@ -636,7 +645,9 @@ impl RegistryClient {
                 _ => return Err(self.status_error(&what, response).await),
             }
             let link = header_str(response.headers(), "link").and_then(parse_next_link);
-            let body = self.read_capped(response, MAX_MANIFEST_BYTES, &what).await?;
+            let body = self
+                .read_capped(response, MAX_MANIFEST_BYTES, &what)
+                .await?;
             let page: manifest::TagList =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Invalid {
                     registry: self.host.clone(),
@@ -681,7 +692,11 @@ impl RegistryClient {
         Ok(tags)
     }
 
-    pub async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, RegistryError> {
+    pub async fn blob_exists(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let what = format!("blob {repository}@{}", digest.short());
         let response = self
@@ -695,7 +710,11 @@ impl RegistryClient {
     }
 
     /// Starts a blob GET; the caller streams the body. Follows redirects (S3 and the like).
-    pub async fn get_blob(&self, repository: &str, digest: &Digest) -> Result<reqwest::Response, RegistryError> {
+    pub async fn get_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<reqwest::Response, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let what = format!("blob {repository}@{}", digest.short());
         let response = self
@@ -709,7 +728,11 @@ impl RegistryClient {
     }
 
     /// Reads a small blob (an image config) whole, verified against its digest.
-    pub async fn get_blob_bytes(&self, repository: &str, digest: &Digest) -> Result<Bytes, RegistryError> {
+    pub async fn get_blob_bytes(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Bytes, RegistryError> {
         let what = format!("blob {repository}@{}", digest.short());
         self.with_retries(|| async {
             let response = self.get_blob(repository, digest).await?;
@@ -738,7 +761,9 @@ impl RegistryClient {
         mount: Option<(&Digest, &str)>,
     ) -> Result<UploadStart, RegistryError> {
         let path = match mount {
-            Some((digest, from)) => format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
+            Some((digest, from)) => {
+                format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}")
+            }
             None => format!("/v2/{repository}/blobs/uploads/"),
         };
         let url = self.url(&path);
@@ -839,7 +864,10 @@ impl RegistryClient {
         cap: usize,
         what: &str,
     ) -> Result<Bytes, RegistryError> {
-        if response.content_length().is_some_and(|len| len as usize > cap) {
+        if response
+            .content_length()
+            .is_some_and(|len| len as usize > cap)
+        {
             return Err(RegistryError::Invalid {
                 registry: self.host.clone(),
                 what: what.to_string(),
@@ -902,7 +930,9 @@ async fn error_message(response: reqwest::Response) -> String {
     }
     if let Ok(errors) = serde_json::from_slice::<manifest::ErrorBody>(&body) {
         if let Some(first) = errors.errors.first() {
-            return format!("{} {}", first.code, first.message).trim().to_string();
+            return format!("{} {}", first.code, first.message)
+                .trim()
+                .to_string();
         }
     }
     let text: String = String::from_utf8_lossy(&body)
@@ -929,7 +959,9 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Removes a password from text that may quote it back (token-service errors do).
 fn redact(text: &str, credentials: &Credentials) -> String {
     match credentials {
-        Credentials::Basic { password, .. } if !password.is_empty() => text.replace(password, "<redacted>"),
+        Credentials::Basic { password, .. } if !password.is_empty() => {
+            text.replace(password, "<redacted>")
+        }
         _ => text.to_string(),
     }
 }
@@ -952,8 +984,14 @@ mod tests {
         let policy = RetryPolicy::default();
         assert_eq!(policy.backoff(1, None), Duration::from_millis(200));
         assert_eq!(policy.backoff(3, None), Duration::from_millis(800));
-        assert_eq!(policy.backoff(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
-        assert_eq!(policy.backoff(1, Some(Duration::from_secs(3600))), policy.max_wait);
+        assert_eq!(
+            policy.backoff(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            policy.backoff(1, Some(Duration::from_secs(3600))),
+            policy.max_wait
+        );
     }
 
     #[test]

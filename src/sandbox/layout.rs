@@ -239,7 +239,7 @@ fn layer_stream_seed(seed: u64, platform: &str, index: usize) -> u64 {
 }
 
 /// Streams one layer (tar with a single file of `size` random bytes, gzip-framed) into the
-/// blob store. Returns its descriptor and its diff_id (digest of the uncompressed tar).
+/// blob store. Returns its descriptor and its `diff_id` (digest of the uncompressed tar).
 fn write_layer(
     blobs: &Path,
     file_name: &str,
@@ -271,7 +271,9 @@ fn write_layer(
 
         let (gzip, diff_id, _) = tar.finish();
         let (buffered, blob_hex, blob_size) = gzip.finish()?.finish();
-        buffered.into_inner().map_err(|e| e.into_error())?;
+        buffered
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
         Ok((diff_id, blob_hex, blob_size))
     })();
     let (diff_id, blob_hex, blob_size) = match result {
@@ -413,8 +415,8 @@ fn put_octal(field: &mut [u8], value: u64) {
     field[width] = 0;
 }
 
-/// SplitMix64: tiny, fast and fully specified, so layer bytes never change with a dependency
-/// upgrade (unlike `rand`'s StdRng, whose algorithm is not a stability promise).
+/// `SplitMix64`: tiny, fast and fully specified, so layer bytes never change with a dependency
+/// upgrade (unlike `rand`'s `StdRng`, whose algorithm is not a stability promise).
 struct SplitMix64(u64);
 
 impl SplitMix64 {

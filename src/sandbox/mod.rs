@@ -1,6 +1,6 @@
-//! Throwaway real registries and skopeo-seeded test images for integration tests, `gantry demo` and benchmarks.
+//! Real local registries and skopeo-seeded test images, for tests, `gantry demo` and benchmarks.
 //!
-//! Everything here is synchronous (std::process) and shells out to Debian's `docker-registry`
+//! Everything here is synchronous (`std::process`) and shells out to Debian's `docker-registry`
 //! (CNCF Distribution), `skopeo` and `htpasswd`, so tests exercise gantry against the real thing
 //! rather than a mock.
 

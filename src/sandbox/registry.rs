@@ -147,9 +147,8 @@ impl LocalRegistry {
                 Err(LaunchError::Fatal(e)) => return Err(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| {
-            SandboxError::Invalid("no port attempts were made".to_string())
-        }))
+        Err(last_error
+            .unwrap_or_else(|| SandboxError::Invalid("no port attempts were made".to_string())))
     }
 
     fn config_path(&self) -> PathBuf {
@@ -328,7 +327,8 @@ fn probe(addr: &str, nonce: &str) -> bool {
     let response = String::from_utf8_lossy(&response);
     let mut lines = response.lines();
     let status_ok = lines.next().is_some_and(|status| {
-        status.starts_with("HTTP/1.") && matches!(status.split_whitespace().nth(1), Some("200" | "401"))
+        status.starts_with("HTTP/1.")
+            && matches!(status.split_whitespace().nth(1), Some("200" | "401"))
     });
     let nonce_ok = lines.take_while(|line| !line.is_empty()).any(|line| {
         line.split_once(':').is_some_and(|(name, value)| {

@@ -63,18 +63,12 @@ pub fn skopeo_list_tags(
         // skopeo 1.9 only reports the status ("invalid status code from registry 404 (Not
         // Found)"); newer versions print the registry's NAME_UNKNOWN message.
         Err(SandboxError::CommandFailed { stderr, .. })
-            if stderr.contains("registry 404")
-                || stderr.contains("repository name not known") =>
+            if stderr.contains("registry 404") || stderr.contains("repository name not known") =>
         {
             return Ok(Vec::new());
         }
         Err(e) => return Err(e),
     };
-    #[derive(serde::Deserialize)]
-    struct TagList {
-        #[serde(rename = "Tags", default)]
-        tags: Option<Vec<String>>,
-    }
     let list: TagList = serde_json::from_slice(&stdout).map_err(|source| SandboxError::Json {
         context: format!("parsing `skopeo list-tags` output for {repo}"),
         source,
@@ -130,6 +124,13 @@ pub fn seed_image_with_creds(
     // Layouts of big benchmark images would otherwise pile up in `work`.
     let _ = fs::remove_dir_all(&layout);
     result
+}
+
+/// `skopeo list-tags` output; `Tags` is null for a repository whose tags were all deleted.
+#[derive(serde::Deserialize)]
+struct TagList {
+    #[serde(rename = "Tags", default)]
+    tags: Option<Vec<String>>,
 }
 
 fn copy(

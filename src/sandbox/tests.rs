@@ -32,7 +32,10 @@ fn layout_layer_digests(layout: &Path, top: &str) -> BTreeSet<String> {
     let index = json(&read_blob(layout, top));
     let mut digests = BTreeSet::new();
     for entry in index["manifests"].as_array().expect("index") {
-        let manifest = json(&read_blob(layout, entry["digest"].as_str().expect("digest")));
+        let manifest = json(&read_blob(
+            layout,
+            entry["digest"].as_str().expect("digest"),
+        ));
         for layer in manifest["layers"].as_array().expect("layers") {
             digests.insert(layer["digest"].as_str().expect("digest").to_string());
         }
@@ -59,11 +62,16 @@ fn layout_is_deterministic_and_layers_are_real_tar_gzip() {
         .collect();
     assert_eq!(arches, ["amd64", "arm64"]);
 
-    let manifest = json(&read_blob(a.path(), entries[0]["digest"].as_str().expect("digest")));
+    let manifest = json(&read_blob(
+        a.path(),
+        entries[0]["digest"].as_str().expect("digest"),
+    ));
     assert_eq!(media_type(&manifest), OCI_MANIFEST);
     let config = json(&read_blob(
         a.path(),
-        manifest["config"]["digest"].as_str().expect("config digest"),
+        manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest"),
     ));
     assert_eq!(config["os"], "linux");
     assert_eq!(config["config"]["Labels"]["dev.gantry.sandbox.seed"], "7");
@@ -73,14 +81,25 @@ fn layout_is_deterministic_and_layers_are_real_tar_gzip() {
     for (layer, diff_id) in layers.iter().zip(diff_ids) {
         assert_eq!(layer["mediaType"], OCI_LAYER_GZIP);
         let path = a.path().join("blobs/sha256").join(
-            layer["digest"].as_str().expect("digest").trim_start_matches("sha256:"),
+            layer["digest"]
+                .as_str()
+                .expect("digest")
+                .trim_start_matches("sha256:"),
         );
         // gzip verifies the CRC; tar verifies the headers.
-        let out = Command::new("gzip").arg("-dc").arg(&path).output().expect("run gzip");
+        let out = Command::new("gzip")
+            .arg("-dc")
+            .arg(&path)
+            .output()
+            .expect("run gzip");
         assert!(out.status.success(), "gzip -dc failed");
         let unpacked = format!("sha256:{}", hex::encode(Sha256::digest(&out.stdout)));
         assert_eq!(diff_id.as_str(), Some(unpacked.as_str()));
-        let list = Command::new("tar").arg("-tzf").arg(&path).output().expect("run tar");
+        let list = Command::new("tar")
+            .arg("-tzf")
+            .arg(&path)
+            .output()
+            .expect("run tar");
         assert!(list.status.success(), "tar -tzf failed");
         assert!(String::from_utf8_lossy(&list.stdout).contains("gantry-sandbox/layer-"));
     }
@@ -111,12 +130,20 @@ fn oci_seed_preserves_digest() {
     let raw = skopeo_raw_manifest(&image, None).expect("raw");
     assert_eq!(media_type(&json(&raw)), OCI_INDEX);
     let by_digest = format!("{}/dev/payment-svc@{built}", registry.addr());
-    assert_eq!(skopeo_raw_manifest(&by_digest, None).expect("by digest"), raw);
+    assert_eq!(
+        skopeo_raw_manifest(&by_digest, None).expect("by digest"),
+        raw
+    );
 
     let repo = format!("{}/dev/payment-svc", registry.addr());
-    assert_eq!(skopeo_list_tags(&repo, None).expect("tags"), ["sha-1234567"]);
+    assert_eq!(
+        skopeo_list_tags(&repo, None).expect("tags"),
+        ["sha-1234567"]
+    );
     let missing = format!("{}/no/such-repo", registry.addr());
-    assert!(skopeo_list_tags(&missing, None).expect("missing repo").is_empty());
+    assert!(skopeo_list_tags(&missing, None)
+        .expect("missing repo")
+        .is_empty());
 }
 
 #[test]
@@ -135,9 +162,15 @@ fn docker_seed_yields_manifest_list_with_same_layers() {
     .expect("seed");
 
     let repo = format!("{}/dev/api", registry.addr());
-    assert_eq!(skopeo_list_tags(&repo, None).expect("tags"), ["latest", "sha-abc"]);
+    assert_eq!(
+        skopeo_list_tags(&repo, None).expect("tags"),
+        ["latest", "sha-abc"]
+    );
     for tag in ["sha-abc", "latest"] {
-        assert_eq!(skopeo_digest(&format!("{repo}:{tag}"), None).expect("digest"), digest);
+        assert_eq!(
+            skopeo_digest(&format!("{repo}:{tag}"), None).expect("digest"),
+            digest
+        );
     }
     let list = json(&skopeo_raw_manifest(&format!("{repo}:latest"), None).expect("raw"));
     assert_eq!(media_type(&list), DOCKER_MANIFEST_LIST);
@@ -171,8 +204,15 @@ fn single_platform_pushes_plain_manifests() {
     let registry = LocalRegistry::start(&work.path().join("reg")).expect("start registry");
     let mut spec = ImageSpec::small(3);
     spec.platforms = vec!["amd64".to_string()];
-    let oci = seed_image(work.path(), registry.addr(), "one/oci", &["v1"], &spec, SeedFormat::Oci)
-        .expect("seed oci");
+    let oci = seed_image(
+        work.path(),
+        registry.addr(),
+        "one/oci",
+        &["v1"],
+        &spec,
+        SeedFormat::Oci,
+    )
+    .expect("seed oci");
     let docker = seed_image(
         work.path(),
         registry.addr(),
@@ -186,7 +226,10 @@ fn single_platform_pushes_plain_manifests() {
     let oci_raw = skopeo_raw_manifest(&format!("{}/one/oci:v1", registry.addr()), None);
     assert_eq!(media_type(&json(&oci_raw.expect("raw"))), OCI_MANIFEST);
     let docker_raw = skopeo_raw_manifest(&format!("{}/one/docker:v1", registry.addr()), None);
-    assert_eq!(media_type(&json(&docker_raw.expect("raw"))), DOCKER_MANIFEST);
+    assert_eq!(
+        media_type(&json(&docker_raw.expect("raw"))),
+        DOCKER_MANIFEST
+    );
 }
 
 #[test]
@@ -207,11 +250,17 @@ fn restart_keeps_port_and_data() {
 
     registry.stop();
     registry.stop();
-    assert!(skopeo_digest(&image, None).is_err(), "stopped registry answered");
+    assert!(
+        skopeo_digest(&image, None).is_err(),
+        "stopped registry answered"
+    );
 
     registry.restart().expect("restart");
     assert_eq!(registry.port(), port);
-    assert_eq!(skopeo_digest(&image, None).expect("digest after restart"), digest);
+    assert_eq!(
+        skopeo_digest(&image, None).expect("digest after restart"),
+        digest
+    );
 }
 
 #[test]
@@ -232,10 +281,16 @@ fn basic_auth_requires_credentials() {
     );
     let wrong = skopeo_copy(&layout, "v1", &image, SeedFormat::Oci, Some(("ci", "nope")));
     let message = wrong.expect_err("wrong password accepted").to_string();
-    assert!(!message.contains("nope"), "password leaked into error: {message}");
+    assert!(
+        !message.contains("nope"),
+        "password leaked into error: {message}"
+    );
 
     skopeo_copy(&layout, "v1", &image, SeedFormat::Oci, creds).expect("authenticated push");
-    assert!(skopeo_digest(&image, None).is_err(), "anonymous read succeeded");
+    assert!(
+        skopeo_digest(&image, None).is_err(),
+        "anonymous read succeeded"
+    );
     assert_eq!(skopeo_digest(&image, creds).expect("digest"), built);
     let repo = format!("{}/secure/app", registry.addr());
     assert_eq!(skopeo_list_tags(&repo, creds).expect("tags"), ["v1"]);
@@ -260,8 +315,15 @@ fn large_layer_streams_through() {
     let mut spec = ImageSpec::small(6);
     spec.platforms = vec!["amd64".to_string()];
     spec.layer_sizes = vec![200 * 1024 * 1024];
-    let digest = seed_image(work.path(), registry.addr(), "big/one", &["v1"], &spec, SeedFormat::Oci)
-        .expect("seed");
+    let digest = seed_image(
+        work.path(),
+        registry.addr(),
+        "big/one",
+        &["v1"],
+        &spec,
+        SeedFormat::Oci,
+    )
+    .expect("seed");
     let image = format!("{}/big/one:v1", registry.addr());
     assert_eq!(skopeo_digest(&image, None).expect("digest"), digest);
 }
