@@ -1,0 +1,207 @@
+//! Shared test harness: one set of real registries per test binary, configs, and the gantry binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use gantry::sandbox::{
+    seed_image, skopeo_digest, skopeo_list_tags, ImageSpec, LocalRegistry, SeedFormat,
+};
+
+/// Registries shared by every test of a binary; each test works in its own repositories.
+pub struct Registries {
+    pub dev: LocalRegistry,
+    pub stage: LocalRegistry,
+    pub prod: LocalRegistry,
+    /// A loopback port nothing listens on.
+    pub closed_port: u16,
+    pub root: PathBuf,
+}
+
+pub fn registries() -> &'static Registries {
+    static REGISTRIES: OnceLock<Registries> = OnceLock::new();
+    REGISTRIES.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("gantry-tests-{}", std::process::id()));
+        let start = |name: &str| {
+            LocalRegistry::start(&root.join(name))
+                .unwrap_or_else(|e| panic!("starting {name} registry: {e}"))
+        };
+        let closed_port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("addr").port()
+        };
+        Registries {
+            dev: start("dev"),
+            stage: start("stage"),
+            prod: start("prod"),
+            closed_port,
+            root,
+        }
+    })
+}
+
+/// A test's own corner: a temp dir, a service name no other test uses, and a config.
+pub struct Case {
+    pub dir: tempfile::TempDir,
+    pub service: String,
+    pub config: PathBuf,
+}
+
+impl Case {
+    /// `name` must be unique across the test binary: it names the repositories.
+    pub fn new(name: &str) -> Case {
+        let regs = registries();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = format!("t-{name}");
+        let config = dir.path().join("gantry.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[copy]
+attempts = 3
+backoff_ms = 50
+
+[[environment]]
+name = "dev"
+registry = "{dev}"
+plain_http = true
+mutable_tag = "latest"
+
+[[environment]]
+name = "stage"
+registry = "{stage}"
+from = "dev"
+plain_http = true
+mutable_tag = "stage"
+
+[[environment]]
+name = "prod"
+registry = "{prod}"
+from = "stage"
+plain_http = true
+mutable_tag = "prod"
+
+# Shared layout: the stage registry again, under a path prefix.
+[[environment]]
+name = "qa"
+registry = "{stage}"
+path = "qa"
+from = "stage"
+plain_http = true
+mutable_tag = "qa"
+
+[[environment]]
+name = "down"
+registry = "127.0.0.1:{closed}"
+from = "dev"
+plain_http = true
+
+[[service]]
+name = "{service}"
+"#,
+                dev = regs.dev.addr(),
+                stage = regs.stage.addr(),
+                prod = regs.prod.addr(),
+                closed = regs.closed_port,
+            ),
+        )
+        .expect("write config");
+        Case {
+            dir,
+            service,
+            config,
+        }
+    }
+
+    /// Seeds `service` in dev under `sha-<commit>` (plus `extra` tags); returns the digest.
+    pub fn seed(&self, commit: &str, seed: u64, extra: &[&str], format: SeedFormat) -> String {
+        self.seed_in(
+            registries().dev.addr(),
+            &self.service,
+            commit,
+            seed,
+            extra,
+            format,
+            ImageSpec::small(seed),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn seed_in(
+        &self,
+        registry: &str,
+        repository: &str,
+        commit: &str,
+        seed: u64,
+        extra: &[&str],
+        format: SeedFormat,
+        mut spec: ImageSpec,
+    ) -> String {
+        spec.seed = seed;
+        let tag = format!("sha-{commit}");
+        let mut tags = vec![tag.as_str()];
+        tags.extend_from_slice(extra);
+        seed_image(self.dir.path(), registry, repository, &tags, &spec, format).expect("seed image")
+    }
+
+    /// Runs the gantry binary with this case's config.
+    pub fn gantry(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--config", self.config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        gantry_in(self.dir.path(), &all)
+    }
+
+    pub fn image(&self, registry: &LocalRegistry, tag: &str) -> String {
+        format!("{}/{}:{tag}", registry.addr(), self.service)
+    }
+
+    /// What skopeo, not gantry, says the digest of `registry/service:tag` is.
+    pub fn digest_at(&self, registry: &LocalRegistry, tag: &str) -> String {
+        skopeo_digest(&self.image(registry, tag), None).expect("skopeo inspect")
+    }
+
+    pub fn tags_at(&self, registry: &LocalRegistry, repository: &str) -> Vec<String> {
+        skopeo_list_tags(&format!("{}/{repository}", registry.addr()), None)
+            .expect("skopeo list-tags")
+    }
+}
+
+/// Runs gantry in `cwd` with no inherited configuration.
+pub fn gantry_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("GANTRY_CONFIG")
+        .env("XDG_CONFIG_HOME", cwd.join("no-xdg"))
+        .output()
+        .expect("run gantry")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+/// Parses `--json` output.
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            stdout(output),
+            stderr(output)
+        )
+    })
+}
+
+pub fn default_format() -> SeedFormat {
+    SeedFormat::Oci
+}
