@@ -528,3 +528,72 @@ fn images_and_status_report_what_the_registries_hold() {
     let text = case.gantry(&["status"]);
     assert!(stdout(&text).contains("sha-f1f1f1f"), "{}", stdout(&text));
 }
+
+#[test]
+fn engine_reports_progress_from_background_tasks() {
+    use gantry::config::Config;
+    use gantry::domain::ImageSelector;
+    use gantry::engine::{Engine, EventKind, PromotionRequest};
+
+    let case = Case::new("progress-events");
+    let mut spec = ImageSpec::small(31);
+    spec.layer_sizes = vec![2 * 1024 * 1024, 1024 * 1024];
+    case.seed_in(
+        registries().dev.addr(),
+        &case.service,
+        "0a0a0a0",
+        31,
+        &[],
+        SeedFormat::Oci,
+        spec,
+    );
+    let config = Config::load(&case.config).expect("config");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let events = runtime.block_on(async {
+        let mut engine = Engine::new(config).expect("engine");
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        engine.subscribe(sender);
+        let request = PromotionRequest {
+            selector: ImageSelector::parse(&format!("{}:sha-0a0a0a0", case.service), "sha-")
+                .expect("selector"),
+            from: "dev".into(),
+            to: "stage".into(),
+        };
+        let job = tokio::spawn(async move { engine.promote(&request, false).await.map(|_| ()) });
+        let mut events = Vec::new();
+        while let Some(event) = receiver.recv().await {
+            let last = matches!(
+                event.kind,
+                EventKind::Finished { .. } | EventKind::Failed { .. }
+            );
+            events.push(event);
+            if last {
+                break;
+            }
+        }
+        job.await.expect("join").expect("promotion");
+        events
+    });
+    assert!(matches!(
+        events.first().map(|e| &e.kind),
+        Some(EventKind::Started { .. })
+    ));
+    assert!(matches!(
+        events.last().map(|e| &e.kind),
+        Some(EventKind::Finished { .. })
+    ));
+    let progress: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Progress(p) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    let last = progress.last().expect("progress events");
+    assert!(last.bytes_total > 6 * 1024 * 1024, "{last:?}");
+    assert_eq!(last.bytes_done, last.bytes_total);
+    assert_eq!(last.blobs_done, last.blobs_total);
+    assert_eq!(last.blobs_total, 6);
+    // Coalesced: never two identical reports in a row.
+    assert!(progress.windows(2).all(|w| w[0] != w[1]));
+}

@@ -305,14 +305,23 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Input("engine is shutting down".into()))?;
         let counters = Arc::new(Counters::default());
-        let reporter = self.spawn_reporter(job, counters.clone());
+        let last_sent = Arc::new(std::sync::Mutex::new(None));
+        let reporter = self.spawn_reporter(job, counters.clone(), last_sent.clone());
         let result = self.promote_job(request, dry_run, &counters).await;
         if let Some(reporter) = reporter {
             reporter.abort();
+            let _ = reporter.await;
         }
         match &result {
             Ok(outcome) => {
-                self.emit(job, EventKind::Progress(counters.snapshot()));
+                let now = counters.snapshot();
+                let changed = last_sent
+                    .lock()
+                    .map(|last| *last != Some(now))
+                    .unwrap_or(true);
+                if changed {
+                    self.emit(job, EventKind::Progress(now));
+                }
                 self.emit(
                     job,
                     EventKind::Finished {
@@ -366,25 +375,30 @@ impl Engine {
         &self,
         job: JobId,
         counters: Arc<Counters>,
+        last_sent: Arc<std::sync::Mutex<Option<Progress>>>,
     ) -> Option<tokio::task::JoinHandle<()>> {
         let events = self.events.clone()?;
         Some(tokio::spawn(async move {
-            let mut last = None;
             let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
             loop {
                 tick.tick().await;
                 let now = counters.snapshot();
-                if last != Some(now) {
-                    last = Some(now);
-                    if events
+                let changed = match last_sent.lock() {
+                    Ok(mut last) if *last != Some(now) => {
+                        *last = Some(now);
+                        true
+                    }
+                    _ => false,
+                };
+                if changed
+                    && events
                         .send(EngineEvent {
                             job,
                             kind: EventKind::Progress(now),
                         })
                         .is_err()
-                    {
-                        return;
-                    }
+                {
+                    return;
                 }
             }
         }))

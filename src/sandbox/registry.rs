@@ -30,6 +30,7 @@ pub struct LocalRegistry {
     credentials: Option<(String, String)>,
     nonce: String,
     child: Option<Child>,
+    watchdog: Option<Child>,
 }
 
 enum LaunchError {
@@ -92,6 +93,7 @@ impl LocalRegistry {
 
     /// Kills the registry and reaps it. Safe to call repeatedly.
     pub fn stop(&mut self) {
+        self.stop_watchdog();
         if let Some(mut child) = self.child.take() {
             // Errors mean the process is already gone, which is the state we want.
             let _ = child.kill();
@@ -136,6 +138,7 @@ impl LocalRegistry {
             credentials,
             nonce: format!("{:016x}", rand::random::<u64>()),
             child: None,
+            watchdog: None,
         };
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
@@ -232,6 +235,7 @@ impl LocalRegistry {
                 }
             })
         })?;
+        self.watchdog = spawn_watchdog(child.id());
         self.child = Some(child);
 
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -240,6 +244,7 @@ impl LocalRegistry {
                 match child.try_wait() {
                     Ok(Some(status)) => {
                         self.child = None;
+                        self.stop_watchdog();
                         let tail = log_tail(&log_path, log_start);
                         let error = self.start_error(format!("exited with {status}"), tail.clone());
                         return Err(if tail.contains("address already in use") {
@@ -272,6 +277,16 @@ impl LocalRegistry {
         }
     }
 
+    fn stop_watchdog(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            // Killing the shell first means it can never run its `kill` against a pid we are
+            // about to reap (and the OS may reuse). Dropping it closes the pipe, so its
+            // orphaned `cat` exits too.
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+    }
+
     fn start_error(&self, reason: String, log_tail: String) -> SandboxError {
         SandboxError::RegistryStart {
             addr: self.addr.clone(),
@@ -286,6 +301,23 @@ impl Drop for LocalRegistry {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Drop only runs on orderly exits; a Ctrl-C'd demo or a killed test binary would otherwise
+/// leave registries running forever. The watchdog shell blocks reading a pipe whose only
+/// writer is this process, so the kernel wakes it when we die, however we die, and it kills
+/// the registry. Best effort: without `sh` we simply run unguarded.
+fn spawn_watchdog(registry_pid: u32) -> Option<Child> {
+    Command::new("sh")
+        .arg("-c")
+        .arg("cat >/dev/null; kill -9 \"$1\" 2>/dev/null")
+        .arg("gantry-sandbox-watchdog")
+        .arg(registry_pid.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
 
 fn registry_bin() -> std::ffi::OsString {

@@ -1,6 +1,8 @@
 //! Shared test harness: one set of real registries per test binary, configs, and the gantry binary.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
