@@ -21,7 +21,11 @@ pub fn print_json<T: Serialize>(value: &T) {
 
 pub fn print_plan(plan: &Plan, executed: bool) {
     let mut out = String::new();
-    let header = if executed { "promoted" } else { "plan" };
+    let header = match (executed, plan.is_noop()) {
+        (_, true) => "unchanged",
+        (true, false) => "promoted",
+        (false, false) => "plan",
+    };
     out.push_str(&format!(
         "{header}: {}:{}  {} -> {}\n  source  {}@{}\n  target  {}:{}\n",
         plan.service, plan.tag, plan.from, plan.to, plan.source, plan.digest, plan.target, plan.tag
@@ -150,7 +154,8 @@ fn status_text(cell: &StatusCell) -> String {
     match (&cell.digest, cell.tags.first()) {
         (Some(digest), Some(tag)) => format!("{tag} {}", &digest.hex()[..7]),
         (Some(digest), None) => format!("(untagged) {}", &digest.hex()[..7]),
-        (None, _) if cell.image_count > 0 => format!("{} images", cell.image_count),
+        (None, _) if cell.image_count == 1 => "1 image".into(),
+        (None, _) if cell.image_count > 1 => format!("{} images", cell.image_count),
         (None, _) => "-".into(),
     }
 }
