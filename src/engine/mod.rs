@@ -149,6 +149,14 @@ impl EngineError {
     }
 }
 
+fn retry_policy(config: &Config) -> RetryPolicy {
+    RetryPolicy {
+        attempts: config.copy.attempts,
+        first_backoff: Duration::from_millis(config.copy.backoff_ms),
+        ..RetryPolicy::default()
+    }
+}
+
 /// One promotion to run: which image, from where, to where.
 #[derive(Debug, Clone)]
 pub struct PromotionRequest {
@@ -167,6 +175,7 @@ pub struct PromotionOutcome {
 
 pub struct Engine {
     config: Arc<Config>,
+    http: reqwest::Client,
     clients: HashMap<String, Arc<RegistryClient>>,
     blob_slots: Arc<Semaphore>,
     image_slots: Arc<Semaphore>,
@@ -178,18 +187,20 @@ impl Engine {
     /// Builds one registry client per environment. Credentials arrive with the
     /// hardening work; until then registries are reached anonymously.
     pub fn new(config: Config) -> Result<Self, EngineError> {
-        let retry = RetryPolicy {
-            attempts: config.copy.attempts,
-            first_backoff: Duration::from_millis(config.copy.backoff_ms),
-            ..RetryPolicy::default()
-        };
+        let http = RegistryClient::http_client()?;
         let mut clients = HashMap::new();
         for env in &config.environments {
-            let client =
-                RegistryClient::new(&env.registry, env.plain_http, Credentials::Anonymous, retry)?;
+            let client = RegistryClient::new(
+                http.clone(),
+                &env.registry,
+                env.plain_http,
+                Credentials::Anonymous,
+                retry_policy(&config),
+            );
             clients.insert(env.name.clone(), Arc::new(client));
         }
         Ok(Engine {
+            http,
             blob_slots: Arc::new(Semaphore::new(config.copy.parallel_blobs)),
             image_slots: Arc::new(Semaphore::new(config.copy.parallel_images)),
             config: Arc::new(config),
@@ -206,17 +217,13 @@ impl Engine {
         credentials: Credentials,
     ) -> Result<(), EngineError> {
         let environment = self.config.environment(env)?;
-        let retry = RetryPolicy {
-            attempts: self.config.copy.attempts,
-            first_backoff: Duration::from_millis(self.config.copy.backoff_ms),
-            ..RetryPolicy::default()
-        };
         let client = RegistryClient::new(
+            self.http.clone(),
             &environment.registry,
             environment.plain_http,
             credentials,
-            retry,
-        )?;
+            retry_policy(&self.config),
+        );
         self.clients.insert(env.to_string(), Arc::new(client));
         Ok(())
     }

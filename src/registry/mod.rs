@@ -198,8 +198,9 @@ pub enum UploadStart {
 pub struct RegistryClient {
     host: String,
     base: String,
+    plain_http: bool,
     http: reqwest::Client,
-    oci: oci_client::Client,
+    oci: tokio::sync::OnceCell<oci_client::Client>,
     credentials: Credentials,
     retry: RetryPolicy,
     /// Authorization header per (repository, access), learnt from 401 challenges.
@@ -216,42 +217,63 @@ impl std::fmt::Debug for RegistryClient {
 }
 
 impl RegistryClient {
-    pub fn new(
-        host: &str,
-        plain_http: bool,
-        credentials: Credentials,
-        retry: RetryPolicy,
-    ) -> Result<Self, RegistryError> {
-        let scheme = if plain_http { "http" } else { "https" };
-        let http = reqwest::Client::builder()
+    /// An HTTP client suitable for every registry; share one so TLS roots are loaded once.
+    pub fn http_client() -> Result<reqwest::Client, RegistryError> {
+        reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(16)
             .build()
             .map_err(|e| RegistryError::Unreachable {
-                registry: host.to_string(),
+                registry: "-".into(),
                 reason: format!("cannot build an HTTP client: {e}"),
-            })?;
-        let protocol = if plain_http {
+            })
+    }
+
+    /// A client for `host` over `http`, which may be shared with other registries.
+    pub fn new(
+        http: reqwest::Client,
+        host: &str,
+        plain_http: bool,
+        credentials: Credentials,
+        retry: RetryPolicy,
+    ) -> Self {
+        let scheme = if plain_http { "http" } else { "https" };
+        RegistryClient {
+            host: host.to_string(),
+            base: format!("{scheme}://{host}"),
+            plain_http,
+            http,
+            oci: tokio::sync::OnceCell::new(),
+            credentials,
+            retry,
+            auth_headers: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// oci-client is only needed to answer a challenge; built on first use since it
+    /// loads its own TLS roots.
+    fn oci(&self) -> Result<&oci_client::Client, RegistryError> {
+        if let Some(client) = self.oci.get() {
+            return Ok(client);
+        }
+        let protocol = if self.plain_http {
             oci_client::client::ClientProtocol::Http
         } else {
             oci_client::client::ClientProtocol::Https
         };
-        let oci = oci_client::Client::new(oci_client::client::ClientConfig {
+        let client = oci_client::Client::new(oci_client::client::ClientConfig {
             protocol,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
             ..Default::default()
         });
-        Ok(RegistryClient {
-            host: host.to_string(),
-            base: format!("{scheme}://{host}"),
-            http,
-            oci,
-            credentials,
-            retry,
-            auth_headers: RwLock::new(HashMap::new()),
+        // A racing task may have set it first; either client is as good.
+        let _ = self.oci.set(client);
+        self.oci.get().ok_or_else(|| RegistryError::Unreachable {
+            registry: self.host.clone(),
+            reason: "cannot build the token client".into(),
         })
     }
 
@@ -303,7 +325,7 @@ impl RegistryClient {
             reason,
         };
         let token = self
-            .oci
+            .oci()?
             .auth(&reference, &auth, operation)
             .await
             .map_err(|e| unauthorized(redact(&e.to_string(), &self.credentials)))?;
