@@ -227,6 +227,14 @@ mod tests {
     }
 
     #[test]
+    fn empty_tag_list_may_be_null() {
+        let list: TagList = serde_json::from_str(r#"{"name":"x","tags":null}"#).unwrap();
+        assert_eq!(list.tags, None);
+        let list: TagList = serde_json::from_str(r#"{"name":"x","tags":["a"]}"#).unwrap();
+        assert_eq!(list.tags.unwrap(), ["a"]);
+    }
+
+    #[test]
     fn negative_sizes_are_refused() {
         let bad = INDEX.replace("\"size\":10", "\"size\":-1");
         assert!(parse(media::OCI_INDEX, bad.as_bytes()).is_err());
