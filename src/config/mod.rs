@@ -83,6 +83,8 @@ pub struct CopySettings {
     pub attempts: u32,
     /// First back-off in milliseconds; doubles each attempt.
     pub backoff_ms: u64,
+    /// Seconds a registry may stay silent mid-answer before the request is retried.
+    pub read_timeout_secs: u64,
 }
 
 impl Default for CopySettings {
@@ -92,6 +94,7 @@ impl Default for CopySettings {
             parallel_images: 4,
             attempts: 5,
             backoff_ms: 200,
+            read_timeout_secs: 60,
         }
     }
 }
@@ -313,10 +316,14 @@ impl Validator<'_> {
             ));
         }
         let (copy, copy_span) = split_spanned(raw.copy);
-        if copy.parallel_blobs == 0 || copy.parallel_images == 0 || copy.attempts == 0 {
+        if copy.parallel_blobs == 0
+            || copy.parallel_images == 0
+            || copy.attempts == 0
+            || copy.read_timeout_secs == 0
+        {
             return Err(self.error(
                 copy_span,
-                "copy.parallel_blobs, copy.parallel_images and copy.attempts must be at least 1",
+                "copy.parallel_blobs, copy.parallel_images, copy.attempts and copy.read_timeout_secs must be at least 1",
             ));
         }
 

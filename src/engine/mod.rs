@@ -187,7 +187,7 @@ impl Engine {
     /// Builds one registry client per environment. Credentials arrive with the
     /// hardening work; until then registries are reached anonymously.
     pub fn new(config: Config) -> Result<Self, EngineError> {
-        let http = RegistryClient::http_client()?;
+        let http = RegistryClient::http_client(Duration::from_secs(config.copy.read_timeout_secs))?;
         let mut clients = HashMap::new();
         for env in &config.environments {
             let client = RegistryClient::new(

@@ -218,10 +218,12 @@ impl std::fmt::Debug for RegistryClient {
 
 impl RegistryClient {
     /// An HTTP client suitable for every registry; share one so TLS roots are loaded once.
-    pub fn http_client() -> Result<reqwest::Client, RegistryError> {
+    /// `read_timeout` bounds how long a registry may stay silent mid-answer before
+    /// the request counts as dropped (and is retried).
+    pub fn http_client(read_timeout: Duration) -> Result<reqwest::Client, RegistryError> {
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
+            .read_timeout(read_timeout)
             .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(16)
             .build()
