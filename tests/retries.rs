@@ -2,38 +2,34 @@
 
 mod common;
 
-use common::faults::{Fault, FaultProxy};
+use common::faults::{Fault, FaultProxy, Response, Rule};
 use common::{code, registries, stderr, Case};
 use gantry::sandbox::SeedFormat;
-
-fn add_environment(case: &Case, name: &str, registry: &str) {
-    let mut text = std::fs::read_to_string(&case.config).expect("read config");
-    text.push_str(&format!(
-        "\n[[environment]]\nname = \"{name}\"\nregistry = \"{registry}\"\nfrom = \"dev\"\nplain_http = true\nmutable_tag = \"{name}\"\n"
-    ));
-    std::fs::write(&case.config, text).expect("write config");
-}
 
 #[test]
 fn promotion_survives_503_429_and_a_dropped_connection() {
     let case = Case::new("retry-transient");
     let regs = registries();
     let digest = case.seed("a0a0a0a", 40, &[], SeedFormat::Oci);
-    let retry_after = |status: u16, secs: &str| Fault::Respond {
-        status,
-        headers: vec![("Retry-After".into(), secs.into())],
-    };
     let proxy = FaultProxy::start(
         regs.prod.addr(),
         vec![
-            retry_after(503, "1"),
-            retry_after(429, "0"),
-            Fault::Pass,
-            Fault::Drop,
+            Rule::new(
+                "HEAD",
+                "/manifests/",
+                Some(1),
+                Fault::Respond(Response::status(503).header("Retry-After", "1")),
+            ),
+            Rule::new(
+                "HEAD",
+                "/blobs/",
+                Some(1),
+                Fault::Respond(Response::status(429).header("Retry-After", "0")),
+            ),
+            Rule::new("PUT", "/manifests/", Some(1), Fault::DropRequestAfter(0)),
         ],
-        Fault::Pass,
     );
-    add_environment(&case, "flaky", &proxy.addr);
+    case.add_environment("flaky", &proxy.addr, "dev");
 
     let out = case.gantry(&[
         "promote",
@@ -42,9 +38,9 @@ fn promotion_survives_503_429_and_a_dropped_connection() {
         "flaky",
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(proxy.faults_injected(), 3);
     assert_eq!(case.digest_at(&regs.prod, "sha-a0a0a0a"), digest);
     assert_eq!(case.digest_at(&regs.prod, "flaky"), digest);
-    assert!(proxy.connections.load(std::sync::atomic::Ordering::SeqCst) > 4);
 }
 
 #[test]
@@ -53,13 +49,14 @@ fn persistent_server_errors_give_up_with_a_clear_message() {
     case.seed("b0b0b0b", 41, &[], SeedFormat::Oci);
     let proxy = FaultProxy::start(
         registries().prod.addr(),
-        Vec::new(),
-        Fault::Respond {
-            status: 500,
-            headers: Vec::new(),
-        },
+        vec![Rule::new(
+            "",
+            "/v2/",
+            None,
+            Fault::Respond(Response::status(500)),
+        )],
     );
-    add_environment(&case, "broken", &proxy.addr);
+    case.add_environment("broken", &proxy.addr, "dev");
 
     let out = case.gantry(&[
         "promote",
@@ -74,8 +71,5 @@ fn persistent_server_errors_give_up_with_a_clear_message() {
         "{err}"
     );
     // Exactly the configured number of attempts, no more.
-    assert_eq!(
-        proxy.connections.load(std::sync::atomic::Ordering::SeqCst),
-        3
-    );
+    assert_eq!(proxy.requests().len(), 3);
 }

@@ -1,6 +1,7 @@
 //! The headless command line: parsing, running engine jobs, text and JSON output, exit codes.
 
 mod demo;
+mod git_commands;
 mod output;
 
 use std::io::IsTerminal;
@@ -70,6 +71,44 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Commits of a branch (develop by default), each with its images per environment
+    Commits {
+        /// Branch to list (default: [git] develop)
+        #[arg(long, value_name = "B")]
+        branch: Option<String>,
+        /// How many commits, newest first
+        #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// develop, main, release and hotfix branches: heads, ahead/behind develop and main
+    Branches {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The commits promoting SERVICE from one environment to another would bring
+    Diff {
+        service: String,
+        /// Source environment (default: the target's `from`)
+        #[arg(long, value_name = "ENV")]
+        from: Option<String>,
+        /// Target environment
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release branches
+    Release {
+        #[command(subcommand)]
+        command: git_commands::ReleaseCommand,
+    },
+    /// Hotfix branches
+    Hotfix {
+        #[command(subcommand)]
+        command: git_commands::HotfixCommand,
     },
     /// A sandbox: local registries with images and a config, to try gantry on
     Demo {
@@ -142,7 +181,21 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
         Command::Images { service, env, json } => {
             images(&engine, &service, env.as_deref(), json).await
         }
-        Command::Status { json } => status(&engine, json).await,
+        Command::Status { json } => git_commands::status(&engine, json).await,
+        Command::Commits {
+            branch,
+            limit,
+            json,
+        } => git_commands::commits(&engine, branch.as_deref(), limit as usize, json).await,
+        Command::Branches { json } => git_commands::branches(&engine, json).await,
+        Command::Diff {
+            service,
+            from,
+            to,
+            json,
+        } => git_commands::diff(&engine, &service, from.as_deref(), &to, json).await,
+        Command::Release { command } => git_commands::release(&engine, command).await,
+        Command::Hotfix { command } => git_commands::hotfix(&engine, command).await,
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }
 }
@@ -169,9 +222,21 @@ async fn promote(
     // Every argument is checked before anything runs.
     let from = engine.source_environment(to, from)?.name.clone();
     let prefix = engine.config().tags.prefix.clone();
-    let mut requests = Vec::new();
+    let mut requests: Vec<PromotionRequest> = Vec::new();
     for image in images {
         let selector = ImageSelector::parse(image, &prefix).map_err(EngineError::from)?;
+        if requests
+            .iter()
+            .any(|r| r.selector.service() == selector.service())
+        {
+            return Err(Failure {
+                code: exit::INPUT,
+                message: format!(
+                    "`{}` is named twice: one image per service per promotion",
+                    selector.service()
+                ),
+            });
+        }
         let request = PromotionRequest {
             selector,
             from: from.clone(),
@@ -282,21 +347,6 @@ async fn images(
         output::print_json(&listings);
     } else {
         output::print_images(&listings);
-    }
-    Ok(code)
-}
-
-async fn status(engine: &Engine, json: bool) -> Result<i32, Failure> {
-    let cells = engine.status().await;
-    let code = if cells.iter().any(|c| c.error.is_some()) {
-        exit::REGISTRY
-    } else {
-        exit::OK
-    };
-    if json {
-        output::print_json(&cells);
-    } else {
-        output::print_status(engine.config(), &cells);
     }
     Ok(code)
 }

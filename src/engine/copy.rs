@@ -60,30 +60,30 @@ pub(crate) async fn execute(
     }
 
     counters.set_step(Step::Tagging);
+    // Another promotion (from another machine, past the local lock) may have written the
+    // tags since we planned: check them all before writing any, so we never half-tag.
     for step in &plan.tags {
-        match &step.action {
-            TagAction::Unchanged => continue,
-            TagAction::Conflict { current } => {
-                return Err(EngineError::Refused(format!(
-                    "{}:{} points at {current}",
-                    plan.target, step.tag
-                )))
-            }
-            TagAction::Create | TagAction::Move { .. } => {}
+        let current = target
+            .head_manifest(&plan.target_repository, &step.tag)
+            .await?
+            .map(|head| head.digest);
+        let as_planned = match (&step.action, &current) {
+            (_, Some(now)) if *now == plan.digest => true,
+            (TagAction::Create, None) => true,
+            (TagAction::Move { from }, Some(now)) => now == from,
+            _ => false,
+        };
+        if !as_planned {
+            let now = current.map_or_else(|| "nothing".to_string(), |d| d.to_string());
+            return Err(EngineError::Refused(format!(
+                "{}:{} changed while this promotion ran (it now points at {now}); another promotion got there first, so no tag was written",
+                plan.target, step.tag
+            )));
         }
-        if step.tag == plan.tag {
-            // Someone may have tagged it since we planned: check again right before writing.
-            if let Some(head) = target
-                .head_manifest(&plan.target_repository, &step.tag)
-                .await?
-            {
-                if head.digest != plan.digest {
-                    return Err(EngineError::Refused(format!(
-                        "{}:{} was set to {} while this promotion ran; immutable tags are never moved",
-                        plan.target, step.tag, head.digest
-                    )));
-                }
-            }
+    }
+    for step in &plan.tags {
+        if step.action == TagAction::Unchanged {
+            continue;
         }
         target
             .put_manifest(&plan.target_repository, &step.tag, &plan.top)

@@ -5,12 +5,14 @@
 //! the source so a fast copy does not flood a slow screen.
 
 mod copy;
+pub mod history;
 pub mod inventory;
+pub mod lock;
 pub mod plan;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -18,6 +20,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::config::{Config, Environment, LookupError};
 use crate::domain::{ImageSelector, SelectorError};
+use crate::registry::credentials::{CredentialSource, DockerConfigFile};
 use crate::registry::{Credentials, RegistryClient, RegistryError, RetryPolicy};
 
 pub use plan::{BlobAction, Plan, TagAction};
@@ -135,6 +138,8 @@ pub enum EngineError {
     Refused(String),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
 }
 
 impl EngineError {
@@ -142,8 +147,9 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         match self {
             EngineError::Lookup(_) | EngineError::Selector(_) | EngineError::Input(_) => 2,
-            EngineError::Refused(_) => 3,
-            EngineError::Registry(e) if e.is_not_found() => 2,
+            EngineError::Refused(_) | EngineError::Lock(lock::LockError::Busy { .. }) => 3,
+            EngineError::Lock(_) => 1,
+            EngineError::Registry(e) if e.is_not_found() || e.is_configuration() => 2,
             EngineError::Registry(_) => 1,
         }
     }
@@ -175,8 +181,14 @@ pub struct PromotionOutcome {
 
 pub struct Engine {
     config: Arc<Config>,
+    state_dir: std::path::PathBuf,
     http: reqwest::Client,
-    clients: HashMap<String, Arc<RegistryClient>>,
+    /// Built on first use: an environment the command never touches costs nothing, not
+    /// even the TLS roots of its `ca_file`.
+    clients: HashMap<String, OnceLock<Arc<RegistryClient>>>,
+    /// HTTP clients trusting a `ca_file`, by file, shared by environments naming the same one.
+    ca_clients: std::sync::Mutex<HashMap<std::path::PathBuf, (reqwest::Client, Vec<String>)>>,
+    docker_config: Arc<DockerConfigFile>,
     blob_slots: Arc<Semaphore>,
     image_slots: Arc<Semaphore>,
     next_job: AtomicU64,
@@ -184,22 +196,20 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds one registry client per environment. Credentials arrive with the
-    /// hardening work; until then registries are reached anonymously.
+    /// Prepares a registry client per environment, built on first use. Credentials come
+    /// from the environment's `username` and `password_env`/`password_file`, else from the
+    /// Docker config, and are only looked up when a registry asks for them.
     pub fn new(config: Config) -> Result<Self, EngineError> {
         let http = RegistryClient::http_client(Duration::from_secs(config.copy.read_timeout_secs))?;
-        let mut clients = HashMap::new();
-        for env in &config.environments {
-            let client = RegistryClient::new(
-                http.clone(),
-                &env.registry,
-                env.plain_http,
-                Credentials::Anonymous,
-                retry_policy(&config),
-            );
-            clients.insert(env.name.clone(), Arc::new(client));
-        }
+        let clients = config
+            .environments
+            .iter()
+            .map(|env| (env.name.clone(), OnceLock::new()))
+            .collect();
         Ok(Engine {
+            ca_clients: std::sync::Mutex::new(HashMap::new()),
+            docker_config: Arc::new(DockerConfigFile::from_env()),
+            state_dir: lock::state_dir(),
             http,
             blob_slots: Arc::new(Semaphore::new(config.copy.parallel_blobs)),
             image_slots: Arc::new(Semaphore::new(config.copy.parallel_images)),
@@ -217,15 +227,52 @@ impl Engine {
         credentials: Credentials,
     ) -> Result<(), EngineError> {
         let environment = self.config.environment(env)?;
-        let client = RegistryClient::new(
-            self.http.clone(),
+        let client = self.build_client(environment, Some(credentials))?;
+        self.clients
+            .insert(env.to_string(), OnceLock::from(Arc::new(client)));
+        Ok(())
+    }
+
+    fn build_client(
+        &self,
+        environment: &Environment,
+        credentials: Option<Credentials>,
+    ) -> Result<RegistryClient, EngineError> {
+        let (http, roots) = match &environment.ca_file {
+            Some(ca_file) => {
+                let mut cache = self
+                    .ca_clients
+                    .lock()
+                    .map_err(|_| EngineError::Input("a CA client build panicked".into()))?;
+                match cache.get(ca_file) {
+                    Some(built) => built.clone(),
+                    None => {
+                        let built = RegistryClient::http_client_trusting(
+                            Duration::from_secs(self.config.copy.read_timeout_secs),
+                            &environment.registry,
+                            ca_file,
+                        )?;
+                        cache.insert(ca_file.clone(), built.clone());
+                        built
+                    }
+                }
+            }
+            None => (self.http.clone(), Vec::new()),
+        };
+        let source = match (credentials, &environment.login) {
+            (Some(credentials), _) => CredentialSource::Fixed(credentials),
+            (None, Some(login)) => CredentialSource::Configured(login.clone()),
+            (None, None) => CredentialSource::Docker(self.docker_config.clone()),
+        };
+        Ok(RegistryClient::new(
+            http,
             &environment.registry,
             environment.plain_http,
-            credentials,
+            Credentials::Anonymous,
             retry_policy(&self.config),
-        );
-        self.clients.insert(env.to_string(), Arc::new(client));
-        Ok(())
+        )
+        .with_credential_source(source)
+        .with_extra_roots(roots))
     }
 
     /// Sends every job's events to `sender` from now on.
@@ -238,7 +285,7 @@ impl Engine {
     }
 
     pub(crate) fn client(&self, env: &str) -> Result<&Arc<RegistryClient>, EngineError> {
-        self.clients.get(env).ok_or_else(|| {
+        let cell = self.clients.get(env).ok_or_else(|| {
             EngineError::Lookup(LookupError::Environment {
                 name: env.to_string(),
                 known: self
@@ -248,7 +295,13 @@ impl Engine {
                     .map(|e| e.name.clone())
                     .collect(),
             })
-        })
+        })?;
+        if let Some(client) = cell.get() {
+            return Ok(client);
+        }
+        let client = self.build_client(self.config.environment(env)?, None)?;
+        // A racing caller may have built one too; either is as good.
+        Ok(cell.get_or_init(|| Arc::new(client)))
     }
 
     fn new_job(&self) -> JobId {
@@ -358,6 +411,23 @@ impl Engine {
         let source_env = self.config.environment(&request.from)?;
         let target_env = self.config.environment(&request.to)?;
         let resolved = self.resolve(&request.selector, source_env).await?;
+        // Held from planning to the last tag, so the plan still holds when it is carried out.
+        let _lock = if dry_run {
+            None
+        } else {
+            Some(lock::acquire(
+                &self.state_dir,
+                &target_env.image_name(service),
+                &format!(
+                    "pid {}, {}:{} from {}, since {}",
+                    std::process::id(),
+                    service.name,
+                    resolved.tag,
+                    source_env.name,
+                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+            )?)
+        };
         counters.set_step(Step::Planning);
         let plan = plan::build(self, service, source_env, target_env, resolved).await?;
         counters.set_totals(plan.bytes_to_transfer(), plan.blobs_to_transfer());

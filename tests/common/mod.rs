@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod git;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -64,6 +65,7 @@ impl Case {
 [copy]
 attempts = 3
 backoff_ms = 50
+read_timeout_secs = 2
 
 [[environment]]
 name = "dev"
@@ -148,6 +150,26 @@ name = "{service}"
         seed_image(self.dir.path(), registry, repository, &tags, &spec, format).expect("seed image")
     }
 
+    /// Appends an environment promoted from `from` (for registries behind a fault proxy).
+    pub fn add_environment(&self, name: &str, registry: &str, from: &str) {
+        let mut text = std::fs::read_to_string(&self.config).expect("read config");
+        text.push_str(&format!(
+            "\n[[environment]]\nname = \"{name}\"\nregistry = \"{registry}\"\nfrom = \"{from}\"\nplain_http = true\nmutable_tag = \"{name}\"\n"
+        ));
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
+    /// Starts gantry in the background (for races and kills).
+    pub fn spawn_gantry(&self, args: &[&str]) -> std::process::Child {
+        let mut all = vec!["--config", self.config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        command_in(self.dir.path(), &all)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn gantry")
+    }
+
     /// Runs the gantry binary with this case's config.
     pub fn gantry(&self, args: &[&str]) -> Output {
         let mut all = vec!["--config", self.config.to_str().expect("utf-8 path")];
@@ -172,13 +194,19 @@ name = "{service}"
 
 /// Runs gantry in `cwd` with no inherited configuration.
 pub fn gantry_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gantry"))
+    command_in(cwd, args).output().expect("run gantry")
+}
+
+/// The gantry binary with no inherited configuration and its state (locks) under `cwd`.
+pub fn command_in(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command
         .args(args)
         .current_dir(cwd)
         .env_remove("GANTRY_CONFIG")
         .env("XDG_CONFIG_HOME", cwd.join("no-xdg"))
-        .output()
-        .expect("run gantry")
+        .env("XDG_STATE_HOME", cwd.join("state"));
+    command
 }
 
 pub fn stdout(output: &Output) -> String {
