@@ -4,5 +4,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod git;
 pub mod registry;
 pub mod sandbox;

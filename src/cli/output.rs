@@ -8,9 +8,11 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::domain::human_bytes;
+use crate::engine::history::{CommitsView, CutOutcome, Drift, ImageBadge, PromotionDiff, Running};
 use crate::engine::inventory::{EnvironmentImages, StatusCell};
 use crate::engine::plan::ManifestAction;
 use crate::engine::{BlobAction, EngineEvent, EventKind, Plan, Step, TagAction};
+use crate::git::{BranchInfo, CommitInfo};
 
 pub fn print_json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -151,13 +153,277 @@ fn status_text(cell: &StatusCell) -> String {
     if cell.error.is_some() {
         return "error".into();
     }
-    match (&cell.digest, cell.tags.first()) {
+    let mut text = match (&cell.digest, cell.tags.first()) {
         (Some(digest), Some(tag)) => format!("{tag} {}", &digest.hex()[..7]),
         (Some(digest), None) => format!("(untagged) {}", &digest.hex()[..7]),
         (None, _) if cell.image_count == 1 => "1 image".into(),
         (None, _) if cell.image_count > 1 => format!("{} images", cell.image_count),
         (None, _) => "-".into(),
+    };
+    if let Some(commit) = &cell.commit {
+        text.push_str(&format!(" \"{}\"", clip(&commit.subject, 24)));
     }
+    if let Some(behind) = &cell.behind {
+        text.push_str(&format!(
+            " {}{} behind {}",
+            behind.commits,
+            if behind.truncated { "+" } else { "" },
+            behind.from
+        ));
+    }
+    if !cell.drift.is_empty() {
+        text.push_str(" DRIFT");
+    }
+    text
+}
+
+/// At most `width` characters, with an ellipsis when cut.
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// Tags whose digest differs between environments: each a rebuild to look into.
+pub fn print_drift(drift: &[Drift]) {
+    let mut out = String::new();
+    for d in drift {
+        let digests: Vec<String> = d
+            .digests
+            .iter()
+            .map(|(env, digest)| format!("{env} {}", digest.short()))
+            .collect();
+        out.push_str(&format!(
+            "DRIFT {} {}: different digests ({}); the image was rebuilt, not promoted\n",
+            d.service,
+            d.tag,
+            digests.join(", ")
+        ));
+    }
+    print!("{out}");
+}
+
+/// `dev[latest] stage`: where a commit's image is, and which mutable tags point at it.
+fn badges(config: &Config, images: &[ImageBadge]) -> String {
+    let several = config.services.len() > 1;
+    let mut parts: Vec<String> = Vec::new();
+    for service in &config.services {
+        let envs: Vec<String> = images
+            .iter()
+            .filter(|b| b.service == service.name)
+            .map(|b| {
+                let mut text = b.environment.clone();
+                if let Some(m) = &b.mutable_tag {
+                    text.push_str(&format!("[{m}]"));
+                }
+                if b.drift {
+                    text.push_str("!drift");
+                }
+                text
+            })
+            .collect();
+        if envs.is_empty() {
+            continue;
+        }
+        if several {
+            parts.push(format!("{}: {}", service.name, envs.join(" ")));
+        } else {
+            parts.push(envs.join(" "));
+        }
+    }
+    parts.join("; ")
+}
+
+fn day(date: &str) -> &str {
+    date.get(..10).unwrap_or(date)
+}
+
+pub fn print_commits(config: &Config, view: &CommitsView) {
+    let mut out = format!("{} ({})\n", view.branch, view.reference);
+    let rows: Vec<[String; 5]> = view
+        .commits
+        .iter()
+        .map(|row| {
+            [
+                row.commit.short.clone(),
+                day(&row.commit.date).to_string(),
+                clip(&row.commit.author, 16),
+                clip(&row.commit.subject, 50),
+                badges(config, &row.images),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["COMMIT", "DATE", "AUTHOR", "SUBJECT", "IMAGES"],
+        &rows,
+        "",
+    ));
+    if view.more {
+        out.push_str("(older commits not shown: raise --limit)\n");
+    }
+    if !view.older.is_empty() {
+        let depth = view
+            .older
+            .iter()
+            .filter_map(|t| t.position)
+            .max()
+            .unwrap_or(0);
+        out.push_str(&format!(
+            "{} more image(s) of older commits, down to {} commits below the head (raise --limit)\n",
+            view.older.len(),
+            depth
+        ));
+    }
+    if !view.off_branch.is_empty() {
+        out.push_str(&format!("images of commits not on {}:\n", view.branch));
+        for t in &view.off_branch {
+            out.push_str(&format!(
+                "  {} {} {}  {}\n",
+                t.service,
+                t.environment,
+                t.tag,
+                clip(&t.subject, 50)
+            ));
+        }
+    }
+    if !view.unknown.is_empty() {
+        out.push_str("images of commits not in the repository:\n");
+        for t in &view.unknown {
+            out.push_str(&format!(
+                "  {} {} {}  ({})\n",
+                t.service, t.environment, t.tag, t.reason
+            ));
+        }
+    }
+    print!("{out}");
+    print_drift(&view.drift);
+}
+
+pub fn print_branches(config: &Config, branches: &[BranchInfo]) {
+    let count = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    let rows: Vec<[String; 5]> = branches
+        .iter()
+        .map(|b| {
+            [
+                b.name.clone(),
+                format!("{} {}", b.head.short, clip(&b.head.subject, 40)),
+                format!(
+                    "+{}/-{}",
+                    count(b.ahead_of_develop),
+                    count(b.behind_develop)
+                ),
+                format!("+{}/-{}", count(b.ahead_of_main), count(b.behind_main)),
+                day(&b.head.date).to_string(),
+            ]
+        })
+        .collect();
+    let develop = format!("VS {}", config.git.develop.to_uppercase());
+    let main = format!("VS {}", config.git.main.to_uppercase());
+    print!(
+        "{}",
+        table(&["BRANCH", "HEAD", &develop, &main, "DATE"], &rows, "")
+    );
+}
+
+fn running_text(running: &Option<Running>) -> String {
+    match running {
+        None => "nothing".into(),
+        Some(r) => {
+            let via = match &r.via {
+                Some(tag) => format!("`{tag}`"),
+                None => "newest image".into(),
+            };
+            match &r.commit {
+                Some(c) => format!("{} ({via}, {}) {}", r.tag, r.digest.short(), c.subject),
+                None => format!(
+                    "{} ({via}, {}), a commit not in the repository",
+                    r.tag,
+                    r.digest.short()
+                ),
+            }
+        }
+    }
+}
+
+fn commit_rows(commits: &[CommitInfo]) -> Vec<[String; 4]> {
+    commits
+        .iter()
+        .map(|c| {
+            [
+                c.short.clone(),
+                day(&c.date).to_string(),
+                clip(&c.author, 16),
+                clip(&c.subject, 60),
+            ]
+        })
+        .collect()
+}
+
+pub fn print_diff(diff: &PromotionDiff) {
+    let mut out = format!(
+        "{}: {} -> {}\n  {:6} runs {}\n  {:6} runs {}\n",
+        diff.service,
+        diff.from.environment,
+        diff.to.environment,
+        diff.from.environment,
+        running_text(&diff.from.running),
+        diff.to.environment,
+        running_text(&diff.to.running),
+    );
+    let plus = if diff.truncated { "+" } else { "" };
+    if diff.count == 0 {
+        out.push_str(&format!(
+            "  a promotion brings no new commit: {} already has everything {} runs\n",
+            diff.to.environment, diff.from.environment
+        ));
+    } else {
+        out.push_str(&format!(
+            "  a promotion brings {}{plus} commit{}:\n",
+            diff.count,
+            if diff.count == 1 { "" } else { "s" }
+        ));
+        out.push_str(&table(
+            &["COMMIT", "DATE", "AUTHOR", "SUBJECT"],
+            &commit_rows(&diff.commits),
+            "    ",
+        ));
+    }
+    if diff.target_only > 0 {
+        out.push_str(&format!(
+            "  {} runs {} commit(s) that {} does not (a hotfix not merged back, or a rollback)\n",
+            diff.to.environment, diff.target_only, diff.from.environment
+        ));
+    }
+    print!("{out}");
+    print_drift(&diff.drift);
+}
+
+pub fn print_cut(outcome: &CutOutcome) {
+    let plan = &outcome.plan;
+    let mut out = format!(
+        "created {} at {} {}\n",
+        plan.branch, plan.commit.short, plan.commit.subject
+    );
+    if let (Some(version), true) = (&plan.version, plan.version_suggested) {
+        out.push_str(&format!(
+            "  version {version} (suggested: the next minor; --version X.Y.Z to choose)\n"
+        ));
+    }
+    if !outcome.missing_images.is_empty() {
+        out.push_str(&format!(
+            "  forced: no image of this commit for {}\n",
+            outcome.missing_images.join(", ")
+        ));
+    }
+    match &outcome.pushed {
+        Some(remote) => out.push_str(&format!("  pushed to {remote}\n")),
+        None => out.push_str("  not pushed (--push to push it)\n"),
+    }
+    print!("{out}");
 }
 
 fn table<R: AsRef<[String]>>(headers: &[&str], rows: &[R], indent: &str) -> String {

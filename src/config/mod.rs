@@ -26,10 +26,21 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GitSettings {
-    /// The application repository.
+    /// The application repository; relative to the configuration file's directory
+    /// (resolved at load time), unless absolute.
     pub path: PathBuf,
     pub develop: String,
     pub main: String,
+    /// Release branches are `<release_prefix>...`.
+    pub release_prefix: String,
+    /// Hotfix branches are `<hotfix_prefix><name>`.
+    pub hotfix_prefix: String,
+    /// Name of a cut release branch: `{version}`, `{short}` (as in the image tag), `{sha}`.
+    pub release_template: String,
+    /// Walk develop by first parents only, so a merged feature branch shows as its merge.
+    pub first_parent: bool,
+    /// Where `--push` sends new branches.
+    pub remote: String,
 }
 
 impl Default for GitSettings {
@@ -38,8 +49,94 @@ impl Default for GitSettings {
             path: PathBuf::from("."),
             develop: "develop".into(),
             main: "main".into(),
+            release_prefix: "release/".into(),
+            hotfix_prefix: "hotfix/".into(),
+            release_template: "release/v{version}-sha-{short}".into(),
+            first_parent: true,
+            remote: "origin".into(),
         }
     }
+}
+
+/// The placeholders a release template may use.
+pub const RELEASE_PLACEHOLDERS: [&str; 3] = ["{version}", "{short}", "{sha}"];
+
+impl GitSettings {
+    /// Why these settings cannot name branches, if they cannot. Every name is checked
+    /// with the rules git applies to `refs/heads/<name>`.
+    pub fn check(&self) -> Result<(), String> {
+        for (key, value) in [("develop", &self.develop), ("main", &self.main)] {
+            if !is_valid_branch_name(value) {
+                return Err(format!("git.{key} `{value}` is not a valid branch name"));
+            }
+        }
+        for (key, value) in [
+            ("release_prefix", &self.release_prefix),
+            ("hotfix_prefix", &self.hotfix_prefix),
+        ] {
+            // A prefix must start a branch name, so it is checked with a name after it.
+            if value.is_empty() || !is_valid_branch_name(&format!("{value}x")) {
+                return Err(format!(
+                    "git.{key} `{value}` cannot start a branch name (say `{}`)",
+                    if key == "release_prefix" {
+                        "release/"
+                    } else {
+                        "hotfix/"
+                    }
+                ));
+            }
+        }
+        let template = &self.release_template;
+        if !template.starts_with(&self.release_prefix) {
+            return Err(format!(
+                "git.release_template `{template}` must start with git.release_prefix `{}`, or gantry would not see the branches it cuts as releases",
+                self.release_prefix
+            ));
+        }
+        let mut rest = template.as_str();
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..].find('}').map(|c| open + c + 1);
+            let placeholder = close.map(|c| &rest[open..c]).unwrap_or(&rest[open..]);
+            if !RELEASE_PLACEHOLDERS.contains(&placeholder) {
+                return Err(format!(
+                    "git.release_template `{template}`: unknown placeholder `{placeholder}` (known: {})",
+                    RELEASE_PLACEHOLDERS.join(", ")
+                ));
+            }
+            rest = &rest[close.unwrap_or(rest.len())..];
+        }
+        if !template.contains("{short}")
+            && !template.contains("{sha}")
+            && !template.contains("{version}")
+        {
+            return Err(format!(
+                "git.release_template `{template}` has no placeholder: every release would get the same name"
+            ));
+        }
+        let sample = template
+            .replace("{version}", "1.2.0")
+            .replace("{short}", "2b2e927")
+            .replace("{sha}", "2b2e927f1a3c2b2e927f1a3c2b2e927f1a3c2b2e");
+        if !is_valid_branch_name(&sample) {
+            return Err(format!(
+                "git.release_template `{template}` does not give a valid branch name (e.g. `{sample}`)"
+            ));
+        }
+        if self.remote.is_empty() || !git2::Remote::is_valid_name(&self.remote) {
+            return Err(format!(
+                "git.remote `{}` is not a valid remote name",
+                self.remote
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// git's rules for a branch: `refs/heads/<name>` must be a valid reference name.
+pub fn is_valid_branch_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +207,25 @@ pub struct Environment {
     pub mutable_tag: Option<String>,
     /// The environment images come from when promoted here.
     pub from: Option<String>,
+    /// Credentials named in the configuration; `None` means "ask the Docker config".
+    pub login: Option<Login>,
+    /// Extra root certificates (PEM) trusted for this registry, absolute.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A user name and where its password lives: the configuration never holds the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub username: String,
+    pub password: PasswordSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// The name of an environment variable.
+    Env(String),
+    /// A file whose content (trailing newline removed) is the password; absolute.
+    File(PathBuf),
 }
 
 impl Environment {
@@ -245,7 +361,7 @@ fn list(names: &[String]) -> String {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
-    git: GitSettings,
+    git: Option<Spanned<GitSettings>>,
     #[serde(default)]
     tags: Option<Spanned<TagSettings>>,
     #[serde(default)]
@@ -264,11 +380,19 @@ struct RawEnvironment {
     #[serde(default)]
     path: Option<Spanned<String>>,
     #[serde(default)]
-    plain_http: bool,
+    plain_http: Option<Spanned<bool>>,
     #[serde(default)]
     mutable_tag: Option<Spanned<String>>,
     #[serde(default)]
     from: Option<Spanned<String>>,
+    #[serde(default)]
+    username: Option<Spanned<String>>,
+    #[serde(default)]
+    password_env: Option<Spanned<String>>,
+    #[serde(default)]
+    password_file: Option<Spanned<String>>,
+    #[serde(default)]
+    ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +420,16 @@ impl Validator<'_> {
     }
 
     fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let (mut git, git_span) = split_spanned(raw.git);
+        if let Err(why) = git.check() {
+            return Err(self.error(git_span, why));
+        }
+        if git.path.is_relative() {
+            // Relative to the file that says it, not to wherever gantry happens to run.
+            if let Some(dir) = self.path.parent() {
+                git.path = dir.join(&git.path);
+            }
+        }
         let (tags, tags_span) = split_spanned(raw.tags);
         if tags.prefix.is_empty() || !is_valid_tag(&format!("{}0", tags.prefix)) {
             return Err(self.error(
@@ -385,13 +519,16 @@ impl Validator<'_> {
                 }
                 None => None,
             };
+            let (login, ca_file) = self.transport(env)?;
             environments.push(Environment {
                 name: name.clone(),
                 registry: registry.clone(),
                 path,
-                plain_http: env.plain_http,
+                plain_http: env.plain_http.as_ref().is_some_and(|p| *p.get_ref()),
                 mutable_tag,
                 from: env.from.as_ref().map(|f| f.get_ref().clone()),
+                login,
+                ca_file,
             });
         }
         for env in &raw.environment {
@@ -462,12 +599,116 @@ impl Validator<'_> {
 
         Ok(Config {
             source: self.path.to_path_buf(),
-            git: raw.git,
+            git,
             tags,
             copy,
             environments,
             services,
         })
+    }
+
+    /// An environment's credential and TLS keys: a user name with exactly one place for
+    /// its password, and a CA file that only makes sense over https.
+    fn transport(
+        &self,
+        env: &RawEnvironment,
+    ) -> Result<(Option<Login>, Option<PathBuf>), ConfigError> {
+        let name = env.name.get_ref();
+        let password = match (&env.password_env, &env.password_file) {
+            (Some(var), Some(file)) => {
+                let later = if file.span().start > var.span().start {
+                    file.span()
+                } else {
+                    var.span()
+                };
+                return Err(self.error(
+                    later,
+                    format!(
+                        "environment `{name}` sets both password_env and password_file: keep one"
+                    ),
+                ));
+            }
+            (Some(var), None) => {
+                let value = var.get_ref();
+                if !is_valid_env_var(value) {
+                    return Err(self.error(
+                        var.span(),
+                        format!("password_env `{value}` is not an environment variable name (letters, digits, `_`; the name, not the password)"),
+                    ));
+                }
+                Some((var.span(), PasswordSource::Env(value.clone())))
+            }
+            (None, Some(file)) => {
+                let value = file.get_ref();
+                if value.trim().is_empty() {
+                    return Err(self.error(file.span(), "password_file is empty"));
+                }
+                Some((
+                    file.span(),
+                    PasswordSource::File(self.relative_to_config(value)),
+                ))
+            }
+            (None, None) => None,
+        };
+        let login = match (&env.username, password) {
+            (Some(user), Some((_, password))) => {
+                let value = user.get_ref();
+                if value.is_empty() || value.contains(':') || value.chars().any(char::is_control) {
+                    return Err(self.error(
+                        user.span(),
+                        "username must be non-empty, without `:` or control characters",
+                    ));
+                }
+                Some(Login {
+                    username: value.clone(),
+                    password,
+                })
+            }
+            (Some(user), None) => {
+                return Err(self.error(
+                    user.span(),
+                    format!("environment `{name}` has a username but no password_env or password_file (the password itself never goes in the configuration)"),
+                ))
+            }
+            (None, Some((span, _))) => {
+                return Err(self.error(
+                    span,
+                    format!("environment `{name}` has a password but no username"),
+                ))
+            }
+            (None, None) => None,
+        };
+        let ca_file = match &env.ca_file {
+            Some(file) => {
+                if let Some(plain) = env.plain_http.as_ref().filter(|p| *p.get_ref()) {
+                    let later = if plain.span().start > file.span().start {
+                        plain.span()
+                    } else {
+                        file.span()
+                    };
+                    return Err(self.error(
+                        later,
+                        format!("environment `{name}` sets both plain_http = true and ca_file: a CA only matters over https"),
+                    ));
+                }
+                let value = file.get_ref();
+                if value.trim().is_empty() {
+                    return Err(self.error(file.span(), "ca_file is empty"));
+                }
+                Some(self.relative_to_config(value))
+            }
+            None => None,
+        };
+        Ok((login, ca_file))
+    }
+
+    /// Paths in the file are relative to the file, not to wherever gantry happens to run.
+    fn relative_to_config(&self, value: &str) -> PathBuf {
+        let path = PathBuf::from(value);
+        match self.path.parent() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path,
+        }
     }
 
     fn check_cycles(&self, envs: &[RawEnvironment]) -> Result<(), ConfigError> {
@@ -530,6 +771,12 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
         offset -= 1;
     }
     offset
+}
+
+fn is_valid_env_var(name: &str) -> bool {
+    !name.is_empty()
+        && !name.as_bytes()[0].is_ascii_digit()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn is_valid_name(name: &str) -> bool {

@@ -56,6 +56,35 @@ pub struct StatusCell {
     pub image_count: usize,
     /// Set when the registry could not be read; the rest of the matrix still shows.
     pub error: Option<String>,
+    /// The commit of the running image, when the git repository answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitRef>,
+    /// How far this environment is behind the one it is promoted from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behind: Option<Behind>,
+    /// Immutable tags held here with another digest in another environment: rebuilds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+    /// Every tag read and its digest; kept for the drift check, too long to print.
+    #[serde(skip)]
+    pub digests: BTreeMap<String, Digest>,
+}
+
+/// A commit named in the status matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitRef {
+    pub sha: String,
+    pub short: String,
+    pub subject: String,
+}
+
+/// Commits the environment promoted from runs that this one does not.
+#[derive(Debug, Clone, Serialize)]
+pub struct Behind {
+    pub from: String,
+    pub commits: usize,
+    /// The count stopped at its cap: at least `commits`.
+    pub truncated: bool,
 }
 
 impl Engine {
@@ -278,6 +307,10 @@ impl Engine {
                     tags: Vec::new(),
                     image_count: 0,
                     error: None,
+                    commit: None,
+                    behind: None,
+                    drift: Vec::new(),
+                    digests: BTreeMap::new(),
                 };
                 if let Err(e) = self.fill_status(&mut cell, service, env).await {
                     cell.error = Some(e.to_string());
@@ -317,6 +350,7 @@ impl Engine {
                 .map(|(t, _)| t.clone())
                 .collect();
         }
+        cell.digests = by_tag;
         Ok(())
     }
 }

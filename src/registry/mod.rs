@@ -5,6 +5,7 @@
 //! hides what a faithful copier needs: the manifest Content-Type, Retry-After,
 //! a 202 answer to a mount, the tag list's Link header, and DELETE.
 
+pub mod credentials;
 pub mod manifest;
 
 use std::collections::HashMap;
@@ -40,6 +41,10 @@ pub enum Credentials {
         username: String,
         password: String,
     },
+    /// A Docker `identitytoken`: an OAuth2 refresh token exchanged at the token service.
+    IdentityToken {
+        token: String,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -47,7 +52,20 @@ impl std::fmt::Debug for Credentials {
         match self {
             Credentials::Anonymous => f.write_str("Anonymous"),
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Credentials::IdentityToken { .. } => f.write_str("IdentityToken(<redacted>)"),
         }
+    }
+}
+
+impl Credentials {
+    /// The secret, to scrub from any text a server or library might echo back.
+    fn secret(&self) -> Option<&str> {
+        match self {
+            Credentials::Anonymous => None,
+            Credentials::Basic { password, .. } => Some(password.as_str()),
+            Credentials::IdentityToken { token } => Some(token.as_str()),
+        }
+        .filter(|s| !s.is_empty())
     }
 }
 
@@ -134,6 +152,24 @@ pub enum RegistryError {
         attempts: u32,
         last: Box<RegistryError>,
     },
+    /// The configured credentials could not be read: a configuration problem, not a
+    /// registry one.
+    #[error("{registry}: {source}")]
+    Credentials {
+        registry: String,
+        #[source]
+        source: credentials::CredentialError,
+    },
+    #[error("{registry}: TLS certificate not trusted ({reason}); set ca_file for this environment if it uses a private CA")]
+    UntrustedCertificate { registry: String, reason: String },
+    #[error("{registry}: the registry does not answer with TLS ({reason}); set plain_http = true if it is meant to be plain HTTP")]
+    NotTls { registry: String, reason: String },
+    #[error("{registry}: ca_file {}: {reason}", .path.display())]
+    CaFile {
+        registry: String,
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 fn fmt_message(message: &str) -> String {
@@ -161,6 +197,14 @@ impl RegistryError {
             RegistryError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// A problem with gantry's own settings (credentials, CA file): exit 2, like bad input.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Credentials { .. } | RegistryError::CaFile { .. }
+        )
     }
 
     /// The registry said a manifest, blob or repository does not exist.
@@ -201,7 +245,11 @@ pub struct RegistryClient {
     plain_http: bool,
     http: reqwest::Client,
     oci: tokio::sync::OnceCell<oci_client::Client>,
-    credentials: Credentials,
+    /// Where credentials come from; resolved on the first challenge only.
+    source: credentials::CredentialSource,
+    credentials: tokio::sync::OnceCell<Result<Credentials, credentials::CredentialError>>,
+    /// PEM certificates trusted for this registry on top of the system's.
+    extra_roots: Vec<String>,
     retry: RetryPolicy,
     /// Authorization header per (repository, access), learnt from 401 challenges.
     auth_headers: RwLock<HashMap<(String, Access), HeaderValue>>,
@@ -211,7 +259,7 @@ impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistryClient")
             .field("base", &self.base)
-            .field("credentials", &self.credentials)
+            .field("credentials", &self.source)
             .finish()
     }
 }
@@ -221,16 +269,59 @@ impl RegistryClient {
     /// `read_timeout` bounds how long a registry may stay silent mid-answer before
     /// the request counts as dropped (and is retried).
     pub fn http_client(read_timeout: Duration) -> Result<reqwest::Client, RegistryError> {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(read_timeout)
-            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(16)
+        Self::http_builder(read_timeout)
             .build()
             .map_err(|e| RegistryError::Unreachable {
                 registry: "-".into(),
                 reason: format!("cannot build an HTTP client: {e}"),
             })
+    }
+
+    fn http_builder(read_timeout: Duration) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(read_timeout)
+            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(16)
+    }
+
+    /// An HTTP client that also trusts the certificates of `ca_file` (PEM), for one
+    /// environment's registry; returns it with the certificates, which the token client
+    /// needs too. The system roots stay trusted.
+    pub fn http_client_trusting(
+        read_timeout: Duration,
+        registry: &str,
+        ca_file: &std::path::Path,
+    ) -> Result<(reqwest::Client, Vec<String>), RegistryError> {
+        let error = |reason: String| RegistryError::CaFile {
+            registry: registry.to_string(),
+            path: ca_file.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(ca_file).map_err(|e| error(e.to_string()))?;
+        let blocks = pem_certificates(&text);
+        if blocks.is_empty() {
+            return Err(error(
+                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
+        let mut certificates = Vec::with_capacity(blocks.len());
+        for block in &blocks {
+            certificates.push(
+                reqwest::Certificate::from_pem(block.as_bytes())
+                    .map_err(|e| error(format!("not a valid certificate: {e}")))?,
+            );
+        }
+        let http = Self::http_builder(read_timeout)
+            .tls_certs_merge(certificates)
+            .build()
+            .map_err(|e| {
+                error(format!(
+                    "not usable as a root certificate: {}",
+                    error_chain(&e)
+                ))
+            })?;
+        Ok((http, blocks))
     }
 
     /// A client for `host` over `http`, which may be shared with other registries.
@@ -248,10 +339,40 @@ impl RegistryClient {
             plain_http,
             http,
             oci: tokio::sync::OnceCell::new(),
-            credentials,
+            source: credentials::CredentialSource::Fixed(credentials),
+            credentials: tokio::sync::OnceCell::new(),
+            extra_roots: Vec::new(),
             retry,
             auth_headers: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Finds credentials through `source` when the registry first asks for them.
+    pub fn with_credential_source(mut self, source: credentials::CredentialSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Trusts these PEM certificates in the token client too (the token service often
+    /// lives on the same host, behind the same private CA). The HTTP client passed to
+    /// `new` must already trust them: see `http_client_trusting`.
+    pub fn with_extra_roots(mut self, pem_certificates: Vec<String>) -> Self {
+        self.extra_roots = pem_certificates;
+        self
+    }
+
+    /// The credentials for this registry, looked up once.
+    async fn credentials(&self) -> Result<&Credentials, RegistryError> {
+        let resolved = self
+            .credentials
+            .get_or_init(|| self.source.resolve(&self.host))
+            .await;
+        resolved
+            .as_ref()
+            .map_err(|source| RegistryError::Credentials {
+                registry: self.host.clone(),
+                source: source.clone(),
+            })
     }
 
     /// oci-client is only needed to answer a challenge; built on first use since it
@@ -265,12 +386,27 @@ impl RegistryClient {
         } else {
             oci_client::client::ClientProtocol::Https
         };
-        let client = oci_client::Client::new(oci_client::client::ClientConfig {
+        let extra_root_certificates = self
+            .extra_roots
+            .iter()
+            .map(|pem| oci_client::client::Certificate {
+                encoding: oci_client::client::CertificateEncoding::Pem,
+                data: pem.as_bytes().to_vec(),
+            })
+            .collect();
+        // try_from, not new: `new` quietly falls back to a default client, which would
+        // drop the extra roots and fail later with a confusing certificate error.
+        let client = oci_client::Client::try_from(oci_client::client::ClientConfig {
             protocol,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
+            extra_root_certificates,
             ..Default::default()
-        });
+        })
+        .map_err(|e| RegistryError::Unreachable {
+            registry: self.host.clone(),
+            reason: format!("cannot build the token client: {e}"),
+        })?;
         // A racing task may have set it first; either client is as good.
         let _ = self.oci.set(client);
         self.oci.get().ok_or_else(|| RegistryError::Unreachable {
@@ -300,47 +436,57 @@ impl RegistryClient {
             .cloned()
     }
 
-    /// Answers a 401: asks oci-client to run the challenge (token service or Basic).
+    /// Answers a 401: asks oci-client to run the challenge (token service or Basic), or
+    /// trades an identity token at the token service.
     async fn authorize(
         &self,
         repository: &str,
         access: Access,
     ) -> Result<HeaderValue, RegistryError> {
-        let reference = Reference::with_tag(
-            self.host.clone(),
-            repository.to_string(),
-            "latest".to_string(),
-        );
-        let auth = match &self.credentials {
-            Credentials::Anonymous => RegistryAuth::Anonymous,
-            Credentials::Basic { username, password } => {
-                RegistryAuth::Basic(username.clone(), password.clone())
-            }
-        };
-        let operation = match access {
-            Access::Pull => RegistryOperation::Pull,
-            Access::Push => RegistryOperation::Push,
-        };
+        let credentials = self.credentials().await?;
         let unauthorized = |reason: String| RegistryError::Unauthorized {
             registry: self.host.clone(),
             repository: repository.to_string(),
             reason,
         };
-        let token = self
-            .oci()?
-            .auth(&reference, &auth, operation)
-            .await
-            .map_err(|e| unauthorized(redact(&e.to_string(), &self.credentials)))?;
-        let value = match (token, &self.credentials) {
-            (Some(token), _) => format!("Bearer {token}"),
-            (None, Credentials::Basic { username, password }) => format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+        let value = match credentials {
+            Credentials::IdentityToken { token } => format!(
+                "Bearer {}",
+                self.exchange_identity_token(repository, access, token)
+                    .await?
             ),
-            (None, Credentials::Anonymous) => {
-                return Err(unauthorized(
-                    "the registry requires credentials and none are configured".into(),
-                ))
+            Credentials::Anonymous | Credentials::Basic { .. } => {
+                let reference = Reference::with_tag(
+                    self.host.clone(),
+                    repository.to_string(),
+                    "latest".to_string(),
+                );
+                let auth = match credentials {
+                    Credentials::Basic { username, password } => {
+                        RegistryAuth::Basic(username.clone(), password.clone())
+                    }
+                    _ => RegistryAuth::Anonymous,
+                };
+                let operation = match access {
+                    Access::Pull => RegistryOperation::Pull,
+                    Access::Push => RegistryOperation::Push,
+                };
+                let token = self
+                    .oci()?
+                    .auth(&reference, &auth, operation)
+                    .await
+                    .map_err(|e| self.token_error(repository, credentials, &e))?;
+                match (token, credentials) {
+                    (Some(token), _) => format!("Bearer {token}"),
+                    (None, Credentials::Basic { username, password }) => format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD
+                            .encode(format!("{username}:{password}"))
+                    ),
+                    _ => return Err(unauthorized(
+                        "the registry requires credentials and none are configured: set username and password_env (or password_file) for this environment, or log in with `docker login`".into(),
+                    )),
+                }
             }
         };
         let mut header = HeaderValue::from_str(&value)
@@ -351,6 +497,114 @@ impl RegistryClient {
             .await
             .insert((repository.to_string(), access), header.clone());
         Ok(header)
+    }
+
+    /// An oci-client failure during the challenge: transport problems keep their meaning
+    /// (unreachable, untrusted certificate); the rest is a refusal, with any echo of the
+    /// secret removed.
+    fn token_error(
+        &self,
+        repository: &str,
+        credentials: &Credentials,
+        e: &oci_client::errors::OciDistributionError,
+    ) -> RegistryError {
+        if let oci_client::errors::OciDistributionError::RequestError(inner) = e {
+            return self.transport_error("the authentication challenge", inner);
+        }
+        let text: String = e
+            .to_string()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect();
+        RegistryError::Unauthorized {
+            registry: self.host.clone(),
+            repository: repository.to_string(),
+            reason: redact(text.trim(), credentials),
+        }
+    }
+
+    /// Trades a Docker identity token (an OAuth2 refresh token, as `docker login` stores
+    /// for some registries) for an access token at the registry's token service.
+    async fn exchange_identity_token(
+        &self,
+        repository: &str,
+        access: Access,
+        token: &str,
+    ) -> Result<String, RegistryError> {
+        let unauthorized = |reason: String| RegistryError::Unauthorized {
+            registry: self.host.clone(),
+            repository: repository.to_string(),
+            reason,
+        };
+        let what = "GET /v2/";
+        let response = self
+            .http
+            .get(self.url("/v2/"))
+            .send()
+            .await
+            .map_err(|e| self.transport_error(what, &e))?;
+        let challenge = header_str(response.headers(), "www-authenticate")
+            .and_then(parse_bearer_challenge)
+            .ok_or_else(|| {
+                unauthorized(
+                    "the Docker config holds an identity token for this registry, but the registry offers no token service to trade it at; identity tokens are unsupported here: use a username and password".into(),
+                )
+            })?;
+        let scope = match access {
+            Access::Pull => format!("repository:{repository}:pull"),
+            Access::Push => format!("repository:{repository}:pull,push"),
+        };
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", "gantry"),
+            ("refresh_token", token),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(service) = &challenge.service {
+            form.push(("service", service.as_str()));
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let what = "the token service";
+        let response = self
+            .http
+            .post(&challenge.realm)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(what, &e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let message = error_message(response).await;
+            let credentials = Credentials::IdentityToken {
+                token: token.to_string(),
+            };
+            return Err(unauthorized(format!(
+                "the token service refused the identity token (HTTP {status}{})",
+                fmt_message(&redact(&message, &credentials))
+            )));
+        }
+        let body = self.read_capped(response, 1024 * 1024, what).await?;
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|_| RegistryError::Invalid {
+                registry: self.host.clone(),
+                what: what.into(),
+                reason: "the token service's answer is not a token".into(),
+            })?;
+        answer
+            .access_token
+            .or(answer.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: self.host.clone(),
+                what: what.into(),
+                reason: "the token service's answer holds no access_token".into(),
+            })
     }
 
     /// Sends one request (no retry), answering a 401 once with fresh credentials.
@@ -442,6 +696,9 @@ impl RegistryClient {
 
     fn transport_error(&self, what: &str, e: &reqwest::Error) -> RegistryError {
         let reason = error_chain(e);
+        if let Some(tls) = self.tls_error(&reason) {
+            return tls;
+        }
         if e.is_connect() {
             RegistryError::Unreachable {
                 registry: self.host.clone(),
@@ -915,6 +1172,136 @@ impl RegistryClient {
     }
 }
 
+impl RegistryClient {
+    /// rustls says "invalid peer certificate: UnknownIssuer" deep in reqwest's error chain;
+    /// people need to read "not trusted" and what to do about it.
+    fn tls_error(&self, chain: &str) -> Option<RegistryError> {
+        if let Some(at) = chain.find("invalid peer certificate") {
+            let reason = chain[at + "invalid peer certificate".len()..]
+                .trim_start_matches([':', ' '])
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            return Some(RegistryError::UntrustedCertificate {
+                registry: self.host.clone(),
+                reason: if reason.is_empty() {
+                    "invalid peer certificate".into()
+                } else {
+                    reason
+                },
+            });
+        }
+        if !self.plain_http
+            && (chain.contains("InvalidContentType") || chain.contains("corrupt message"))
+        {
+            return Some(RegistryError::NotTls {
+                registry: self.host.clone(),
+                reason: "the TLS handshake got a non-TLS answer".into(),
+            });
+        }
+        None
+    }
+}
+
+/// `Bearer realm="...",service="..."`: where to fetch a token.
+#[derive(Debug, PartialEq, Eq)]
+struct BearerChallenge {
+    realm: String,
+    service: Option<String>,
+}
+
+fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let header = header.trim();
+    let (scheme, params) = header.split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut realm = None;
+    let mut service = None;
+    let mut rest = params.trim_start();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let key = key.trim().trim_start_matches(',').trim();
+        let after = after.trim_start();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, escaped)) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end?..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            _ => {}
+        }
+        rest = tail.trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(BearerChallenge {
+        realm: realm.filter(|r| r.starts_with("https://") || r.starts_with("http://"))?,
+        service,
+    })
+}
+
+/// A token service's answer: `access_token` in OAuth2 terms, `token` in Docker's.
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// `application/x-www-form-urlencoded` for one key or value.
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The PEM blocks of certificates in `text`, each with its BEGIN and END lines.
+fn pem_certificates(text: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let stop = start + len + END.len();
+        blocks.push(format!("{}\n", &rest[start..stop]));
+        rest = &rest[stop..];
+    }
+    blocks
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -980,13 +1367,11 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Removes a password from text that may quote it back (token-service errors do).
+/// Removes a secret from text that may quote it back (token-service errors do).
 fn redact(text: &str, credentials: &Credentials) -> String {
-    match credentials {
-        Credentials::Basic { password, .. } if !password.is_empty() => {
-            text.replace(password, "<redacted>")
-        }
-        _ => text.to_string(),
+    match credentials.secret() {
+        Some(secret) => text.replace(secret, "<redacted>"),
+        None => text.to_string(),
     }
 }
 

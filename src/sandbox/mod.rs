@@ -7,6 +7,8 @@
 mod layout;
 mod registry;
 mod skopeo;
+mod tls;
+mod token;
 
 #[cfg(test)]
 mod tests;
@@ -16,11 +18,13 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 pub use layout::{build_oci_layout, ImageSpec};
-pub use registry::LocalRegistry;
+pub use registry::{LocalRegistry, RegistryOptions};
 pub use skopeo::{
     seed_image, seed_image_with_creds, skopeo_copy, skopeo_digest, skopeo_list_tags,
     skopeo_raw_manifest, SeedFormat,
 };
+pub use tls::{CertPair, TestCa};
+pub use token::{TokenAuth, TokenIssuer, TokenUsers, TOKEN_ISSUER, TOKEN_SERVICE};
 
 /// Media type of an OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

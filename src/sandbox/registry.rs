@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::tls::CertPair;
+use super::token::TokenAuth;
 use super::SandboxError;
 
 /// How long a freshly spawned registry gets to answer `GET /v2/`.
@@ -28,9 +30,22 @@ pub struct LocalRegistry {
     addr: String,
     port: u16,
     credentials: Option<(String, String)>,
+    tls: Option<CertPair>,
+    token: Option<TokenAuth>,
     nonce: String,
     child: Option<Child>,
     watchdog: Option<Child>,
+}
+
+/// How a sandbox registry is set up beyond plain, open HTTP.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// htpasswd basic auth for this user and password.
+    pub basic: Option<(String, String)>,
+    /// Serve https with this certificate (see `TestCa::server_cert`).
+    pub tls: Option<CertPair>,
+    /// Token auth: clients fetch a JWT from this issuer (see `TokenIssuer::auth`).
+    pub token: Option<TokenAuth>,
 }
 
 enum LaunchError {
@@ -51,7 +66,17 @@ impl LocalRegistry {
     /// Starts `docker-registry serve <dir>/config.yml` on a free 127.0.0.1 port and waits (up to
     /// 10 s) until `GET /v2/` answers. `dir` is created if needed; existing data is reused.
     pub fn start(dir: &Path) -> Result<Self, SandboxError> {
-        Self::launch(dir, None)
+        Self::launch(dir, RegistryOptions::default())
+    }
+
+    /// Like [`LocalRegistry::start`], with TLS and/or an auth scheme.
+    pub fn start_with(dir: &Path, options: RegistryOptions) -> Result<Self, SandboxError> {
+        if options.basic.is_some() && options.token.is_some() {
+            return Err(SandboxError::Invalid(
+                "a registry has one auth scheme: basic or token, not both".into(),
+            ));
+        }
+        Self::launch(dir, options)
     }
 
     /// Like [`LocalRegistry::start`], but every request needs HTTP basic auth as `user` (bcrypt
@@ -61,7 +86,18 @@ impl LocalRegistry {
         user: &str,
         password: &str,
     ) -> Result<Self, SandboxError> {
-        Self::launch(dir, Some((user.to_string(), password.to_string())))
+        Self::launch(
+            dir,
+            RegistryOptions {
+                basic: Some((user.to_string(), password.to_string())),
+                ..RegistryOptions::default()
+            },
+        )
+    }
+
+    /// Whether it serves https.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// `"127.0.0.1:PORT"`, ready to prefix repository names.
@@ -120,7 +156,12 @@ impl LocalRegistry {
         }
     }
 
-    fn launch(dir: &Path, credentials: Option<(String, String)>) -> Result<Self, SandboxError> {
+    fn launch(dir: &Path, options: RegistryOptions) -> Result<Self, SandboxError> {
+        let RegistryOptions {
+            basic: credentials,
+            tls,
+            token,
+        } = options;
         let data = dir.join("data");
         fs::create_dir_all(&data)
             .map_err(SandboxError::io(format!("creating {}", data.display())))?;
@@ -136,6 +177,8 @@ impl LocalRegistry {
             addr: String::new(),
             port: 0,
             credentials,
+            tls,
+            token,
             nonce: format!("{:016x}", rand::random::<u64>()),
             child: None,
             watchdog: None,
@@ -171,10 +214,32 @@ impl LocalRegistry {
             addr = self.addr,
             nonce = self.nonce,
         );
+        if let Some(tls) = &self.tls {
+            yaml.push_str(&format!(
+                "\x20 tls:\n    certificate: {}\n    key: {}\n",
+                yaml_path(&tls.cert)?,
+                yaml_path(&tls.key)?,
+            ));
+        }
         if self.credentials.is_some() {
             let htpasswd = yaml_path(&self.dir.join("htpasswd"))?;
             yaml.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: gantry-test\n    path: {htpasswd}\n"
+            ));
+        }
+        if let Some(token) = &self.token {
+            let quote = |text: &str| {
+                serde_json::to_string(text).map_err(|source| SandboxError::Json {
+                    context: "quoting token auth settings".to_string(),
+                    source,
+                })
+            };
+            yaml.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                quote(&token.realm)?,
+                quote(&token.service)?,
+                quote(&token.issuer)?,
+                yaml_path(&token.rootcertbundle)?,
             ));
         }
         Ok(yaml)
@@ -263,7 +328,7 @@ impl LocalRegistry {
                     }
                 }
             }
-            if probe(&self.addr, &self.nonce) {
+            if probe(&self.addr, &self.nonce, self.tls.is_some()) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -336,7 +401,10 @@ fn free_port() -> Result<u16, SandboxError> {
 }
 
 /// True once our registry (recognised by its nonce header) answers `GET /v2/` with 200 or 401.
-fn probe(addr: &str, nonce: &str) -> bool {
+/// For a TLS registry, a plain-HTTP request gets Go's fixed "HTTP request to an HTTPS
+/// server" answer without our headers: that proves a Go TLS server holds the port, and a
+/// foreign server there would still make our registry exit with "address already in use".
+fn probe(addr: &str, nonce: &str, tls: bool) -> bool {
     let Ok(socket) = addr.parse::<SocketAddr>() else {
         return false;
     };
@@ -357,6 +425,9 @@ fn probe(addr: &str, nonce: &str) -> bool {
         return false;
     }
     let response = String::from_utf8_lossy(&response);
+    if tls {
+        return response.starts_with("HTTP/1.0 400") && response.contains("HTTPS server");
+    }
     let mut lines = response.lines();
     let status_ok = lines.next().is_some_and(|status| {
         status.starts_with("HTTP/1.")

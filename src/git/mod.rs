@@ -1,0 +1,737 @@
+//! The application's git repository through git2: branches, history, commit lookup, release and hotfix branches, push.
+//!
+//! No UI and no registry access here. git2's `Repository` is not Sync, so async callers
+//! open a [`GitRepo`] inside `spawn_blocking` and drop it there. Nothing in this module
+//! touches the worktree, the index or HEAD: branches are created as references only.
+
+mod push;
+mod release;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use git2::{BranchType, Commit, ErrorCode, ObjectType, Oid, Repository, RepositoryOpenFlags};
+use serde::Serialize;
+
+use crate::config::GitSettings;
+use crate::domain::is_commit_id;
+
+pub use release::{BranchPlan, Version};
+
+/// A commit as people read it in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitInfo {
+    pub sha: String,
+    /// As many digits as the image tags use.
+    pub short: String,
+    pub author: String,
+    pub email: String,
+    /// Author date, UTC, RFC 3339.
+    pub date: String,
+    /// Committer time in seconds since the epoch: what history walks are bounded by.
+    #[serde(skip)]
+    pub commit_time: i64,
+    pub subject: String,
+    pub parents: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BranchKind {
+    Develop,
+    Main,
+    Release,
+    Hotfix,
+}
+
+/// One branch gantry cares about, and where it stands against develop and main.
+#[derive(Debug, Clone, Serialize)]
+pub struct BranchInfo {
+    pub name: String,
+    pub kind: BranchKind,
+    pub head: CommitInfo,
+    /// `None` when develop is missing.
+    pub ahead_of_develop: Option<usize>,
+    pub behind_develop: Option<usize>,
+    /// `None` when main is missing.
+    pub ahead_of_main: Option<usize>,
+    pub behind_main: Option<usize>,
+}
+
+/// The newest commits of a branch.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub branch: String,
+    /// The reference read: `refs/heads/develop`, or a remote-tracking branch.
+    pub reference: String,
+    pub commits: Vec<CommitInfo>,
+    /// True when older commits exist beyond the ones listed.
+    pub more: bool,
+}
+
+/// What a short sha (from an image tag) names in this repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A commit, and its place in the branch history asked about (0 = the head), if it is on it.
+    Commit {
+        commit: CommitInfo,
+        position: Option<usize>,
+    },
+    /// Several objects start with these digits.
+    Ambiguous,
+    /// Nothing in the repository starts with these digits.
+    Missing,
+}
+
+/// The commits one side has that the other lacks.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitRange {
+    /// Newest first, at most the cap asked for.
+    pub commits: Vec<CommitInfo>,
+    /// How many there are (at most the cap).
+    pub count: usize,
+    /// True when the walk stopped at the cap: `count` is a lower bound.
+    pub truncated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{}: not a git repository ({reason}); set [git] path in the configuration", .path.display())]
+    NotARepository { path: PathBuf, reason: String },
+    #[error("no branch `{name}` in {}{hint}", .repo.display())]
+    BranchNotFound {
+        name: String,
+        repo: PathBuf,
+        hint: String,
+    },
+    #[error("no commit `{spec}` in {}{hint}", .repo.display())]
+    CommitNotFound {
+        spec: String,
+        repo: PathBuf,
+        hint: String,
+    },
+    #[error("`{spec}` is ambiguous: {}; give more digits", .candidates.join(", "))]
+    Ambiguous {
+        spec: String,
+        candidates: Vec<String>,
+    },
+    #[error("refused: commit {short} ({subject}) is not on {branch}{hint}")]
+    NotOnBranch {
+        short: String,
+        subject: String,
+        branch: String,
+        hint: String,
+    },
+    #[error("refused: branch `{name}` already exists (at {at})")]
+    BranchExists { name: String, at: String },
+    #[error("`{name}` is not a valid branch name{hint}")]
+    InvalidBranchName { name: String, hint: String },
+    #[error("invalid version `{0}`: expected X.Y.Z, such as 1.4.0")]
+    InvalidVersion(String),
+    #[error("push of `{branch}` to `{remote}` failed: {reason}")]
+    Push {
+        remote: String,
+        branch: String,
+        reason: String,
+        /// A transport or authentication failure, as opposed to a missing remote or a rejection.
+        network: bool,
+        rejected: bool,
+    },
+    #[error("{context}: {message}")]
+    Git { context: String, message: String },
+}
+
+impl GitError {
+    /// 1 for a push that could not reach its remote, 3 for a refusal, 2 for the rest.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            GitError::NotOnBranch { .. } | GitError::BranchExists { .. } => 3,
+            GitError::Push { rejected: true, .. } => 3,
+            GitError::Push { network: true, .. } => 1,
+            _ => 2,
+        }
+    }
+
+    fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+        let context = context.into();
+        move |e| GitError::Git {
+            context,
+            message: e.message().to_string(),
+        }
+    }
+}
+
+/// Commits walked past the last tagged commit still missing before giving up: merges
+/// can carry committer times older than their parents, as git's own walks allow for.
+const SLOP_COMMITS: usize = 200;
+/// Clock skew tolerated between a commit and the history walked past it.
+const SLOP_SECONDS: i64 = 24 * 3600;
+
+/// An open repository plus the settings that name its branches.
+pub struct GitRepo {
+    repo: Repository,
+    settings: GitSettings,
+    short_len: usize,
+    notes: Vec<String>,
+}
+
+impl std::fmt::Debug for GitRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitRepo")
+            .field("path", &self.settings.path)
+            .finish()
+    }
+}
+
+impl GitRepo {
+    /// Opens `settings.path` exactly (no search upwards, so a config next to another
+    /// project never reads the wrong repository). `short_len` is the image tags' sha length.
+    pub fn open(settings: &GitSettings, short_len: usize) -> Result<GitRepo, GitError> {
+        let path = &settings.path;
+        if !path.exists() {
+            return Err(GitError::NotARepository {
+                path: path.clone(),
+                reason: "no such directory".into(),
+            });
+        }
+        let repo = Repository::open_ext(
+            path,
+            RepositoryOpenFlags::NO_SEARCH,
+            std::iter::empty::<&std::ffi::OsStr>(),
+        )
+        .map_err(|e| GitError::NotARepository {
+            path: path.clone(),
+            reason: e.message().to_string(),
+        })?;
+        let mut notes = Vec::new();
+        if repo.is_shallow() {
+            notes.push(format!(
+                "{} is a shallow clone: history stops where the clone was cut, so older commits are missing and counts past that point are short (git fetch --unshallow fetches the rest)",
+                path.display()
+            ));
+        }
+        if repo.is_bare() {
+            notes.push(format!(
+                "{} is a bare repository: no worktree (gantry reads branches and history only)",
+                path.display()
+            ));
+        }
+        Ok(GitRepo {
+            repo,
+            settings: settings.clone(),
+            short_len,
+            notes,
+        })
+    }
+
+    /// What is missing from this repository (shallow, bare), for the user to read once.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    pub fn settings(&self) -> &GitSettings {
+        &self.settings
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.settings.path
+    }
+
+    fn info(&self, commit: &Commit<'_>) -> CommitInfo {
+        let sha = commit.id().to_string();
+        let author = commit.author();
+        let when = author.when();
+        let date = chrono::DateTime::from_timestamp(when.seconds(), 0)
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        CommitInfo {
+            short: sha.chars().take(self.short_len).collect(),
+            author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+            email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+            date,
+            commit_time: commit.time().seconds(),
+            subject: commit
+                .summary_bytes()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .unwrap_or_default(),
+            parents: commit.parent_count(),
+            sha,
+        }
+    }
+
+    fn commit(&self, oid: Oid) -> Result<Commit<'_>, GitError> {
+        self.repo
+            .find_commit(oid)
+            .map_err(GitError::git(format!("reading commit {oid}")))
+    }
+
+    /// The head of `name`: the local branch, else `<remote>/<name>` (as in a CI clone).
+    /// Returns the reference read and the commit.
+    fn branch_head(&self, name: &str) -> Result<(String, Oid), GitError> {
+        let candidates = [
+            format!("refs/heads/{name}"),
+            format!("refs/remotes/{}/{name}", self.settings.remote),
+        ];
+        for reference in &candidates {
+            match self.repo.find_reference(reference) {
+                Ok(found) => {
+                    let commit = found
+                        .peel_to_commit()
+                        .map_err(GitError::git(format!("reading {reference}")))?;
+                    return Ok((reference.clone(), commit.id()));
+                }
+                Err(e) if e.code() == ErrorCode::NotFound => continue,
+                Err(e) => return Err(GitError::git(format!("reading {reference}"))(e)),
+            }
+        }
+        Err(GitError::BranchNotFound {
+            name: name.to_string(),
+            repo: self.settings.path.clone(),
+            hint: self.missing_branch_hint(name),
+        })
+    }
+
+    fn missing_branch_hint(&self, name: &str) -> String {
+        let mut hint = format!(" (nor {}/{name})", self.settings.remote);
+        if self.repo.head_detached().unwrap_or(false) {
+            if let Ok(head) = self.repo.head().and_then(|h| h.peel_to_commit()) {
+                hint.push_str(&format!(
+                    "; HEAD is detached at {}, and gantry reads branches by name: fetch or create `{name}`",
+                    self.info(&head).short
+                ));
+            }
+        } else {
+            hint.push_str(&format!(
+                "; create or fetch it, or name your branch in [git] {}",
+                if name == self.settings.main {
+                    "main"
+                } else {
+                    "develop"
+                }
+            ));
+        }
+        hint
+    }
+
+    /// The head commit of a branch (local, else remote-tracking).
+    pub fn head_of(&self, branch: &str) -> Result<CommitInfo, GitError> {
+        let (_, oid) = self.branch_head(branch)?;
+        Ok(self.info(&self.commit(oid)?))
+    }
+
+    /// Resolves what a person typed: a full or short sha (at least 4 digits), or any
+    /// revision git understands (`develop~2`, a tag). Only commits are accepted.
+    pub fn resolve(&self, spec: &str) -> Result<CommitInfo, GitError> {
+        let spec = spec.trim();
+        let not_found = |hint: String| GitError::CommitNotFound {
+            spec: spec.to_string(),
+            repo: self.settings.path.clone(),
+            hint,
+        };
+        let shallow_hint = || {
+            if self.repo.is_shallow() {
+                " (this is a shallow clone: older commits are not here)".to_string()
+            } else {
+                String::new()
+            }
+        };
+        if spec.is_empty() {
+            return Err(not_found(String::new()));
+        }
+        let object = if is_commit_id(spec) {
+            match self.repo.find_object_by_prefix(spec, None) {
+                Ok(object) => object,
+                Err(e) if e.code() == ErrorCode::Ambiguous => {
+                    return Err(GitError::Ambiguous {
+                        spec: spec.to_string(),
+                        candidates: self.candidates(spec),
+                    })
+                }
+                Err(e) if e.code() == ErrorCode::NotFound => return Err(not_found(shallow_hint())),
+                Err(e) => return Err(GitError::git(format!("looking up `{spec}`"))(e)),
+            }
+        } else {
+            match self.repo.revparse_single(spec) {
+                Ok(object) => object,
+                Err(e) if e.code() == ErrorCode::Ambiguous => {
+                    return Err(GitError::Ambiguous {
+                        spec: spec.to_string(),
+                        candidates: Vec::new(),
+                    })
+                }
+                Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec) => {
+                    return Err(not_found(shallow_hint()))
+                }
+                Err(e) => return Err(not_found(format!(" ({})", e.message()))),
+            }
+        };
+        let kind = object.kind();
+        let commit = object.peel_to_commit().map_err(|_| {
+            not_found(format!(
+                " (`{spec}` is a {}, not a commit)",
+                kind.map(|k| k.str()).unwrap_or("object")
+            ))
+        })?;
+        Ok(self.info(&commit))
+    }
+
+    /// Objects whose id starts with `prefix`, for an ambiguity message. Reads the whole
+    /// object database, which is fine on this error path only.
+    fn candidates(&self, prefix: &str) -> Vec<String> {
+        let prefix = prefix.to_ascii_lowercase();
+        let Ok(odb) = self.repo.odb() else {
+            return Vec::new();
+        };
+        let found = RefCell::new(Vec::new());
+        let _ = odb.foreach(|oid| {
+            if oid.to_string().starts_with(&prefix) {
+                found.borrow_mut().push(*oid);
+            }
+            found.borrow().len() < 10
+        });
+        let mut out: Vec<String> = found
+            .into_inner()
+            .into_iter()
+            .map(|oid| {
+                let kind = odb
+                    .read_header(oid)
+                    .map(|(_, kind)| kind)
+                    .unwrap_or(ObjectType::Any);
+                match (kind, self.repo.find_commit(oid)) {
+                    (ObjectType::Commit, Ok(commit)) => {
+                        format!("{oid} commit {}", self.info(&commit).subject)
+                    }
+                    _ => format!("{oid} {}", kind.str()),
+                }
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Walks `head`'s history newest first (first parents only if configured), handing
+    /// each commit to `visit` until it returns false.
+    fn walk(
+        &self,
+        head: Oid,
+        mut visit: impl FnMut(&Commit<'_>) -> Result<bool, GitError>,
+    ) -> Result<(), GitError> {
+        if self.settings.first_parent {
+            // Following parents by hand reads each commit once; a revwalk would parse it
+            // for its parents and then again for its message.
+            let mut next = Some(head);
+            while let Some(oid) = next {
+                let commit = match self.repo.find_commit(oid) {
+                    Ok(commit) => commit,
+                    // A shallow clone's edge, or a damaged repository: history ends here.
+                    Err(e) if e.code() == ErrorCode::NotFound && oid != head => return Ok(()),
+                    Err(e) => return Err(GitError::git(format!("reading commit {oid}"))(e)),
+                };
+                if !visit(&commit)? {
+                    return Ok(());
+                }
+                next = commit.parent_id(0).ok();
+            }
+            Ok(())
+        } else {
+            let mut revwalk = self
+                .repo
+                .revwalk()
+                .map_err(GitError::git("walking history"))?;
+            revwalk
+                .push(head)
+                .map_err(GitError::git("walking history"))?;
+            for oid in revwalk {
+                let oid = oid.map_err(GitError::git("walking history"))?;
+                if !visit(&self.commit(oid)?)? {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// The newest `limit` commits of `branch`.
+    pub fn history(&self, branch: &str, limit: usize) -> Result<History, GitError> {
+        let (reference, head) = self.branch_head(branch)?;
+        let mut commits = Vec::with_capacity(limit.min(10_000));
+        let mut more = false;
+        self.walk(head, |commit| {
+            if commits.len() == limit {
+                more = true;
+                return Ok(false);
+            }
+            commits.push(self.info(commit));
+            Ok(true)
+        })?;
+        Ok(History {
+            branch: branch.to_string(),
+            reference,
+            commits,
+            more,
+        })
+    }
+
+    /// What each hex prefix (the digits of an image tag) names, and where those commits
+    /// sit in `branch`'s history. The walk stops once every commit found is placed, or
+    /// once it is well past the oldest of them, so it costs the depth of the oldest tagged
+    /// commit, not the whole history. A commit not met by then is off the branch.
+    pub fn locate(&self, branch: &str, prefixes: &[String]) -> Result<Vec<Lookup>, GitError> {
+        let (_, head) = self.branch_head(branch)?;
+        let mut lookups = Vec::with_capacity(prefixes.len());
+        let mut wanted: HashMap<Oid, Vec<usize>> = HashMap::new();
+        for (i, prefix) in prefixes.iter().enumerate() {
+            let lookup = if !is_commit_id(prefix) {
+                Lookup::Missing
+            } else {
+                match self.repo.find_commit_by_prefix(prefix) {
+                    Ok(commit) => {
+                        wanted.entry(commit.id()).or_default().push(i);
+                        Lookup::Commit {
+                            commit: self.info(&commit),
+                            position: None,
+                        }
+                    }
+                    Err(e) if e.code() == ErrorCode::Ambiguous => Lookup::Ambiguous,
+                    // Not found, or found but not a commit: either way no commit of ours.
+                    Err(_) => Lookup::Missing,
+                }
+            };
+            lookups.push(lookup);
+        }
+        if wanted.is_empty() {
+            return Ok(lookups);
+        }
+        let oldest = lookups
+            .iter()
+            .filter_map(|l| match l {
+                Lookup::Commit { commit, .. } => Some(commit.commit_time),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(i64::MIN);
+        let mut remaining: HashSet<Oid> = wanted.keys().copied().collect();
+        let mut position = 0usize;
+        let mut past_oldest = 0usize;
+        self.walk(head, |commit| {
+            if remaining.remove(&commit.id()) {
+                for &i in wanted.get(&commit.id()).into_iter().flatten() {
+                    if let Some(Lookup::Commit { position: p, .. }) = lookups.get_mut(i) {
+                        *p = Some(position);
+                    }
+                }
+            }
+            position += 1;
+            if commit.time().seconds() < oldest.saturating_sub(SLOP_SECONDS) {
+                past_oldest += 1;
+            }
+            Ok(!remaining.is_empty() && past_oldest < SLOP_COMMITS)
+        })?;
+        Ok(lookups)
+    }
+
+    /// The commits reachable from `from` but not from `to` (all of `from`'s history when
+    /// `to` is `None`), newest first, following first parents if configured. At most
+    /// `cap` are read.
+    pub fn range(&self, from: &str, to: Option<&str>, cap: usize) -> Result<CommitRange, GitError> {
+        let from = self.oid(from)?;
+        let to = to.map(|t| self.oid(t)).transpose()?;
+        let mut revwalk = self
+            .repo
+            .revwalk()
+            .map_err(GitError::git("walking history"))?;
+        if self.settings.first_parent {
+            revwalk
+                .simplify_first_parent()
+                .map_err(GitError::git("walking history"))?;
+        }
+        revwalk
+            .push(from)
+            .map_err(GitError::git("walking history"))?;
+        if let Some(to) = to {
+            revwalk.hide(to).map_err(GitError::git("walking history"))?;
+        }
+        let mut commits = Vec::new();
+        let mut truncated = false;
+        for oid in revwalk {
+            let oid = match oid {
+                Ok(oid) => oid,
+                // The edge of a shallow clone.
+                Err(e) if e.code() == ErrorCode::NotFound => break,
+                Err(e) => return Err(GitError::git("walking history")(e)),
+            };
+            if commits.len() == cap {
+                truncated = true;
+                break;
+            }
+            commits.push(self.info(&self.commit(oid)?));
+        }
+        Ok(CommitRange {
+            count: commits.len(),
+            commits,
+            truncated,
+        })
+    }
+
+    fn oid(&self, sha: &str) -> Result<Oid, GitError> {
+        let oid = if sha.len() == 40 {
+            Oid::from_str(sha).ok()
+        } else {
+            None
+        };
+        match oid {
+            Some(oid) => Ok(oid),
+            None => self.resolve(sha).and_then(|c| {
+                Oid::from_str(&c.sha).map_err(GitError::git(format!("reading {sha}")))
+            }),
+        }
+    }
+
+    /// True when `commit` is `branch`'s head or one of its ancestors.
+    pub fn is_on(&self, commit: &str, branch: &str) -> Result<bool, GitError> {
+        let (_, head) = self.branch_head(branch)?;
+        let commit = self.oid(commit)?;
+        Ok(commit == head
+            || self
+                .repo
+                .graph_descendant_of(head, commit)
+                .map_err(GitError::git(format!(
+                    "checking whether {commit} is on {branch}"
+                )))?)
+    }
+
+    /// develop, main, and every release and hotfix branch, with ahead/behind counts.
+    /// Local branches; remote-tracking ones only stand in for a missing develop or main.
+    pub fn branches(&self) -> Result<Vec<BranchInfo>, GitError> {
+        let develop = self.branch_head(&self.settings.develop).ok();
+        let main = self.branch_head(&self.settings.main).ok();
+        let mut named: Vec<(String, BranchKind, Oid)> = Vec::new();
+        if let Some((_, oid)) = &develop {
+            named.push((self.settings.develop.clone(), BranchKind::Develop, *oid));
+        }
+        if let Some((_, oid)) = &main {
+            named.push((self.settings.main.clone(), BranchKind::Main, *oid));
+        }
+        let mut others = Vec::new();
+        let branches = self
+            .repo
+            .branches(Some(BranchType::Local))
+            .map_err(GitError::git("listing branches"))?;
+        for branch in branches {
+            let (branch, _) = branch.map_err(GitError::git("listing branches"))?;
+            let Ok(Some(name)) = branch.name() else {
+                continue;
+            };
+            let kind = if name.starts_with(&self.settings.release_prefix) {
+                BranchKind::Release
+            } else if name.starts_with(&self.settings.hotfix_prefix) {
+                BranchKind::Hotfix
+            } else {
+                continue;
+            };
+            let Ok(commit) = branch.get().peel_to_commit() else {
+                continue;
+            };
+            others.push((name.to_string(), kind, commit.id()));
+        }
+        others.sort_by(|a, b| a.0.cmp(&b.0));
+        named.extend(others);
+        let counts = |oid: Oid,
+                      base: Option<(String, Oid)>|
+         -> Result<(Option<usize>, Option<usize>), GitError> {
+            match base {
+                Some((_, base)) => {
+                    let (ahead, behind) = self
+                        .repo
+                        .graph_ahead_behind(oid, base)
+                        .map_err(GitError::git("counting commits ahead and behind"))?;
+                    Ok((Some(ahead), Some(behind)))
+                }
+                None => Ok((None, None)),
+            }
+        };
+        named
+            .into_iter()
+            .map(|(name, kind, oid)| {
+                let (ahead_of_develop, behind_develop) = counts(oid, develop.clone())?;
+                let (ahead_of_main, behind_main) = counts(oid, main.clone())?;
+                Ok(BranchInfo {
+                    name,
+                    kind,
+                    head: self.info(&self.commit(oid)?),
+                    ahead_of_develop,
+                    behind_develop,
+                    ahead_of_main,
+                    behind_main,
+                })
+            })
+            .collect()
+    }
+
+    /// Names of every branch, local and remote-tracking (remote name stripped).
+    fn all_branch_names(&self) -> Result<Vec<String>, GitError> {
+        let mut names = Vec::new();
+        let branches = self
+            .repo
+            .branches(None)
+            .map_err(GitError::git("listing branches"))?;
+        for branch in branches {
+            let (branch, kind) = branch.map_err(GitError::git("listing branches"))?;
+            let Ok(Some(name)) = branch.name() else {
+                continue;
+            };
+            let name = match kind {
+                BranchType::Local => name.to_string(),
+                BranchType::Remote => match name.split_once('/') {
+                    Some((_, rest)) => rest.to_string(),
+                    None => continue,
+                },
+            };
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// Creates `refs/heads/<name>` at `sha`. Never moves HEAD and never touches the
+    /// worktree or the index, so a dirty checkout or a detached HEAD is left as it was.
+    pub fn create_branch(&self, name: &str, sha: &str) -> Result<(), GitError> {
+        let oid = self.oid(sha)?;
+        let commit = self.commit(oid)?;
+        match self.repo.branch(name, &commit, false) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == ErrorCode::Exists => Err(GitError::BranchExists {
+                name: name.to_string(),
+                at: self.existing_branch_at(name),
+            }),
+            Err(e) => Err(GitError::git(format!("creating branch `{name}`"))(e)),
+        }
+    }
+
+    fn existing_branch_at(&self, name: &str) -> String {
+        self.repo
+            .find_branch(name, BranchType::Local)
+            .ok()
+            .and_then(|b| b.get().peel_to_commit().ok())
+            .map(|c| {
+                let info = self.info(&c);
+                format!("{} {}", info.short, info.subject)
+            })
+            .unwrap_or_else(|| "?".into())
+    }
+
+    /// Deletes a branch gantry just created (after a failed push), so nothing is left changed.
+    pub fn delete_branch(&self, name: &str) -> Result<(), GitError> {
+        let mut branch = self
+            .repo
+            .find_branch(name, BranchType::Local)
+            .map_err(GitError::git(format!("finding branch `{name}`")))?;
+        branch
+            .delete()
+            .map_err(GitError::git(format!("deleting branch `{name}`")))
+    }
+
+    fn branch_exists(&self, name: &str) -> bool {
+        self.repo.find_branch(name, BranchType::Local).is_ok()
+    }
+}

@@ -1,0 +1,253 @@
+//! Real git repositories for tests, built with the git CLI under a sandboxed config, and
+//! gantry runs that cannot see the developer's own git configuration.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::{registries, Case};
+
+/// Fixed identity and clock: the same script gives the same commit ids on every run.
+const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+/// Puts `command` in a git sandbox: no system or global config, `HOME` in `home`.
+pub fn sandbox(command: &mut Command, home: &Path) {
+    command
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("no-xdg"))
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("SSH_AUTH_SOCK");
+}
+
+pub struct TestRepo {
+    pub dir: PathBuf,
+    home: PathBuf,
+    clock: Cell<i64>,
+}
+
+impl TestRepo {
+    /// `git init` in `dir` with `main` as its first branch.
+    pub fn init(dir: &Path) -> TestRepo {
+        std::fs::create_dir_all(dir).expect("repo dir");
+        let home = dir.with_extension("home");
+        std::fs::create_dir_all(&home).expect("home dir");
+        let repo = TestRepo {
+            dir: dir.to_path_buf(),
+            home,
+            clock: Cell::new(START),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    /// Runs git in the repository; panics with its stderr on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = self.git_output(args);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn git_output(&self, args: &[&str]) -> Output {
+        let when = format!("{} +0000", self.clock.get());
+        let mut command = Command::new("git");
+        command.args(args).current_dir(&self.dir);
+        sandbox(&mut command, &self.home);
+        command
+            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.invalid")
+            .env("GIT_AUTHOR_DATE", &when)
+            .env("GIT_COMMITTER_DATE", &when)
+            .output()
+            .expect("run git")
+    }
+
+    fn tick(&self) {
+        self.clock.set(self.clock.get() + 3600);
+    }
+
+    /// A commit changing one file; returns its full sha.
+    pub fn commit(&self, subject: &str) -> String {
+        self.tick();
+        let file = self.dir.join("changes.txt");
+        let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+        text.push_str(subject);
+        text.push('\n');
+        std::fs::write(&file, text).expect("write file");
+        self.git(&["add", "changes.txt"]);
+        self.git(&["commit", "-q", "-m", subject]);
+        self.sha("HEAD")
+    }
+
+    /// A commit on its own file, so merges of parallel branches never conflict.
+    pub fn commit_file(&self, file: &str, subject: &str) -> String {
+        self.tick();
+        std::fs::write(self.dir.join(file), subject).expect("write file");
+        self.git(&["add", file]);
+        self.git(&["commit", "-q", "-m", subject]);
+        self.sha("HEAD")
+    }
+
+    /// `git merge --no-ff` of `branch` into the current branch.
+    pub fn merge(&self, branch: &str, subject: &str) -> String {
+        self.tick();
+        self.git(&["merge", "-q", "--no-ff", "-m", subject, branch]);
+        self.sha("HEAD")
+    }
+
+    pub fn checkout(&self, branch: &str) {
+        self.git(&["checkout", "-q", branch]);
+    }
+
+    pub fn checkout_new(&self, branch: &str, at: &str) {
+        self.git(&["checkout", "-q", "-b", branch, at]);
+    }
+
+    pub fn sha(&self, rev: &str) -> String {
+        self.git(&["rev-parse", rev])
+    }
+
+    /// The branch's commit, or `None` when it does not exist.
+    pub fn branch_at(&self, branch: &str) -> Option<String> {
+        let out = self.git_output(&[
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("refs/heads/{branch}"),
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    pub fn branches(&self) -> Vec<String> {
+        self.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The first 7 digits, as image tags carry them.
+pub fn short(sha: &str) -> &str {
+    &sha[..7]
+}
+
+/// A small history with everything gantry must read (names -> full shas):
+///
+/// ```text
+/// main:     c0 ---------------- mm1 (merge release) -- h1' (merge hotfix)
+/// release:        \-- d1 - d2 - r1 /                   /
+/// hotfix:                                  mm1 - h1 --/
+/// develop:  c0 - d1 - d2 - m1 (merge feature: f1, f2) - d3 - d4 - d5
+/// ```
+/// develop by first parents, newest first: d5 d4 d3 m1 d2 d1 c0.
+pub fn standard_history(repo: &TestRepo) -> HashMap<&'static str, String> {
+    let mut c = HashMap::new();
+    c.insert("c0", repo.commit("Initial commit"));
+    repo.checkout_new("develop", "main");
+    c.insert("d1", repo.commit("Add payment endpoint"));
+    c.insert("d2", repo.commit("Add retries"));
+    repo.checkout_new("feature/login", "develop");
+    c.insert("f1", repo.commit_file("login.txt", "Login form"));
+    c.insert("f2", repo.commit_file("login-api.txt", "Login API"));
+    repo.checkout("develop");
+    c.insert("m1", repo.merge("feature/login", "Merge feature/login"));
+    c.insert("d3", repo.commit("Fix rounding"));
+    let release = format!("release/v1.0.0-sha-{}", short(&c["d2"]));
+    repo.checkout_new(&release, &c["d2"]);
+    c.insert(
+        "r1",
+        repo.commit_file("RELEASE.txt", "Release notes for 1.0.0"),
+    );
+    repo.checkout("main");
+    c.insert("mm1", repo.merge(&release, "Merge release 1.0.0"));
+    repo.checkout_new("hotfix/null-check", "main");
+    c.insert("h1", repo.commit_file("hotfix.txt", "Hotfix: null check"));
+    repo.checkout("main");
+    c.insert(
+        "mm2",
+        repo.merge("hotfix/null-check", "Merge hotfix/null-check"),
+    );
+    repo.checkout("develop");
+    c.insert("d4", repo.commit("Add metrics"));
+    c.insert("d5", repo.commit("Bump dependencies"));
+    c
+}
+
+/// A case whose config reads `repo` (relative to the config file when it lies beside
+/// it) and has dev -> stage -> prod only, so no registry is down unless asked.
+pub fn git_case(name: &str, repo_path: &str, with_down: bool) -> Case {
+    let case = Case::new(name);
+    let regs = registries();
+    let mut text = format!(
+        r#"
+[git]
+path = "{repo_path}"
+
+[copy]
+attempts = 2
+backoff_ms = 20
+
+[[environment]]
+name = "dev"
+registry = "{dev}"
+plain_http = true
+mutable_tag = "latest"
+
+[[environment]]
+name = "stage"
+registry = "{stage}"
+from = "dev"
+plain_http = true
+mutable_tag = "stage"
+
+[[environment]]
+name = "prod"
+registry = "{prod}"
+from = "stage"
+plain_http = true
+mutable_tag = "prod"
+
+[[service]]
+name = "{service}"
+"#,
+        dev = regs.dev.addr(),
+        stage = regs.stage.addr(),
+        prod = regs.prod.addr(),
+        service = case.service,
+    );
+    if with_down {
+        text.push_str(&format!(
+            "\n[[environment]]\nname = \"down\"\nregistry = \"127.0.0.1:{}\"\nfrom = \"dev\"\nplain_http = true\n",
+            regs.closed_port
+        ));
+    }
+    std::fs::write(&case.config, text).expect("write config");
+    case
+}
+
+/// Runs gantry with `case`'s config and a sandboxed HOME, so libgit2 reads no personal
+/// git configuration.
+pub fn gantry_git(case: &Case, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command
+        .arg("--config")
+        .arg(&case.config)
+        .args(args)
+        .current_dir(case.dir.path())
+        .env_remove("GANTRY_CONFIG")
+        .env("XDG_STATE_HOME", case.dir.path().join("state"));
+    sandbox(&mut command, case.dir.path());
+    command.output().expect("run gantry")
+}
