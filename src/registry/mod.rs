@@ -1316,7 +1316,7 @@ fn strip_params(content_type: &str) -> String {
 }
 
 /// `<...>; rel="next"` from a Link header.
-fn parse_next_link(link: &str) -> Option<String> {
+pub fn parse_next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         params.contains("rel=\"next\"").then(|| {
