@@ -161,8 +161,14 @@ fn drift_is_flagged_everywhere_it_shows() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let view = json(&out);
     assert_eq!(view["drift"][0]["tag"], tag.as_str());
-    assert_eq!(view["drift"][0]["digests"][0], serde_json::json!(["dev", dev]));
-    assert_eq!(view["drift"][0]["digests"][1], serde_json::json!(["stage", stage]));
+    assert_eq!(
+        view["drift"][0]["digests"][0],
+        serde_json::json!(["dev", dev])
+    );
+    assert_eq!(
+        view["drift"][0]["digests"][1],
+        serde_json::json!(["stage", stage])
+    );
     let row = view["commits"]
         .as_array()
         .expect("commits")
@@ -178,7 +184,11 @@ fn drift_is_flagged_everywhere_it_shows() {
 
     let out = gantry_git(&case, &["status"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stdout(&out).contains(&format!("DRIFT {} {tag}", case.service)), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("DRIFT {} {tag}", case.service)),
+        "{}",
+        stdout(&out)
+    );
     let out = gantry_git(&case, &["status", "--json"]);
     let cells = json(&out);
     let stage_cell = cells
@@ -210,10 +220,24 @@ fn diff_lists_what_each_promotion_brings() {
     // prod runs a hotfix image: commits stage does not have.
     seed(&case, regs.prod.addr(), &c["h1"], 123, &["prod"]);
 
-    let out = gantry_git(&case, &["diff", &case.service, "--from", "dev", "--to", "stage", "--json"]);
+    let out = gantry_git(
+        &case,
+        &[
+            "diff",
+            &case.service,
+            "--from",
+            "dev",
+            "--to",
+            "stage",
+            "--json",
+        ],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let diff = json(&out);
-    assert_eq!(diff["from"]["running"]["tag"], format!("sha-{}", short(&c["d5"])));
+    assert_eq!(
+        diff["from"]["running"]["tag"],
+        format!("sha-{}", short(&c["d5"]))
+    );
     assert_eq!(diff["from"]["running"]["via"], "latest");
     assert_eq!(diff["to"]["running"]["commit"]["subject"], "Add retries");
     let brought: Vec<&str> = diff["commits"]
@@ -296,8 +320,17 @@ fn status_without_a_repository_says_so_once() {
     let out = gantry_git(&case, &["status"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stdout(&out).contains("sha-abcdef1"), "{}", stdout(&out));
-    assert_eq!(stderr(&out).matches("git unavailable").count(), 1, "{}", stderr(&out));
-    assert!(stderr(&out).contains("not a git repository"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("git unavailable").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("not a git repository"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -328,8 +361,15 @@ fn branches_report_ahead_and_behind_like_git() {
             ("main", "ahead_of_main", "behind_main"),
         ] {
             // git's own count is the reference.
-            let counts = repo.git(&["rev-list", "--left-right", "--count", &format!("{name}...{base}")]);
-            let mut parts = counts.split_whitespace().map(|n| n.parse::<u64>().expect("count"));
+            let counts = repo.git(&[
+                "rev-list",
+                "--left-right",
+                "--count",
+                &format!("{name}...{base}"),
+            ]);
+            let mut parts = counts
+                .split_whitespace()
+                .map(|n| n.parse::<u64>().expect("count"));
             let (ahead, behind) = (parts.next(), parts.next());
             assert_eq!(branch[ahead_key].as_u64(), ahead, "{name} vs {base}");
             assert_eq!(branch[behind_key].as_u64(), behind, "{name} vs {base}");
@@ -346,7 +386,11 @@ fn bad_repositories_get_a_clear_message_and_exit_2() {
     let case = git_case("bad-repos", "missing", false);
     let out = gantry_git(&case, &["commits"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).contains("not a git repository"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a git repository"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("missing"), "{}", stderr(&out));
 
     // A detached HEAD with no develop branch: said plainly, nothing changed.
@@ -358,7 +402,10 @@ fn bad_repositories_get_a_clear_message_and_exit_2() {
     let out = gantry_git(&case, &["commits"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("no branch `develop`") && err.contains("HEAD is detached"), "{err}");
+    assert!(
+        err.contains("no branch `develop`") && err.contains("HEAD is detached"),
+        "{err}"
+    );
     assert_eq!(repo.sha("HEAD"), first);
     // Reading another branch by name works whatever HEAD is.
     let out = gantry_git(&case, &["commits", "--branch", "main", "--json"]);
@@ -377,7 +424,14 @@ fn shallow_and_bare_clones_work_with_what_they_have() {
     seed(&case, regs.dev.addr(), &c["m1"], 152, &[]);
     let url = format!("file://{}", origin.dir.display());
     origin.git(&[
-        "clone", "-q", "--depth", "3", "--branch", "develop", "--no-single-branch", &url,
+        "clone",
+        "-q",
+        "--depth",
+        "3",
+        "--branch",
+        "develop",
+        "--no-single-branch",
+        &url,
         case.dir.path().join("shallow").to_str().expect("utf-8"),
     ]);
     let out = gantry_git(&case, &["commits", "--json"]);
@@ -398,7 +452,10 @@ fn shallow_and_bare_clones_work_with_what_they_have() {
 
     let case = git_case("bare", "bare.git", false);
     origin.git(&[
-        "clone", "-q", "--bare", &url,
+        "clone",
+        "-q",
+        "--bare",
+        &url,
         case.dir.path().join("bare.git").to_str().expect("utf-8"),
     ]);
     let out = gantry_git(&case, &["commits", "--json"]);

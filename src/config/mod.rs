@@ -994,6 +994,47 @@ name = "payment-svc"
     }
 
     #[test]
+    fn git_defaults_and_relative_path() {
+        let config = Config::parse(MINIMAL, Path::new("/etc/gantry/gantry.toml")).unwrap();
+        assert_eq!(config.git.path, Path::new("/etc/gantry/."));
+        assert_eq!(config.git.release_prefix, "release/");
+        assert_eq!(config.git.hotfix_prefix, "hotfix/");
+        assert_eq!(config.git.release_template, "release/v{version}-sha-{short}");
+        assert!(config.git.first_parent);
+        assert_eq!(config.git.remote, "origin");
+
+        let text = format!("[git]\npath = \"../app\"\n{MINIMAL}");
+        let config = Config::parse(&text, Path::new("/etc/gantry/gantry.toml")).unwrap();
+        assert_eq!(config.git.path, Path::new("/etc/gantry/../app"));
+        let text = format!("[git]\npath = \"/srv/app\"\n{MINIMAL}");
+        let config = Config::parse(&text, Path::new("/etc/gantry/gantry.toml")).unwrap();
+        assert_eq!(config.git.path, Path::new("/srv/app"));
+    }
+
+    #[test]
+    fn bad_git_names_are_refused_at_the_git_table() {
+        for (line, why) in [
+            ("release_template = \"release/{tag}\"", "unknown placeholder `{tag}`"),
+            ("release_template = \"rel/v{version}\"", "must start with git.release_prefix"),
+            ("release_template = \"release/fixed\"", "no placeholder"),
+            ("release_template = \"release/v{version}..{short}\"", "valid branch name"),
+            ("release_prefix = \"\"", "cannot start a branch name"),
+            ("hotfix_prefix = \"hot fix/\"", "cannot start a branch name"),
+            ("develop = \"dev..elop\"", "not a valid branch name"),
+            ("remote = \"my remote\"", "not a valid remote name"),
+        ] {
+            let text = format!("\n[git]\n{line}\n{MINIMAL}");
+            let (at, _, message) = expect_error(&text);
+            assert_eq!(at, 2, "{line}: {message}");
+            assert!(message.contains(why), "{line}: {message}");
+        }
+        let text = format!(
+            "[git]\nrelease_prefix = \"rel-\"\nrelease_template = \"rel-{{version}}\"\n{MINIMAL}"
+        );
+        assert_eq!(parse(&text).unwrap().git.release_template, "rel-{version}");
+    }
+
+    #[test]
     fn repository_grammar() {
         assert!(is_valid_repository("team/payment-svc"));
         assert!(!is_valid_repository("Payment"));

@@ -36,7 +36,7 @@ pub struct CommitInfo {
     pub parents: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BranchKind {
     Develop,
@@ -635,7 +635,8 @@ impl GitRepo {
             };
             others.push((name.to_string(), kind, commit.id()));
         }
-        others.sort_by(|a, b| a.0.cmp(&b.0));
+        // Releases, then hotfixes, each by name.
+        others.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         named.extend(others);
         let counts = |oid: Oid,
                       base: Option<(String, Oid)>|
