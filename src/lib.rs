@@ -5,5 +5,6 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod git;
+pub mod keys;
 pub mod registry;
 pub mod sandbox;

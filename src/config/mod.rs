@@ -1,6 +1,6 @@
 //! Configuration: finding the file, parsing it, and refusing bad values with file:line:col.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,31 @@ pub struct Config {
     pub copy: CopySettings,
     pub environments: Vec<Environment>,
     pub services: Vec<Service>,
+    pub ui: UiSettings,
+    /// Default keys with `[keys]` applied.
+    pub keymap: crate::keys::Keymap,
+}
+
+/// The console's look and behaviour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSettings {
+    /// A built-in theme (`dark`, `light`, `high-contrast`) or a path to a theme file.
+    pub theme: String,
+    /// Reload registries every this many seconds while the console is open; 0: only on demand.
+    pub refresh_secs: u64,
+    /// Hide and refuse every action that changes a registry or a repository.
+    pub readonly: bool,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            theme: "dark".into(),
+            refresh_secs: 0,
+            readonly: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -370,6 +395,11 @@ struct RawConfig {
     environment: Vec<RawEnvironment>,
     #[serde(default)]
     service: Vec<RawService>,
+    #[serde(default)]
+    ui: Option<Spanned<UiSettings>>,
+    /// `action = "key"` or `["k1", "k2"]`, and `[keys.<screen>]` tables of the same.
+    #[serde(default)]
+    keys: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -597,6 +627,8 @@ impl Validator<'_> {
             });
         }
 
+        let (ui, _) = split_spanned(raw.ui);
+        let keymap = self.keymap(&raw.keys)?;
         Ok(Config {
             source: self.path.to_path_buf(),
             git,
@@ -604,7 +636,81 @@ impl Validator<'_> {
             copy,
             environments,
             services,
+            ui,
+            keymap,
         })
+    }
+
+    /// Applies `[keys]` to the default keymap; an unknown action, screen or key is located.
+    fn keymap(
+        &self,
+        keys: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    ) -> Result<crate::keys::Keymap, ConfigError> {
+        use crate::keys::{Action, Keymap, Screen};
+        let mut keymap = Keymap::default();
+        let chords = |value: &toml::Value, span: Range<usize>, action: &str| {
+            let texts: Vec<&str> = match value {
+                toml::Value::String(one) => vec![one.as_str()],
+                toml::Value::Array(many) => many
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        self.error(
+                            span.clone(),
+                            format!("keys.{action}: expected a key or a list of keys"),
+                        )
+                    })?,
+                _ => {
+                    return Err(self.error(
+                        span.clone(),
+                        format!("keys.{action}: expected a key or a list of keys"),
+                    ))
+                }
+            };
+            texts
+                .into_iter()
+                .map(|t| {
+                    crate::keys::KeyChord::parse(t)
+                        .map_err(|why| self.error(span.clone(), format!("keys.{action}: {why}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let action_named = |name: &str, span: Range<usize>| {
+            Action::from_name(name).ok_or_else(|| {
+                self.error(
+                    span,
+                    format!(
+                        "unknown action `{name}` in [keys] (known: {})",
+                        Action::ALL.map(|a| a.name()).join(", ")
+                    ),
+                )
+            })
+        };
+        for (name, value) in keys {
+            if let toml::Value::Table(table) = value.get_ref() {
+                let screen = Screen::from_name(name.get_ref()).ok_or_else(|| {
+                    self.error(
+                        name.span(),
+                        format!(
+                            "unknown screen `{}` in [keys] (known: {})",
+                            name.get_ref(),
+                            Screen::ALL.map(|s| s.name()).join(", ")
+                        ),
+                    )
+                })?;
+                for (action_name, keys) in table {
+                    let action = action_named(action_name, value.span())?;
+                    let chords = chords(keys, value.span(), action_name)?;
+                    keymap.rebind(Some(screen), action, chords);
+                }
+            } else {
+                let action = action_named(name.get_ref(), name.span())?;
+                let chords = chords(value.get_ref(), value.span(), name.get_ref())?;
+                keymap.rebind(None, action, chords);
+            }
+        }
+        Ok(keymap)
     }
 
     /// An environment's credential and TLS keys: a user name with exactly one place for
@@ -999,7 +1105,10 @@ name = "payment-svc"
         assert_eq!(config.git.path, Path::new("/etc/gantry/."));
         assert_eq!(config.git.release_prefix, "release/");
         assert_eq!(config.git.hotfix_prefix, "hotfix/");
-        assert_eq!(config.git.release_template, "release/v{version}-sha-{short}");
+        assert_eq!(
+            config.git.release_template,
+            "release/v{version}-sha-{short}"
+        );
         assert!(config.git.first_parent);
         assert_eq!(config.git.remote, "origin");
 
@@ -1014,10 +1123,19 @@ name = "payment-svc"
     #[test]
     fn bad_git_names_are_refused_at_the_git_table() {
         for (line, why) in [
-            ("release_template = \"release/{tag}\"", "unknown placeholder `{tag}`"),
-            ("release_template = \"rel/v{version}\"", "must start with git.release_prefix"),
+            (
+                "release_template = \"release/{tag}\"",
+                "unknown placeholder `{tag}`",
+            ),
+            (
+                "release_template = \"rel/v{version}\"",
+                "must start with git.release_prefix",
+            ),
             ("release_template = \"release/fixed\"", "no placeholder"),
-            ("release_template = \"release/v{version}..{short}\"", "valid branch name"),
+            (
+                "release_template = \"release/v{version}..{short}\"",
+                "valid branch name",
+            ),
             ("release_prefix = \"\"", "cannot start a branch name"),
             ("hotfix_prefix = \"hot fix/\"", "cannot start a branch name"),
             ("develop = \"dev..elop\"", "not a valid branch name"),
@@ -1040,5 +1158,33 @@ name = "payment-svc"
         assert!(!is_valid_repository("Payment"));
         assert!(!is_valid_repository("a//b"));
         assert!(!is_valid_repository("-a"));
+    }
+
+    #[test]
+    fn keys_rebind_globally_and_per_screen() {
+        use crate::keys::{Action, Key, KeyChord, Screen};
+        let text = format!(
+            "{MINIMAL}\n[ui]\ntheme = \"light\"\n\n[keys]\nquit = [\"Q\", \"ctrl-q\"]\n\n[keys.images]\npromote = \"P\"\n"
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.ui.theme, "light");
+        let keymap = &config.keymap;
+        let q = |c| KeyChord::plain(Key::Char(c));
+        assert_eq!(keymap.lookup(Screen::Images, q('Q')), Some(Action::Quit));
+        assert_eq!(keymap.lookup(Screen::Images, q('q')), None);
+        assert_eq!(keymap.lookup(Screen::Images, q('P')), Some(Action::Promote));
+        assert_eq!(keymap.lookup(Screen::Images, q('p')), None);
+    }
+
+    #[test]
+    fn bad_keys_are_located() {
+        let (line, col, message) = expect_error(&format!("{MINIMAL}\n[keys]\nquitt = \"q\"\n"));
+        assert_eq!((line, col), (15, 1));
+        assert!(message.contains("unknown action `quitt`"), "{message}");
+        let (line, _, message) = expect_error(&format!("{MINIMAL}\n[keys]\nquit = \"ctrl-\"\n"));
+        assert_eq!(line, 15);
+        assert!(message.contains("`ctrl-` is not a key"), "{message}");
+        let (_, _, message) = expect_error(&format!("{MINIMAL}\n[keys.imagez]\nquit = \"q\"\n"));
+        assert!(message.contains("unknown screen `imagez`"), "{message}");
     }
 }
