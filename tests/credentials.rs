@@ -20,7 +20,12 @@ const BASIC_PASSWORD: &str = "bAsIc-pw-4b1d9e0a";
 const TOKEN_PASSWORD: &str = "t0kEn-pw-77a0c2f1";
 const IDENTITY_TOKEN: &str = "iDent1ty-rt-9c51f0b3";
 const WRONG_PASSWORD: &str = "wR0ng-pw-e3d2c1b0";
-const SECRETS: [&str; 4] = [BASIC_PASSWORD, TOKEN_PASSWORD, IDENTITY_TOKEN, WRONG_PASSWORD];
+const SECRETS: [&str; 4] = [
+    BASIC_PASSWORD,
+    TOKEN_PASSWORD,
+    IDENTITY_TOKEN,
+    WRONG_PASSWORD,
+];
 
 /// Registries that want credentials, shared by the tests of this binary.
 struct World {
@@ -286,10 +291,14 @@ fn docker_config_that_is_not_json_is_named() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(
         dir.join("config.json"),
-        format!("{{\"auths\": {{\"x\": \"{BASIC_PASSWORD}\""),
+        format!("{{\"auths\": {{\"x\": {{\"auth\": \"{BASIC_PASSWORD}\"}}"),
     )
     .expect("write");
-    let out = t.promote("secure", "4d4d4d4", &[("DOCKER_CONFIG", dir.to_str().expect("utf-8"))]);
+    let out = t.promote(
+        "secure",
+        "4d4d4d4",
+        &[("DOCKER_CONFIG", dir.to_str().expect("utf-8"))],
+    );
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -446,7 +455,10 @@ fn identity_token_is_traded_at_the_token_service() {
     let out = t.promote("secure", "9c9c9c9", &[("DOCKER_CONFIG", docker)]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("identity token") && err.contains("unsupported"), "{err}");
+    assert!(
+        err.contains("identity token") && err.contains("unsupported"),
+        "{err}"
+    );
     assert!(!err.contains(IDENTITY_TOKEN), "{err}");
 }
 
@@ -575,15 +587,44 @@ fn no_secret_appears_in_anything_gantry_writes() {
     ];
     let image = format!("{}:sha-3a3a3a3", t.case.service);
     let unknown = format!("{}:sha-0000000", t.case.service);
-    let runs: Vec<(&str, Vec<&str>, &[(&str, &str)])> = vec![
+    type Run<'a> = (&'a str, Vec<&'a str>, &'a [(&'a str, &'a str)]);
+    let runs: Vec<Run> = vec![
         ("success", vec!["promote", &image, "--to", "secure"], &good),
-        ("json", vec!["promote", &image, "--to", "tokened", "--json"], &good),
-        ("dry-run", vec!["promote", &image, "--to", "trusted", "--dry-run"], &good),
-        ("unknown tag", vec!["promote", &unknown, "--to", "secure"], &good),
-        ("wrong password", vec!["promote", &image, "--to", "secure"], &bad),
-        ("wrong token password", vec!["promote", &image, "--to", "tokened", "--json"], &bad),
-        ("untrusted", vec!["promote", &image, "--to", "untrusted"], &good),
-        ("unreachable", vec!["promote", &image, "--to", "gone"], &good),
+        (
+            "json",
+            vec!["promote", &image, "--to", "tokened", "--json"],
+            &good,
+        ),
+        (
+            "dry-run",
+            vec!["promote", &image, "--to", "trusted", "--dry-run"],
+            &good,
+        ),
+        (
+            "unknown tag",
+            vec!["promote", &unknown, "--to", "secure"],
+            &good,
+        ),
+        (
+            "wrong password",
+            vec!["promote", &image, "--to", "secure"],
+            &bad,
+        ),
+        (
+            "wrong token password",
+            vec!["promote", &image, "--to", "tokened", "--json"],
+            &bad,
+        ),
+        (
+            "untrusted",
+            vec!["promote", &image, "--to", "untrusted"],
+            &good,
+        ),
+        (
+            "unreachable",
+            vec!["promote", &image, "--to", "gone"],
+            &good,
+        ),
         ("status", vec!["status", "--json"], &good),
         ("status, wrong", vec!["status"], &bad),
         ("images", vec!["images", &t.case.service, "--json"], &good),
@@ -601,7 +642,11 @@ fn no_secret_appears_in_anything_gantry_writes() {
     }
     // The sweep only means something if the runs went where they were meant to.
     let codes: Vec<i32> = outcomes.iter().map(|(_, c)| *c).collect();
-    assert_eq!(codes[..8], [0, 0, 0, 2, 1, 1, 1, 1], "{outcomes:?}\n{written}");
+    assert_eq!(
+        codes[..8],
+        [0, 0, 0, 2, 1, 1, 1, 1],
+        "{outcomes:?}\n{written}"
+    );
 
     for file in files_under(&t.home) {
         let bytes = std::fs::read(&file).expect("read what gantry wrote");
@@ -611,6 +656,8 @@ fn no_secret_appears_in_anything_gantry_writes() {
             String::from_utf8_lossy(&bytes)
         ));
     }
+    // Shown with --nocapture: what a person would read in each case.
+    println!("{written}");
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     for secret in SECRETS {
         for form in [
@@ -624,4 +671,46 @@ fn no_secret_appears_in_anything_gantry_writes() {
             );
         }
     }
+}
+
+#[test]
+fn bearer_token_registry_shared_layout_mount() {
+    let w = world();
+    let t = AuthCase::new("bearer-mount");
+    let digest = t.case.seed("4b4b4b4", 114, &[], SeedFormat::Oci);
+    let creds = basic_env("password_env = \"GANTRY_TEST_PW\"");
+    t.add_env("tok-a", w.token.addr(), &format!("path = \"a\"\n{creds}"));
+    t.add_env("tok-b", w.token.addr(), &format!("path = \"b\"\n{creds}"));
+    let pw = [("GANTRY_TEST_PW", TOKEN_PASSWORD)];
+    let out = t.promote("tok-a", "4b4b4b4", &pw);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let image = format!("{}:sha-4b4b4b4", t.case.service);
+    let out = t.run(
+        &[
+            "promote", &image, "--from", "tok-a", "--to", "tok-b", "--json",
+        ],
+        &pw,
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    // Same registry: every blob is mounted, which needs a token that also grants pull on
+    // the source repository (else Distribution answers the mount with 401).
+    let blobs = json(&out)[0]["outcome"]["plan"]["blobs"].clone();
+    let actions: Vec<&str> = blobs
+        .as_array()
+        .expect("blobs")
+        .iter()
+        .map(|b| b["action"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        !actions.is_empty() && actions.iter().all(|a| *a == "mount"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        skopeo_digest(
+            &format!("{}/b/{}:sha-4b4b4b4", w.token.addr(), t.case.service),
+            Some((USER, TOKEN_PASSWORD)),
+        )
+        .expect("skopeo"),
+        digest
+    );
 }

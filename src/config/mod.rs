@@ -1152,6 +1152,70 @@ name = "payment-svc"
         assert_eq!(parse(&text).unwrap().git.release_template, "rel-{version}");
     }
 
+    fn with_stage_keys(keys: &str) -> String {
+        MINIMAL.replace("from = \"dev\"", &format!("from = \"dev\"\n{keys}"))
+    }
+
+    #[test]
+    fn credential_keys_name_where_the_password_lives() {
+        let text = with_stage_keys("username = \"ci\"\npassword_env = \"STAGE_PW\"");
+        let config = Config::parse(&text, Path::new("/etc/gantry/gantry.toml")).unwrap();
+        let stage = config.environment("stage").unwrap();
+        assert_eq!(
+            stage.login,
+            Some(Login {
+                username: "ci".into(),
+                password: PasswordSource::Env("STAGE_PW".into()),
+            })
+        );
+        assert_eq!(config.environment("dev").unwrap().login, None);
+
+        let text = with_stage_keys(
+            "username = \"ci\"\npassword_file = \"secrets/stage\"\nca_file = \"/certs/ca.pem\"",
+        );
+        let config = Config::parse(&text, Path::new("/etc/gantry/gantry.toml")).unwrap();
+        let stage = config.environment("stage").unwrap();
+        assert_eq!(
+            stage.login.as_ref().map(|l| &l.password),
+            Some(&PasswordSource::File(PathBuf::from(
+                "/etc/gantry/secrets/stage"
+            )))
+        );
+        assert_eq!(stage.ca_file, Some(PathBuf::from("/certs/ca.pem")));
+    }
+
+    #[test]
+    fn credential_keys_are_checked() {
+        for (keys, at, words) in [
+            (
+                "username = \"ci\"\npassword_env = \"A\"\npassword_file = \"f\"",
+                (12, 17),
+                "both password_env and password_file",
+            ),
+            ("username = \"ci\"", (10, 12), "no password_env or password_file"),
+            ("password_env = \"A\"", (10, 16), "no username"),
+            (
+                "username = \"ci\"\npassword_env = \"hunter2 x\"",
+                (11, 16),
+                "not an environment variable name",
+            ),
+        ] {
+            let (line, col, message) = expect_error(&with_stage_keys(keys));
+            assert!(message.contains(words), "{keys}: {message}");
+            assert_eq!((line, col), at, "{keys}: {message}");
+        }
+        let text = MINIMAL.replace(
+            "registry = \"localhost:5002\"",
+            "registry = \"localhost:5002\"\nplain_http = true\nca_file = \"ca.pem\"",
+        );
+        let (line, col, message) = expect_error(&text);
+        assert!(
+            message.contains("plain_http = true and ca_file"),
+            "{message}"
+        );
+        assert_eq!((line, col), (10, 11));
+    }
+
     #[test]
     fn repository_grammar() {
         assert!(is_valid_repository("team/payment-svc"));

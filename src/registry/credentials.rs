@@ -282,7 +282,7 @@ fn read_docker_config(path: &Path) -> Result<Option<DockerConfig>, CredentialErr
                 serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                     "is not valid JSON"
                 }
-                _ => "has an unexpected shape (auths, credHelpers and credsStore must be an object of objects, an object of names and a name)",
+                _ => "has an unexpected shape: `auths` must map hosts to objects, `credHelpers` hosts to helper names, and `credsStore` must be a helper name",
             };
             error(format!("{what} (line {}, column {})", e.line(), e.column()))
         })

@@ -253,6 +253,10 @@ pub struct RegistryClient {
     retry: RetryPolicy,
     /// Authorization header per (repository, access), learnt from 401 challenges.
     auth_headers: RwLock<HashMap<(String, Access), HeaderValue>>,
+    /// The registry's Bearer challenge, for tokens oci-client cannot fetch.
+    challenge: tokio::sync::OnceCell<Option<BearerChallenge>>,
+    /// (target, source) repositories whose push token also allows pulling the source.
+    mounts: RwLock<std::collections::HashSet<(String, String)>>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -344,6 +348,8 @@ impl RegistryClient {
             extra_roots: Vec::new(),
             retry,
             auth_headers: RwLock::new(HashMap::new()),
+            challenge: tokio::sync::OnceCell::new(),
+            mounts: RwLock::new(std::collections::HashSet::new()),
         }
     }
 
@@ -508,15 +514,24 @@ impl RegistryClient {
         credentials: &Credentials,
         e: &oci_client::errors::OciDistributionError,
     ) -> RegistryError {
-        if let oci_client::errors::OciDistributionError::RequestError(inner) = e {
-            return self.transport_error("the authentication challenge", inner);
-        }
-        let text: String = e
-            .to_string()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(300)
-            .collect();
+        use oci_client::errors::OciDistributionError;
+        let text = match e {
+            OciDistributionError::RequestError(inner) => {
+                return self.transport_error("the authentication challenge", inner)
+            }
+            // The token service's body: its error message if it sent one in the usual shape.
+            OciDistributionError::AuthenticationFailure(body) => {
+                let message = serde_json::from_str::<manifest::ErrorBody>(body)
+                    .ok()
+                    .and_then(|b| b.errors.into_iter().next())
+                    .map(|first| first.message)
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| body.clone());
+                format!("the token service refused the credentials: {message}")
+            }
+            other => other.to_string(),
+        };
+        let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
         RegistryError::Unauthorized {
             registry: self.host.clone(),
             repository: repository.to_string(),
@@ -532,61 +547,127 @@ impl RegistryClient {
         access: Access,
         token: &str,
     ) -> Result<String, RegistryError> {
+        let challenge = self.challenge().await?.ok_or_else(|| {
+            RegistryError::Unauthorized {
+                registry: self.host.clone(),
+                repository: repository.to_string(),
+                reason: "the Docker config holds an identity token for this registry, but the registry offers no token service to trade it at; identity tokens are unsupported here: use a username and password".into(),
+            }
+        })?;
+        let credentials = Credentials::IdentityToken {
+            token: token.to_string(),
+        };
+        self.fetch_token(
+            challenge,
+            repository,
+            &[scope(repository, access)],
+            &credentials,
+        )
+        .await
+    }
+
+    /// The registry's Bearer challenge (realm and service), asked once; `None` for a
+    /// registry that wants Basic auth or none.
+    async fn challenge(&self) -> Result<Option<&BearerChallenge>, RegistryError> {
+        let challenge = self
+            .challenge
+            .get_or_try_init(|| async {
+                let response = self
+                    .http
+                    .get(self.url("/v2/"))
+                    .send()
+                    .await
+                    .map_err(|e| self.transport_error("GET /v2/", &e))?;
+                Ok::<_, RegistryError>(
+                    header_str(response.headers(), "www-authenticate")
+                        .and_then(parse_bearer_challenge),
+                )
+            })
+            .await?;
+        Ok(challenge.as_ref())
+    }
+
+    /// A token for several scopes at once, which oci-client cannot ask for: OAuth2's
+    /// refresh-token grant for an identity token, Docker's GET with Basic otherwise.
+    async fn fetch_token(
+        &self,
+        challenge: &BearerChallenge,
+        repository: &str,
+        scopes: &[String],
+        credentials: &Credentials,
+    ) -> Result<String, RegistryError> {
         let unauthorized = |reason: String| RegistryError::Unauthorized {
             registry: self.host.clone(),
             repository: repository.to_string(),
             reason,
         };
-        let what = "GET /v2/";
-        let response = self
-            .http
-            .get(self.url("/v2/"))
-            .send()
-            .await
-            .map_err(|e| self.transport_error(what, &e))?;
-        let challenge = header_str(response.headers(), "www-authenticate")
-            .and_then(parse_bearer_challenge)
-            .ok_or_else(|| {
-                unauthorized(
-                    "the Docker config holds an identity token for this registry, but the registry offers no token service to trade it at; identity tokens are unsupported here: use a username and password".into(),
-                )
-            })?;
-        let scope = match access {
-            Access::Pull => format!("repository:{repository}:pull"),
-            Access::Push => format!("repository:{repository}:pull,push"),
-        };
-        let mut form = vec![
-            ("grant_type", "refresh_token"),
-            ("client_id", "gantry"),
-            ("refresh_token", token),
-            ("scope", scope.as_str()),
-        ];
-        if let Some(service) = &challenge.service {
-            form.push(("service", service.as_str()));
-        }
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
         let what = "the token service";
-        let response = self
-            .http
-            .post(&challenge.realm)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
+        let request = match credentials {
+            Credentials::IdentityToken { token } => {
+                let joined = scopes.join(" ");
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "gantry"),
+                    ("refresh_token", token.as_str()),
+                    ("scope", joined.as_str()),
+                ];
+                if let Some(service) = &challenge.service {
+                    form.push(("service", service.as_str()));
+                }
+                let body = form
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                self.http
+                    .post(&challenge.realm)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            Credentials::Basic { .. } | Credentials::Anonymous => {
+                let mut query: Vec<(&str, &str)> =
+                    scopes.iter().map(|s| ("scope", s.as_str())).collect();
+                if let Some(service) = &challenge.service {
+                    query.push(("service", service.as_str()));
+                }
+                let query = query
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let separator = if challenge.realm.contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
+                let mut request = self
+                    .http
+                    .get(format!("{}{separator}{query}", challenge.realm));
+                if let Credentials::Basic { username, password } = credentials {
+                    let mut header = HeaderValue::from_str(&format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD
+                            .encode(format!("{username}:{password}"))
+                    ))
+                    .map_err(|_| {
+                        unauthorized("credentials contain characters HTTP cannot carry".into())
+                    })?;
+                    header.set_sensitive(true);
+                    request = request.header(AUTHORIZATION, header);
+                }
+                request
+            }
+        };
+        let response = request
             .send()
             .await
             .map_err(|e| self.transport_error(what, &e))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            let message = error_message(response).await;
-            let credentials = Credentials::IdentityToken {
-                token: token.to_string(),
-            };
+            let message = redact(&error_message(response).await, credentials);
             return Err(unauthorized(format!(
-                "the token service refused the identity token (HTTP {status}{})",
-                fmt_message(&redact(&message, &credentials))
+                "the token service refused the credentials (HTTP {status}{})",
+                fmt_message(&message)
             )));
         }
         let body = self.read_capped(response, 1024 * 1024, what).await?;
@@ -605,6 +686,44 @@ impl RegistryClient {
                 what: what.into(),
                 reason: "the token service's answer holds no access_token".into(),
             })
+    }
+
+    /// Before a cross-repository mount on a token registry: the push token must also
+    /// grant pull on the source repository, or the registry answers 401 instead of
+    /// mounting. Fetches one token with both scopes for the target. Registries that use
+    /// Basic auth, or none, need nothing more.
+    async fn authorize_mount(&self, repository: &str, from: &str) -> Result<(), RegistryError> {
+        let key = (repository.to_string(), from.to_string());
+        if self.auth_headers.read().await.is_empty() || self.mounts.read().await.contains(&key) {
+            // Never challenged: an open registry, nothing to widen.
+            return Ok(());
+        }
+        let Some(challenge) = self.challenge().await? else {
+            return Ok(());
+        };
+        let credentials = self.credentials().await?;
+        let token = self
+            .fetch_token(
+                challenge,
+                repository,
+                &[scope(repository, Access::Push), scope(from, Access::Pull)],
+                credentials,
+            )
+            .await?;
+        let mut header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            RegistryError::Invalid {
+                registry: self.host.clone(),
+                what: "the token service".into(),
+                reason: "the token holds characters HTTP cannot carry".into(),
+            }
+        })?;
+        header.set_sensitive(true);
+        self.auth_headers
+            .write()
+            .await
+            .insert((repository.to_string(), Access::Push), header);
+        self.mounts.write().await.insert(key);
+        Ok(())
     }
 
     /// Sends one request (no retry), answering a 401 once with fresh credentials.
@@ -1041,6 +1160,18 @@ impl RegistryClient {
         repository: &str,
         mount: Option<(&Digest, &str)>,
     ) -> Result<UploadStart, RegistryError> {
+        let mount = match mount {
+            Some((digest, from)) => match self.authorize_mount(repository, from).await {
+                Ok(()) => Some((digest, from)),
+                // Without pull rights on the source there is no mount, but a copy may still work.
+                Err(e) if !e.is_transient() => {
+                    tracing::debug!(registry = %self.host, "no mount from {from}: {e}");
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
         let path = match mount {
             Some((digest, from)) => {
                 format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}")
@@ -1259,6 +1390,14 @@ fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
         realm: realm.filter(|r| r.starts_with("https://") || r.starts_with("http://"))?,
         service,
     })
+}
+
+/// A token scope for one repository.
+fn scope(repository: &str, access: Access) -> String {
+    match access {
+        Access::Pull => format!("repository:{repository}:pull"),
+        Access::Push => format!("repository:{repository}:pull,push"),
+    }
 }
 
 /// A token service's answer: `access_token` in OAuth2 terms, `token` in Docker's.
