@@ -1192,7 +1192,11 @@ name = "payment-svc"
                 (12, 17),
                 "both password_env and password_file",
             ),
-            ("username = \"ci\"", (10, 12), "no password_env or password_file"),
+            (
+                "username = \"ci\"",
+                (10, 12),
+                "no password_env or password_file",
+            ),
             ("password_env = \"A\"", (10, 16), "no username"),
             (
                 "username = \"ci\"\npassword_env = \"hunter2 x\"",
