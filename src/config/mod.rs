@@ -1182,6 +1182,22 @@ name = "payment-svc"
             )))
         );
         assert_eq!(stage.ca_file, Some(PathBuf::from("/certs/ca.pem")));
+
+        let example = Config::parse(
+            include_str!("../../config.example.toml"),
+            Path::new("/etc/gantry/config.toml"),
+        )
+        .unwrap();
+        let prod = example.environment("prod").unwrap();
+        assert_eq!(
+            prod.login.as_ref().map(|l| &l.password),
+            Some(&PasswordSource::Env("PROD_REGISTRY_PASSWORD".into()))
+        );
+        assert_eq!(
+            prod.ca_file,
+            Some(PathBuf::from("/etc/gantry/certs/prod-ca.pem"))
+        );
+        assert!(!prod.plain_http);
     }
 
     #[test]
