@@ -8,3 +8,4 @@ pub mod git;
 pub mod keys;
 pub mod registry;
 pub mod sandbox;
+pub mod tui;

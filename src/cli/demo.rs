@@ -1,5 +1,6 @@
 //! `gantry demo`: a sandbox of local registries, seeded images and a config to try gantry on.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -26,7 +27,12 @@ fn sandbox_failure(e: SandboxError) -> Failure {
     }
 }
 
-pub async fn run(dir: Option<PathBuf>, no_wait: bool) -> Result<i32, Failure> {
+pub async fn run(
+    dir: Option<PathBuf>,
+    no_wait: bool,
+    no_tui: bool,
+    readonly: bool,
+) -> Result<i32, Failure> {
     let dir = match dir {
         Some(dir) => dir,
         None => std::env::temp_dir().join(format!("gantry-demo-{}", std::process::id())),
@@ -65,6 +71,16 @@ pub async fn run(dir: Option<PathBuf>, no_wait: bool) -> Result<i32, Failure> {
     );
     if no_wait {
         return Ok(exit::OK);
+    }
+    if !no_tui && std::io::stdout().is_terminal() {
+        let config = Config::load(&config_path)?;
+        let result = super::console(config, readonly).await;
+        drop(registries);
+        eprintln!(
+            "gantry demo: registries stopped; files left in {}",
+            dir.display()
+        );
+        return result;
     }
     println!("Press Ctrl-C to stop the registries.");
     let _ = tokio::signal::ctrl_c().await;

@@ -34,6 +34,9 @@ pub struct Cli {
     /// Configuration file (else $GANTRY_CONFIG, ./gantry.toml, $XDG_CONFIG_HOME/gantry/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Console: hide and refuse everything that changes a registry or a repository
+    #[arg(long, global = true)]
+    pub readonly: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -118,6 +121,21 @@ pub enum Command {
         /// Build the sandbox, print how to use it, and exit without serving (registries stop)
         #[arg(long, hide = true)]
         no_wait: bool,
+        /// Keep the registries up and print commands instead of opening the console
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Point an environment's mutable tag back at an image it already holds
+    Rollback {
+        service: String,
+        /// The environment to roll back
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// The image to go back to: its tag (sha-2b2e927) or digest (sha256:...)
+        #[arg(long, value_name = "REF")]
+        to: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -149,11 +167,15 @@ impl From<EngineError> for Failure {
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        None => Err(Failure {
-            code: exit::INPUT,
-            message: "the interactive console is not built yet; see `gantry --help` for the headless commands".into(),
-        }),
-        Some(Command::Demo { dir, no_wait }) => demo::run(dir, no_wait).await,
+        None => match Config::discover(cli.config.as_deref()) {
+            Ok(config) => console(config, cli.readonly).await,
+            Err(e) => Err(e.into()),
+        },
+        Some(Command::Demo {
+            dir,
+            no_wait,
+            no_tui,
+        }) => demo::run(dir, no_wait, no_tui, cli.readonly).await,
         Some(command) => match Config::discover(cli.config.as_deref()) {
             Ok(config) => run_with_config(config, command).await,
             Err(e) => Err(e.into()),
@@ -166,6 +188,56 @@ pub async fn run(cli: Cli) -> i32 {
             failure.code
         }
     }
+}
+
+/// Opens the interactive console; a terminal is required.
+pub(crate) async fn console(config: Config, readonly: bool) -> Result<i32, Failure> {
+    if !std::io::stdout().is_terminal() {
+        return Err(Failure {
+            code: exit::INPUT,
+            message:
+                "the console needs a terminal; use a subcommand (see `gantry --help`) in scripts"
+                    .into(),
+        });
+    }
+    match crate::tui::run(config, readonly).await {
+        Ok(()) => Ok(exit::OK),
+        Err(crate::tui::TuiError::Engine(e)) => Err(e.into()),
+        Err(e) => Err(Failure {
+            code: exit::INPUT,
+            message: e.to_string(),
+        }),
+    }
+}
+
+async fn rollback(
+    engine: &Engine,
+    service: &str,
+    env: &str,
+    to: &str,
+    json: bool,
+) -> Result<i32, Failure> {
+    let environment = engine
+        .config()
+        .environment(env)
+        .map_err(EngineError::from)?
+        .clone();
+    let svc = engine
+        .config()
+        .service(service)
+        .map_err(EngineError::from)?
+        .clone();
+    let digest = match to.parse::<crate::domain::Digest>() {
+        Ok(digest) => digest,
+        Err(_) => engine.digest_in(&environment, &svc, to).await?,
+    };
+    let outcome = engine.rollback(service, env, &digest).await?;
+    if json {
+        output::print_json(&outcome);
+    } else {
+        println!("{}", outcome.summary());
+    }
+    Ok(exit::OK)
 }
 
 async fn run_with_config(config: Config, command: Command) -> Result<i32, Failure> {
@@ -196,6 +268,12 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
         } => git_commands::diff(&engine, &service, from.as_deref(), &to, json).await,
         Command::Release { command } => git_commands::release(&engine, command).await,
         Command::Hotfix { command } => git_commands::hotfix(&engine, command).await,
+        Command::Rollback {
+            service,
+            env,
+            to,
+            json,
+        } => rollback(&engine, &service, &env, &to, json).await,
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }
 }

@@ -177,7 +177,7 @@ impl Engine {
     }
 
     /// The immutable tag on `digest`: an image is promoted under its commit tag, never bare.
-    async fn immutable_tag_of(
+    pub(crate) async fn immutable_tag_of(
         &self,
         client: &RegistryClient,
         env: &Environment,
@@ -291,14 +291,21 @@ impl Engine {
     /// The service x environment matrix. A registry that cannot be read shows as an
     /// error in its cells; the others still answer.
     pub async fn status(&self) -> Vec<StatusCell> {
-        let cells = self.config.services.iter().flat_map(|service| {
-            self.config
-                .environments
-                .iter()
-                .map(move |env| (service, env))
-        });
+        // Owned pairs: borrowed ones make the future's Send-ness unprovable for tokio::spawn.
+        let cells: Vec<(Service, Environment)> = self
+            .config
+            .services
+            .iter()
+            .flat_map(|service| {
+                self.config
+                    .environments
+                    .iter()
+                    .map(move |env| (service.clone(), env.clone()))
+            })
+            .collect();
         stream::iter(cells)
             .map(|(service, env)| async move {
+                let (service, env) = (&service, &env);
                 let mut cell = StatusCell {
                     service: service.name.clone(),
                     environment: env.name.clone(),

@@ -9,6 +9,7 @@ pub mod history;
 pub mod inventory;
 pub mod lock;
 pub mod plan;
+pub mod rollback;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -164,7 +165,7 @@ fn retry_policy(config: &Config) -> RetryPolicy {
 }
 
 /// One promotion to run: which image, from where, to where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromotionRequest {
     pub selector: ImageSelector,
     pub from: String,
@@ -352,7 +353,25 @@ impl Engine {
         request: &PromotionRequest,
         dry_run: bool,
     ) -> Result<PromotionOutcome, EngineError> {
-        let job = self.new_job();
+        self.promote_as(self.new_job(), request, dry_run).await
+    }
+
+    /// The plan of a promotion, refusal included, without running it or emitting events.
+    pub async fn plan_only(&self, request: &PromotionRequest) -> Result<Plan, EngineError> {
+        let service = self.config.service(request.selector.service())?;
+        let source_env = self.config.environment(&request.from)?;
+        let target_env = self.config.environment(&request.to)?;
+        let resolved = self.resolve(&request.selector, source_env).await?;
+        plan::build(self, service, source_env, target_env, resolved).await
+    }
+
+    /// `promote` under a job id the caller chose (the console tracks its own jobs).
+    pub async fn promote_as(
+        &self,
+        job: JobId,
+        request: &PromotionRequest,
+        dry_run: bool,
+    ) -> Result<PromotionOutcome, EngineError> {
         self.emit(
             job,
             EventKind::Started {

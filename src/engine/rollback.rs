@@ -1,0 +1,113 @@
+//! Rollback: point an environment's mutable tag back at an image it already holds.
+
+use super::{lock, Engine, EngineError};
+use crate::domain::Digest;
+
+/// What a rollback did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RollbackOutcome {
+    pub service: String,
+    pub environment: String,
+    pub tag: String,
+    pub from: Option<Digest>,
+    pub to: Digest,
+    /// The immutable tag of the image rolled back to.
+    pub image_tag: String,
+}
+
+impl RollbackOutcome {
+    pub fn summary(&self) -> String {
+        format!(
+            "rolled back {} in {}: {} -> {} ({})",
+            self.service,
+            self.environment,
+            self.from.as_ref().map_or("nothing", |d| d.short()),
+            self.to.short(),
+            self.image_tag
+        )
+    }
+}
+
+impl Engine {
+    /// The digest `reference` (a tag) names in `env`; an unknown tag is invalid input.
+    pub async fn digest_in(
+        &self,
+        env: &crate::config::Environment,
+        service: &crate::config::Service,
+        reference: &str,
+    ) -> Result<Digest, EngineError> {
+        let client = self.client(&env.name)?;
+        match client
+            .head_manifest(&env.repository(service), reference)
+            .await?
+        {
+            Some(head) => Ok(head.digest),
+            None => Err(EngineError::Input(format!(
+                "{}: no image `{reference}` in {}",
+                env.image_name(service),
+                env.name
+            ))),
+        }
+    }
+
+    /// Moves `env`'s mutable tag for `service` to `to`, which must already be in `env`
+    /// under an immutable tag: nothing is copied, only the tag moves, under the same lock
+    /// and re-check as a promotion.
+    pub async fn rollback(
+        &self,
+        service: &str,
+        env: &str,
+        to: &Digest,
+    ) -> Result<RollbackOutcome, EngineError> {
+        let service = self.config.service(service)?.clone();
+        let env = self.config.environment(env)?.clone();
+        let mutable = env.mutable_tag.clone().ok_or_else(|| {
+            EngineError::Input(format!(
+                "{} has no mutable_tag: there is nothing to roll back, each image is addressed by its own tag",
+                env.name
+            ))
+        })?;
+        let client = self.client(&env.name)?;
+        let repository = env.repository(&service);
+        let manifest = match client.get_manifest(&repository, to.as_str()).await {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => {
+                return Err(EngineError::Input(format!(
+                    "{} is not in {} ({}): promote it there instead",
+                    to,
+                    env.name,
+                    env.image_name(&service)
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let image_tag = self.immutable_tag_of(client, &env, &service, to).await?;
+        let _lock = lock::acquire(
+            &self.state_dir,
+            &env.image_name(&service),
+            &format!(
+                "pid {}, rollback of {} to {}",
+                std::process::id(),
+                service.name,
+                image_tag
+            ),
+        )?;
+        let from = client
+            .head_manifest(&repository, &mutable)
+            .await?
+            .map(|h| h.digest);
+        if from.as_ref() != Some(to) {
+            client
+                .put_manifest(&repository, &mutable, &manifest)
+                .await?;
+        }
+        Ok(RollbackOutcome {
+            service: service.name,
+            environment: env.name,
+            tag: mutable,
+            from,
+            to: to.clone(),
+            image_tag,
+        })
+    }
+}

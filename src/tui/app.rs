@@ -1,0 +1,1267 @@
+//! The console's state and its transitions: keys and data in, state changes and effects out.
+//!
+//! Nothing here touches the terminal or the network: `App::on_*` methods change state
+//! and return `Effect`s for the event loop to carry out, so every transition can be
+//! tested with a fixture state and a few key presses.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::domain::{Digest, ImageSelector};
+use crate::engine::history::{CommitsView, CutOutcome, StatusReport};
+use crate::engine::inventory::EnvironmentImages;
+use crate::engine::{EngineEvent, EventKind, JobId, Plan, Progress, PromotionRequest};
+use crate::git::BranchInfo;
+use crate::keys::{Action, Key, KeyChord, Keymap, Screen};
+
+/// Data that arrives later, or not at all.
+#[derive(Debug, Clone, Default)]
+pub enum Loadable<T> {
+    #[default]
+    Idle,
+    Loading,
+    Loaded(T),
+    Failed(String),
+}
+
+impl<T> Loadable<T> {
+    pub fn loaded(&self) -> Option<&T> {
+        match self {
+            Loadable::Loaded(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// Side effects the event loop carries out; results come back as `DataEvent`s.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadImages {
+        service: String,
+        env: String,
+    },
+    LoadStatus,
+    LoadCommits,
+    LoadBranches,
+    /// A dry run whose plan fills the confirmation dialog.
+    PlanPromotion(PromotionRequest),
+    StartPromotion {
+        job: JobId,
+        request: PromotionRequest,
+    },
+    CancelJob(JobId),
+    Rollback {
+        service: String,
+        env: String,
+        to: Digest,
+    },
+    CutRelease {
+        commit: String,
+        version: Option<String>,
+        force: bool,
+    },
+    StartHotfix {
+        name: String,
+    },
+    Quit,
+}
+
+/// Results of effects, delivered to `App::on_data`.
+#[derive(Debug, Clone)]
+pub enum DataEvent {
+    Images {
+        service: String,
+        env: String,
+        result: Result<EnvironmentImages, String>,
+    },
+    Status(Result<StatusReport, String>),
+    Commits(Result<CommitsView, String>),
+    Branches(Result<Vec<BranchInfo>, String>),
+    Planned {
+        request: PromotionRequest,
+        result: Result<Plan, String>,
+    },
+    RolledBack {
+        service: String,
+        env: String,
+        result: Result<String, String>,
+    },
+    BranchCut(Result<CutOutcome, String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+    Refused,
+    Cancelled,
+}
+
+/// One promotion as the Promotions screen shows it.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub id: JobId,
+    pub request: PromotionRequest,
+    pub plan: Option<Plan>,
+    pub state: JobState,
+    pub progress: Option<Progress>,
+    /// The engine's summary, or why it failed.
+    pub outcome: Option<String>,
+    pub started: DateTime<Utc>,
+}
+
+impl JobView {
+    pub fn label(&self) -> String {
+        self.request.selector.to_string()
+    }
+}
+
+/// Selection and scroll of one list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListView {
+    pub selected: usize,
+    pub offset: usize,
+}
+
+impl ListView {
+    /// Keeps `selected` within `len` rows and visible in a window of `height` rows.
+    pub fn clamp(&mut self, len: usize, height: usize) {
+        if len == 0 {
+            *self = ListView::default();
+            return;
+        }
+        self.selected = self.selected.min(len - 1);
+        let height = height.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        self.offset = self.offset.min(len.saturating_sub(height));
+    }
+}
+
+/// A line being typed: a filter or a palette command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Filter { screen: Screen, text: String },
+    Palette { text: String },
+}
+
+/// A question the user must answer before anything outward happens.
+#[derive(Debug, Clone)]
+pub enum Dialog {
+    Promotion {
+        request: PromotionRequest,
+        /// Targets the image can go to; `Tab` cycles them.
+        targets: Vec<String>,
+        plan: Loadable<Plan>,
+    },
+    Rollback {
+        service: String,
+        env: String,
+        current: Option<(String, Digest)>,
+        to: (String, Digest),
+    },
+    Release {
+        commit: String,
+        subject: String,
+        version: String,
+        force: bool,
+        outcome: Loadable<CutOutcome>,
+    },
+    Hotfix {
+        name: String,
+        outcome: Loadable<CutOutcome>,
+    },
+    /// Details of a finished or running promotion.
+    Job(JobId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// An environment as the console needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvInfo {
+    pub name: String,
+    pub from: Option<String>,
+}
+
+pub struct App {
+    pub screen: Screen,
+    /// Where `Back` returns to.
+    history: Vec<Screen>,
+    pub keymap: Keymap,
+    pub readonly: bool,
+    pub services: Vec<String>,
+    pub environments: Vec<EnvInfo>,
+    pub service_idx: usize,
+    pub env_idx: usize,
+    pub images: BTreeMap<(String, String), Loadable<EnvironmentImages>>,
+    pub status: Loadable<StatusReport>,
+    pub commits: Loadable<CommitsView>,
+    pub branches: Loadable<Vec<BranchInfo>>,
+    pub jobs: Vec<JobView>,
+    pub lists: BTreeMap<Screen, ListView>,
+    /// Environments-screen column.
+    pub env_column: usize,
+    pub filters: BTreeMap<Screen, String>,
+    pub input: Option<Input>,
+    pub dialog: Option<Dialog>,
+    pub message: Option<(Level, String)>,
+    pub now: DateTime<Utc>,
+    /// Rows the current list shows; set by the loop from the terminal size.
+    pub page: usize,
+    next_job: u64,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(config: &Config, readonly: bool, now: DateTime<Utc>) -> App {
+        App {
+            screen: Screen::Environments,
+            history: Vec::new(),
+            keymap: config.keymap.clone(),
+            readonly: readonly || config.ui.readonly,
+            services: config.services.iter().map(|s| s.name.clone()).collect(),
+            environments: config
+                .environments
+                .iter()
+                .map(|e| EnvInfo {
+                    name: e.name.clone(),
+                    from: e.from.clone(),
+                })
+                .collect(),
+            service_idx: 0,
+            env_idx: 0,
+            images: BTreeMap::new(),
+            status: Loadable::Idle,
+            commits: Loadable::Idle,
+            branches: Loadable::Idle,
+            jobs: Vec::new(),
+            lists: BTreeMap::new(),
+            env_column: 0,
+            filters: BTreeMap::new(),
+            input: None,
+            dialog: None,
+            message: None,
+            now,
+            page: 20,
+            // Engine job ids start at 1; the console's own ids live far above them.
+            next_job: 1 << 40,
+            quit: false,
+        }
+    }
+
+    /// What to load when the console opens.
+    pub fn start(&mut self) -> Vec<Effect> {
+        self.load_screen(true)
+    }
+
+    pub fn service(&self) -> Option<&str> {
+        self.services.get(self.service_idx).map(String::as_str)
+    }
+
+    pub fn environment(&self) -> Option<&EnvInfo> {
+        self.environments.get(self.env_idx)
+    }
+
+    /// The screen whose keys the help screen lists: the one it was opened from.
+    pub fn help_for(&self) -> Screen {
+        if self.screen == Screen::Help {
+            self.history.last().copied().unwrap_or(Screen::Environments)
+        } else {
+            self.screen
+        }
+    }
+
+    pub fn list(&self, screen: Screen) -> ListView {
+        self.lists.get(&screen).copied().unwrap_or_default()
+    }
+
+    pub fn filter(&self, screen: Screen) -> &str {
+        self.filters.get(&screen).map(String::as_str).unwrap_or("")
+    }
+
+    /// Whether `action` may be offered: read-only hides everything that writes.
+    pub fn allowed(&self, action: Action) -> bool {
+        !(self.readonly && action.mutates())
+    }
+
+    fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.message = Some((level, text.into()));
+    }
+
+    // ---- input ------------------------------------------------------------------
+
+    pub fn on_key(&mut self, chord: KeyChord) -> Vec<Effect> {
+        if self.input.is_some() {
+            return self.on_input_key(chord);
+        }
+        if self.dialog.is_some() {
+            return self.on_dialog_key(chord);
+        }
+        match self.keymap.lookup(self.screen, chord) {
+            Some(action) => self.on_action(action),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn on_action(&mut self, action: Action) -> Vec<Effect> {
+        if !self.allowed(action) {
+            self.say(
+                Level::Warn,
+                format!("read-only: {} is disabled", action.description()),
+            );
+            return Vec::new();
+        }
+        self.message = None;
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                vec![Effect::Quit]
+            }
+            Action::Help => {
+                if self.screen != Screen::Help {
+                    self.go(Screen::Help);
+                }
+                Vec::new()
+            }
+            Action::Back => {
+                if !self.filter(self.screen).is_empty() {
+                    self.filters.remove(&self.screen);
+                } else if let Some(previous) = self.history.pop() {
+                    self.screen = previous;
+                }
+                Vec::new()
+            }
+            Action::Refresh => self.load_screen(true),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(self.page as isize)),
+            Action::PageDown => self.move_by(self.page as isize),
+            Action::Top => self.move_by(isize::MIN / 2),
+            Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::NextScreen | Action::PrevScreen => {
+                let tabs = &Screen::ALL[..5];
+                let current = tabs.iter().position(|s| *s == self.screen).unwrap_or(0);
+                let next = if action == Action::NextScreen {
+                    (current + 1) % tabs.len()
+                } else {
+                    (current + tabs.len() - 1) % tabs.len()
+                };
+                self.switch(tabs[next])
+            }
+            Action::ShowCommits => self.switch(Screen::Commits),
+            Action::ShowBranches => self.switch(Screen::Branches),
+            Action::ShowImages => self.switch(Screen::Images),
+            Action::ShowEnvironments => self.switch(Screen::Environments),
+            Action::ShowPromotions => self.switch(Screen::Promotions),
+            Action::Filter => {
+                if self.screen != Screen::Help {
+                    let text = self.filter(self.screen).to_string();
+                    self.input = Some(Input::Filter {
+                        screen: self.screen,
+                        text,
+                    });
+                }
+                Vec::new()
+            }
+            Action::Palette => {
+                self.input = Some(Input::Palette {
+                    text: String::new(),
+                });
+                Vec::new()
+            }
+            Action::Select => self.select(),
+            Action::NextService | Action::PrevService => {
+                if !self.services.is_empty() {
+                    let n = self.services.len();
+                    self.service_idx = if action == Action::NextService {
+                        (self.service_idx + 1) % n
+                    } else {
+                        (self.service_idx + n - 1) % n
+                    };
+                    self.lists.remove(&Screen::Images);
+                }
+                self.load_screen(false)
+            }
+            Action::NextEnvironment | Action::PrevEnvironment => {
+                let n = self.environments.len().max(1);
+                let forward = action == Action::NextEnvironment;
+                if self.screen == Screen::Environments {
+                    self.env_column = if forward {
+                        (self.env_column + 1) % n
+                    } else {
+                        (self.env_column + n - 1) % n
+                    };
+                    return Vec::new();
+                }
+                self.env_idx = if forward {
+                    (self.env_idx + 1) % n
+                } else {
+                    (self.env_idx + n - 1) % n
+                };
+                self.lists.remove(&Screen::Images);
+                self.load_screen(false)
+            }
+            Action::Promote => self.begin_promotion(),
+            Action::Rollback => self.begin_rollback(),
+            Action::CancelJob => self.cancel_selected_job(),
+            Action::CutRelease => self.begin_release(),
+            Action::StartHotfix => {
+                self.dialog = Some(Dialog::Hotfix {
+                    name: String::new(),
+                    outcome: Loadable::Idle,
+                });
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_input_key(&mut self, chord: KeyChord) -> Vec<Effect> {
+        let Some(input) = self.input.as_mut() else {
+            return Vec::new();
+        };
+        let text = match input {
+            Input::Filter { text, .. } | Input::Palette { text } => text,
+        };
+        match chord.key {
+            Key::Esc => {
+                if let Some(Input::Filter { screen, .. }) = &self.input {
+                    self.filters.remove(screen);
+                }
+                self.input = None;
+            }
+            Key::Enter => {
+                let input = self.input.take();
+                if let Some(Input::Palette { text }) = input {
+                    return self.run_palette(text.trim());
+                }
+            }
+            Key::Backspace => {
+                text.pop();
+            }
+            Key::Char(c) if !chord.ctrl && !chord.alt => text.push(c),
+            _ => {}
+        }
+        // Filters apply as they are typed.
+        if let Some(Input::Filter { screen, text }) = &self.input {
+            let (screen, text) = (*screen, text.clone());
+            if text.is_empty() {
+                self.filters.remove(&screen);
+            } else {
+                self.filters.insert(screen, text);
+            }
+            self.lists.entry(screen).or_default().selected = 0;
+        }
+        Vec::new()
+    }
+
+    fn run_palette(&mut self, command: &str) -> Vec<Effect> {
+        let (word, rest) = command.split_once(' ').unwrap_or((command, ""));
+        let rest = rest.trim();
+        if word.is_empty() {
+            return Vec::new();
+        }
+        if let Some(screen) = Screen::ALL.into_iter().find(|s| s.name().starts_with(word)) {
+            if rest.is_empty() {
+                return self.switch(screen);
+            }
+        }
+        match word {
+            "q" | "quit" => {
+                self.quit = true;
+                vec![Effect::Quit]
+            }
+            "service" | "svc" | "s" => match self.services.iter().position(|s| s.starts_with(rest))
+            {
+                Some(i) if !rest.is_empty() => {
+                    self.service_idx = i;
+                    self.lists.remove(&Screen::Images);
+                    self.switch(Screen::Images)
+                }
+                _ => {
+                    self.say(
+                        Level::Warn,
+                        format!(
+                            "no service `{rest}` (configured: {})",
+                            self.services.join(", ")
+                        ),
+                    );
+                    Vec::new()
+                }
+            },
+            "env" | "environment" | "e" => match self
+                .environments
+                .iter()
+                .position(|e| e.name.starts_with(rest))
+            {
+                Some(i) if !rest.is_empty() => {
+                    self.env_idx = i;
+                    self.lists.remove(&Screen::Images);
+                    self.switch(Screen::Images)
+                }
+                _ => {
+                    let names: Vec<_> = self.environments.iter().map(|e| e.name.as_str()).collect();
+                    self.say(
+                        Level::Warn,
+                        format!("no environment `{rest}` (configured: {})", names.join(", ")),
+                    );
+                    Vec::new()
+                }
+            },
+            _ => {
+                self.say(
+                    Level::Warn,
+                    format!("unknown command `{word}`: try a screen name, `service NAME`, `env NAME` or `quit`"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_dialog_key(&mut self, chord: KeyChord) -> Vec<Effect> {
+        let Some(dialog) = self.dialog.as_mut() else {
+            return Vec::new();
+        };
+        let confirm = matches!(chord.key, Key::Enter) || chord == KeyChord::plain(Key::Char('y'));
+        let cancel = matches!(chord.key, Key::Esc) || chord == KeyChord::plain(Key::Char('n'));
+        match dialog {
+            Dialog::Promotion {
+                request,
+                targets,
+                plan,
+            } => {
+                if cancel {
+                    self.dialog = None;
+                } else if chord.key == Key::Tab && targets.len() > 1 {
+                    let i = targets.iter().position(|t| *t == request.to).unwrap_or(0);
+                    request.to = targets[(i + 1) % targets.len()].clone();
+                    *plan = Loadable::Loading;
+                    return vec![Effect::PlanPromotion(request.clone())];
+                } else if confirm {
+                    if let Loadable::Loaded(_) = plan {
+                        let request = request.clone();
+                        let planned = plan.loaded().cloned();
+                        self.dialog = None;
+                        return self.start_job(request, planned);
+                    }
+                }
+            }
+            Dialog::Rollback {
+                service, env, to, ..
+            } => {
+                if cancel {
+                    self.dialog = None;
+                } else if confirm {
+                    let effect = Effect::Rollback {
+                        service: service.clone(),
+                        env: env.clone(),
+                        to: to.1.clone(),
+                    };
+                    self.dialog = None;
+                    self.say(Level::Info, "rolling back…");
+                    return vec![effect];
+                }
+            }
+            Dialog::Release {
+                commit,
+                version,
+                force,
+                outcome,
+                ..
+            } => {
+                if matches!(outcome, Loadable::Loaded(_) | Loadable::Failed(_))
+                    && (confirm || cancel)
+                {
+                    let reload = matches!(outcome, Loadable::Loaded(_));
+                    self.dialog = None;
+                    return if reload {
+                        vec![Effect::LoadCommits, Effect::LoadBranches]
+                    } else {
+                        Vec::new()
+                    };
+                }
+                match chord.key {
+                    Key::Esc => self.dialog = None,
+                    Key::Enter => {
+                        *outcome = Loadable::Loading;
+                        return vec![Effect::CutRelease {
+                            commit: commit.clone(),
+                            version: (!version.is_empty()).then(|| version.clone()),
+                            force: *force,
+                        }];
+                    }
+                    Key::Backspace => {
+                        version.pop();
+                    }
+                    Key::Tab => *force = !*force,
+                    Key::Char(c) if c.is_ascii_digit() || c == '.' => version.push(c),
+                    _ => {}
+                }
+            }
+            Dialog::Hotfix { name, outcome } => {
+                if matches!(outcome, Loadable::Loaded(_) | Loadable::Failed(_))
+                    && (confirm || cancel)
+                {
+                    let reload = matches!(outcome, Loadable::Loaded(_));
+                    self.dialog = None;
+                    return if reload {
+                        vec![Effect::LoadBranches]
+                    } else {
+                        Vec::new()
+                    };
+                }
+                match chord.key {
+                    Key::Esc => self.dialog = None,
+                    Key::Enter if !name.is_empty() => {
+                        *outcome = Loadable::Loading;
+                        return vec![Effect::StartHotfix { name: name.clone() }];
+                    }
+                    Key::Backspace => {
+                        name.pop();
+                    }
+                    Key::Char(c) if c.is_ascii_alphanumeric() || "-_.".contains(c) => name.push(c),
+                    _ => {}
+                }
+            }
+            Dialog::Job(_) => {
+                if cancel || confirm {
+                    self.dialog = None;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    // ---- navigation -------------------------------------------------------------
+
+    fn go(&mut self, screen: Screen) {
+        if self.screen != screen {
+            self.history.push(self.screen);
+            if self.history.len() > 32 {
+                self.history.remove(0);
+            }
+            self.screen = screen;
+        }
+    }
+
+    fn switch(&mut self, screen: Screen) -> Vec<Effect> {
+        self.go(screen);
+        self.load_screen(false)
+    }
+
+    /// Loads what the current screen shows; `force` reloads what is already there.
+    fn load_screen(&mut self, force: bool) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match self.screen {
+            Screen::Images => {
+                if let (Some(service), Some(env)) = (
+                    self.service().map(str::to_string),
+                    self.environment().map(|e| e.name.clone()),
+                ) {
+                    let key = (service.clone(), env.clone());
+                    let entry = self.images.entry(key).or_default();
+                    if force || matches!(entry, Loadable::Idle | Loadable::Failed(_)) {
+                        *entry = Loadable::Loading;
+                        effects.push(Effect::LoadImages { service, env });
+                    }
+                }
+            }
+            Screen::Environments => {
+                if force || matches!(self.status, Loadable::Idle | Loadable::Failed(_)) {
+                    self.status = Loadable::Loading;
+                    effects.push(Effect::LoadStatus);
+                }
+            }
+            Screen::Commits => {
+                if force || matches!(self.commits, Loadable::Idle | Loadable::Failed(_)) {
+                    self.commits = Loadable::Loading;
+                    effects.push(Effect::LoadCommits);
+                }
+            }
+            Screen::Branches => {
+                if force || matches!(self.branches, Loadable::Idle | Loadable::Failed(_)) {
+                    self.branches = Loadable::Loading;
+                    effects.push(Effect::LoadBranches);
+                }
+            }
+            Screen::Promotions | Screen::Help => {}
+        }
+        effects
+    }
+
+    /// Row count of the current screen's list, after filtering.
+    pub fn row_count(&self, screen: Screen) -> usize {
+        match screen {
+            Screen::Images => self.image_rows().len(),
+            Screen::Environments => self.services.len(),
+            Screen::Commits => self.commit_rows().len(),
+            Screen::Branches => self.branch_rows().len(),
+            Screen::Promotions => self.job_rows().len(),
+            Screen::Help => 0,
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) -> Vec<Effect> {
+        let screen = self.screen;
+        let len = self.row_count(screen);
+        let page = self.page;
+        let list = self.lists.entry(screen).or_default();
+        list.selected = (list.selected as isize)
+            .saturating_add(delta)
+            .clamp(0, len.saturating_sub(1) as isize) as usize;
+        list.clamp(len, page);
+        Vec::new()
+    }
+
+    /// Selects row `row` of the current list (a mouse click).
+    pub fn click_row(&mut self, row: usize) {
+        let len = self.row_count(self.screen);
+        if row < len {
+            let page = self.page;
+            let list = self.lists.entry(self.screen).or_default();
+            list.selected = row;
+            list.clamp(len, page);
+        }
+    }
+
+    fn selected(&self, screen: Screen) -> usize {
+        self.list(screen).selected
+    }
+
+    fn select(&mut self) -> Vec<Effect> {
+        match self.screen {
+            Screen::Promotions => {
+                if let Some(job) = self.job_rows().get(self.selected(Screen::Promotions)) {
+                    self.dialog = Some(Dialog::Job(job.id));
+                }
+                Vec::new()
+            }
+            Screen::Environments => {
+                // Drill into the selected cell's images.
+                self.service_idx = self
+                    .selected(Screen::Environments)
+                    .min(self.services.len().saturating_sub(1));
+                self.env_idx = self
+                    .env_column
+                    .min(self.environments.len().saturating_sub(1));
+                self.lists.remove(&Screen::Images);
+                self.switch(Screen::Images)
+            }
+            Screen::Branches => self.switch(Screen::Commits),
+            _ => Vec::new(),
+        }
+    }
+
+    // ---- rows (filtered views the renderer and the actions share) -----------------
+
+    fn matches(&self, screen: Screen, text: &str) -> bool {
+        let filter = self.filter(screen);
+        filter.is_empty() || text.to_lowercase().contains(&filter.to_lowercase())
+    }
+
+    pub fn image_rows(&self) -> Vec<&crate::engine::inventory::ImageInfo> {
+        let (Some(service), Some(env)) = (self.service(), self.environment()) else {
+            return Vec::new();
+        };
+        match self.images.get(&(service.to_string(), env.name.clone())) {
+            Some(Loadable::Loaded(listing)) => listing
+                .images
+                .iter()
+                .filter(|i| {
+                    self.matches(
+                        Screen::Images,
+                        &format!("{} {} {}", i.tag, i.digest, i.also_tagged.join(" ")),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn commit_rows(&self) -> Vec<&crate::engine::history::CommitRow> {
+        match &self.commits {
+            Loadable::Loaded(view) => view
+                .commits
+                .iter()
+                .filter(|c| {
+                    self.matches(
+                        Screen::Commits,
+                        &format!("{} {} {}", c.commit.sha, c.commit.author, c.commit.subject),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn branch_rows(&self) -> Vec<&BranchInfo> {
+        match &self.branches {
+            Loadable::Loaded(branches) => branches
+                .iter()
+                .filter(|b| {
+                    self.matches(Screen::Branches, &format!("{} {}", b.name, b.head.subject))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Newest first.
+    pub fn job_rows(&self) -> Vec<&JobView> {
+        self.jobs
+            .iter()
+            .rev()
+            .filter(|j| {
+                self.matches(
+                    Screen::Promotions,
+                    &format!("{} {} {}", j.label(), j.request.from, j.request.to),
+                )
+            })
+            .collect()
+    }
+
+    // ---- promotions -------------------------------------------------------------
+
+    fn targets_from(&self, env: &str) -> Vec<String> {
+        self.environments
+            .iter()
+            .filter(|e| e.from.as_deref() == Some(env))
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    fn begin_promotion(&mut self) -> Vec<Effect> {
+        let (selector, from) = match self.screen {
+            Screen::Images => {
+                let Some(image) = self
+                    .image_rows()
+                    .get(self.selected(Screen::Images))
+                    .map(|i| i.tag.clone())
+                else {
+                    self.say(Level::Warn, "no image selected");
+                    return Vec::new();
+                };
+                let (Some(service), Some(env)) = (self.service(), self.environment()) else {
+                    return Vec::new();
+                };
+                (
+                    ImageSelector::Tag {
+                        service: service.to_string(),
+                        tag: image,
+                    },
+                    env.name.clone(),
+                )
+            }
+            Screen::Commits => {
+                let Some(row) = self
+                    .commit_rows()
+                    .get(self.selected(Screen::Commits))
+                    .copied()
+                else {
+                    self.say(Level::Warn, "no commit selected");
+                    return Vec::new();
+                };
+                let Some(service) = self.service().map(str::to_string) else {
+                    return Vec::new();
+                };
+                // From the last environment (in promotion order) that has this commit's image.
+                let first = self
+                    .environments
+                    .first()
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default();
+                let from = self
+                    .environments
+                    .iter()
+                    .rev()
+                    .find(|e| {
+                        row.images.iter().any(|b| {
+                            b.service == service && b.environment == e.name && b.digest.is_some()
+                        })
+                    })
+                    .map(|e| e.name.clone())
+                    .unwrap_or(first);
+                (
+                    ImageSelector::Commit {
+                        service,
+                        sha: row.commit.sha.clone(),
+                    },
+                    from,
+                )
+            }
+            Screen::Environments => {
+                // Promote what `from` runs into the selected environment.
+                let Some(service) = self
+                    .services
+                    .get(self.selected(Screen::Environments))
+                    .cloned()
+                else {
+                    return Vec::new();
+                };
+                let Some(target) = self.environments.get(self.env_column).cloned() else {
+                    return Vec::new();
+                };
+                let Some(from) = target.from.clone() else {
+                    self.say(
+                        Level::Warn,
+                        format!("{} is promoted from nowhere (no `from`)", target.name),
+                    );
+                    return Vec::new();
+                };
+                let Some(running) = self.running_tag(&service, &from) else {
+                    self.say(
+                        Level::Warn,
+                        format!("{from} runs no known image of {service}"),
+                    );
+                    return Vec::new();
+                };
+                let request = PromotionRequest {
+                    selector: ImageSelector::Tag {
+                        service,
+                        tag: running,
+                    },
+                    from,
+                    to: target.name.clone(),
+                };
+                return self.open_promotion(request, vec![target.name]);
+            }
+            _ => return Vec::new(),
+        };
+        let targets = self.targets_from(&from);
+        let Some(to) = targets.first().cloned() else {
+            self.say(
+                Level::Warn,
+                format!("no environment is promoted from {from}"),
+            );
+            return Vec::new();
+        };
+        self.open_promotion(PromotionRequest { selector, from, to }, targets)
+    }
+
+    fn open_promotion(&mut self, request: PromotionRequest, targets: Vec<String>) -> Vec<Effect> {
+        self.dialog = Some(Dialog::Promotion {
+            request: request.clone(),
+            targets,
+            plan: Loadable::Loading,
+        });
+        vec![Effect::PlanPromotion(request)]
+    }
+
+    /// The immutable tag `env` runs for `service`, from the status matrix.
+    pub fn running_tag(&self, service: &str, env: &str) -> Option<String> {
+        let report = self.status.loaded()?;
+        report
+            .cells
+            .iter()
+            .find(|c| c.service == service && c.environment == env)
+            .and_then(|c| c.tags.first().cloned())
+    }
+
+    fn start_job(&mut self, request: PromotionRequest, plan: Option<Plan>) -> Vec<Effect> {
+        let id = JobId(self.next_job);
+        self.next_job += 1;
+        self.jobs.push(JobView {
+            id,
+            request: request.clone(),
+            plan,
+            state: JobState::Running,
+            progress: None,
+            outcome: None,
+            started: self.now,
+        });
+        self.go(Screen::Promotions);
+        self.lists.insert(Screen::Promotions, ListView::default());
+        vec![Effect::StartPromotion { job: id, request }]
+    }
+
+    fn cancel_selected_job(&mut self) -> Vec<Effect> {
+        if self.screen != Screen::Promotions {
+            return Vec::new();
+        }
+        match self
+            .job_rows()
+            .get(self.selected(Screen::Promotions))
+            .map(|j| (j.id, j.state))
+        {
+            Some((id, JobState::Running)) => vec![Effect::CancelJob(id)],
+            Some(_) => {
+                self.say(Level::Info, "that promotion is not running");
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Rollback: the mutable tag goes back to the image it pointed at before.
+    fn begin_rollback(&mut self) -> Vec<Effect> {
+        let (service, env) = match self.screen {
+            Screen::Environments => {
+                let Some(service) = self
+                    .services
+                    .get(self.selected(Screen::Environments))
+                    .cloned()
+                else {
+                    return Vec::new();
+                };
+                let Some(env) = self
+                    .environments
+                    .get(self.env_column)
+                    .map(|e| e.name.clone())
+                else {
+                    return Vec::new();
+                };
+                (service, env)
+            }
+            Screen::Promotions => {
+                let Some(job) = self
+                    .job_rows()
+                    .get(self.selected(Screen::Promotions))
+                    .copied()
+                else {
+                    return Vec::new();
+                };
+                (
+                    job.request.selector.service().to_string(),
+                    job.request.to.clone(),
+                )
+            }
+            _ => return Vec::new(),
+        };
+        // The last promotion of this session that moved the tag knows where it was.
+        let moved = self.jobs.iter().rev().find_map(|j| {
+            let plan = j.plan.as_ref()?;
+            (j.state == JobState::Done && plan.service == service && plan.to == env).then(|| {
+                plan.tags.iter().find_map(|t| match &t.action {
+                    crate::engine::TagAction::Move { from } => Some((
+                        t.tag.clone(),
+                        from.clone(),
+                        plan.tag.clone(),
+                        plan.digest.clone(),
+                    )),
+                    _ => None,
+                })
+            })?
+        });
+        let previous = moved
+            .map(|(_, from, tag, digest)| ((tag, digest), from))
+            .or_else(|| self.previous_image(&service, &env));
+        match previous {
+            Some((current, to_digest)) => {
+                let to_tag = self.tag_of(&service, &env, &to_digest).unwrap_or_else(|| to_digest.short().to_string());
+                self.dialog = Some(Dialog::Rollback {
+                    service,
+                    env,
+                    current: Some(current),
+                    to: (to_tag, to_digest),
+                });
+            }
+            None => self.say(
+                Level::Warn,
+                format!("no earlier image of {service} in {env} is known: open Images for {env} to load them"),
+            ),
+        }
+        Vec::new()
+    }
+
+    /// From the loaded image list: the current image and the one before it (by creation).
+    fn previous_image(&self, service: &str, env: &str) -> Option<((String, Digest), Digest)> {
+        let listing = self
+            .images
+            .get(&(service.to_string(), env.to_string()))?
+            .loaded()?;
+        let mutable = listing
+            .images
+            .iter()
+            .position(|i| !i.also_tagged.is_empty())?;
+        let current = &listing.images[mutable];
+        let before = listing
+            .images
+            .iter()
+            .skip(mutable + 1)
+            .find(|i| i.digest != current.digest)?;
+        Some((
+            (current.tag.clone(), current.digest.clone()),
+            before.digest.clone(),
+        ))
+    }
+
+    fn tag_of(&self, service: &str, env: &str, digest: &Digest) -> Option<String> {
+        let listing = self
+            .images
+            .get(&(service.to_string(), env.to_string()))?
+            .loaded()?;
+        listing
+            .images
+            .iter()
+            .find(|i| &i.digest == digest)
+            .map(|i| i.tag.clone())
+    }
+
+    fn begin_release(&mut self) -> Vec<Effect> {
+        if self.screen != Screen::Commits {
+            return Vec::new();
+        }
+        let Some(row) = self
+            .commit_rows()
+            .get(self.selected(Screen::Commits))
+            .copied()
+        else {
+            self.say(Level::Warn, "no commit selected");
+            return Vec::new();
+        };
+        self.dialog = Some(Dialog::Release {
+            commit: row.commit.sha.clone(),
+            subject: row.commit.subject.clone(),
+            version: String::new(),
+            force: false,
+            outcome: Loadable::Idle,
+        });
+        Vec::new()
+    }
+
+    // ---- data and engine events ---------------------------------------------------
+
+    pub fn on_data(&mut self, event: DataEvent) -> Vec<Effect> {
+        match event {
+            DataEvent::Images {
+                service,
+                env,
+                result,
+            } => {
+                self.images.insert(
+                    (service, env),
+                    match result {
+                        Ok(listing) => Loadable::Loaded(listing),
+                        Err(e) => Loadable::Failed(e),
+                    },
+                );
+            }
+            DataEvent::Status(result) => {
+                self.status = match result {
+                    Ok(report) => Loadable::Loaded(report),
+                    Err(e) => Loadable::Failed(e),
+                }
+            }
+            DataEvent::Commits(result) => {
+                self.commits = match result {
+                    Ok(view) => Loadable::Loaded(view),
+                    Err(e) => Loadable::Failed(e),
+                }
+            }
+            DataEvent::Branches(result) => {
+                self.branches = match result {
+                    Ok(branches) => Loadable::Loaded(branches),
+                    Err(e) => Loadable::Failed(e),
+                }
+            }
+            DataEvent::Planned { request, result } => {
+                if let Some(Dialog::Promotion {
+                    request: current,
+                    plan,
+                    ..
+                }) = self.dialog.as_mut()
+                {
+                    if *current == request {
+                        *plan = match result {
+                            Ok(p) => Loadable::Loaded(p),
+                            Err(e) => Loadable::Failed(e),
+                        };
+                    }
+                }
+            }
+            DataEvent::RolledBack {
+                service,
+                env,
+                result,
+            } => {
+                match result {
+                    Ok(summary) => self.say(Level::Info, summary),
+                    Err(e) => self.say(Level::Error, e),
+                }
+                self.images.remove(&(service, env));
+                self.status = Loadable::Idle;
+                return self.load_screen(false);
+            }
+            DataEvent::BranchCut(result) => match self.dialog.as_mut() {
+                Some(Dialog::Release { outcome, .. }) | Some(Dialog::Hotfix { outcome, .. }) => {
+                    *outcome = match result {
+                        Ok(o) => Loadable::Loaded(o),
+                        Err(e) => Loadable::Failed(e),
+                    };
+                }
+                _ => {}
+            },
+        }
+        let len = self.row_count(self.screen);
+        let page = self.page;
+        self.lists.entry(self.screen).or_default().clamp(len, page);
+        Vec::new()
+    }
+
+    pub fn on_engine(&mut self, event: EngineEvent) -> Vec<Effect> {
+        let Some(job) = self.jobs.iter_mut().find(|j| j.id == event.job) else {
+            return Vec::new();
+        };
+        match event.kind {
+            EventKind::Started { .. } | EventKind::Log { .. } => {}
+            EventKind::Progress(progress) => job.progress = Some(progress),
+            EventKind::Finished { summary } => {
+                job.state = JobState::Done;
+                job.outcome = Some(summary);
+                let key = (
+                    job.request.selector.service().to_string(),
+                    job.request.to.clone(),
+                );
+                // What the target holds changed: reload it next time it is shown.
+                self.images.remove(&key);
+                self.status = Loadable::Idle;
+                self.commits = Loadable::Idle;
+                return self.load_screen(false);
+            }
+            EventKind::Failed { reason, exit_code } => {
+                job.state = if exit_code == 3 {
+                    JobState::Refused
+                } else {
+                    JobState::Failed
+                };
+                job.outcome = Some(reason);
+            }
+        }
+        Vec::new()
+    }
+
+    /// The loop cancelled `job`'s task.
+    pub fn on_cancelled(&mut self, job: JobId) {
+        if let Some(view) = self
+            .jobs
+            .iter_mut()
+            .find(|j| j.id == job && j.state == JobState::Running)
+        {
+            view.state = JobState::Cancelled;
+            view.outcome = Some(
+                "cancelled; no tag was written unless the promotion had reached tagging".into(),
+            );
+        }
+    }
+
+    pub fn on_plan_for_job(&mut self, job: JobId, plan: Plan) {
+        if let Some(view) = self.jobs.iter_mut().find(|j| j.id == job) {
+            view.plan = Some(plan);
+        }
+    }
+
+    pub fn on_tick(&mut self, now: DateTime<Utc>) {
+        self.now = now;
+    }
+}

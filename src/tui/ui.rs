@@ -1,0 +1,913 @@
+//! Drawing: a pure function of the console's state, one screen at a time.
+
+use chrono::{DateTime, Utc};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use super::app::{App, Dialog, Input, JobState, Level, ListView, Loadable};
+use super::theme::Theme;
+use crate::domain::human_bytes;
+use crate::engine::plan::ManifestAction;
+use crate::engine::{BlobAction, Plan, Step, TagAction};
+use crate::keys::{Action, Screen};
+
+/// Where things are on screen, shared by drawing and mouse handling.
+pub struct Areas {
+    pub header: Rect,
+    pub body: Rect,
+    pub footer: Rect,
+}
+
+pub fn areas(area: Rect) -> Areas {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Areas {
+        header,
+        body,
+        footer,
+    }
+}
+
+/// Rows above the first list row inside the body (title line and table header), per screen.
+pub fn list_top(screen: Screen) -> u16 {
+    match screen {
+        Screen::Images => 3,
+        Screen::Environments | Screen::Commits | Screen::Branches | Screen::Promotions => 2,
+        Screen::Help => 1,
+    }
+}
+
+/// How many list rows fit in `body` on `screen`.
+pub fn page_rows(screen: Screen, body: Rect) -> usize {
+    body.height.saturating_sub(list_top(screen) + 1).max(1) as usize
+}
+
+pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
+    let areas = areas(frame.area());
+    render_header(frame, app, theme, areas.header);
+    let body = areas.body;
+    match app.screen {
+        Screen::Images => render_images(frame, app, theme, body),
+        Screen::Environments => render_environments(frame, app, theme, body),
+        Screen::Commits => render_commits(frame, app, theme, body),
+        Screen::Branches => render_branches(frame, app, theme, body),
+        Screen::Promotions => render_promotions(frame, app, theme, body),
+        Screen::Help => render_help(frame, app, theme, body),
+    }
+    render_footer(frame, app, theme, areas.footer);
+    if let Some(dialog) = &app.dialog {
+        render_dialog(frame, app, theme, dialog);
+    }
+}
+
+fn render_header(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let mut spans = vec![Span::styled(" gantry ", theme.title)];
+    for (i, screen) in Screen::ALL[..5].iter().enumerate() {
+        let style = if *screen == app.screen {
+            theme.selection
+        } else {
+            theme.muted
+        };
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(format!("{} {}", i + 1, screen.title()), style));
+    }
+    let help_style = if app.screen == Screen::Help {
+        theme.selection
+    } else {
+        theme.muted
+    };
+    spans.push(Span::raw(" "));
+    spans.push(Span::styled("? Help", help_style));
+    let running = app
+        .jobs
+        .iter()
+        .filter(|j| j.state == JobState::Running)
+        .count();
+    if running > 0 {
+        spans.push(Span::styled(
+            format!("  ⟳ {running} running"),
+            theme.progress,
+        ));
+    }
+    if app.readonly {
+        spans.push(Span::styled("  READ-ONLY", theme.warn));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_footer(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let line = match (&app.input, &app.message) {
+        (Some(Input::Filter { text, .. }), _) => Line::from(vec![
+            Span::styled("/", theme.accent),
+            Span::styled(text.clone(), theme.text),
+            Span::styled("▏  enter keep · esc clear", theme.muted),
+        ]),
+        (Some(Input::Palette { text }), _) => Line::from(vec![
+            Span::styled(":", theme.accent),
+            Span::styled(text.clone(), theme.text),
+            Span::styled(
+                "▏  screen name · service NAME · env NAME · quit",
+                theme.muted,
+            ),
+        ]),
+        (None, Some((level, text))) => {
+            let style = match level {
+                Level::Info => theme.ok,
+                Level::Warn => theme.warn,
+                Level::Error => theme.error,
+            };
+            Line::from(Span::styled(text.clone(), style))
+        }
+        (None, None) => hints(app, theme),
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The current screen's own keys first, then a few global ones, built from the keymap.
+fn hints(app: &App, theme: &Theme) -> Line<'static> {
+    let mut spans = Vec::new();
+    let screen = if app.screen == Screen::Help {
+        Screen::Help
+    } else {
+        app.screen
+    };
+    let own = app.keymap.screens.get(&screen).cloned().unwrap_or_default();
+    let globals = [
+        Action::Select,
+        Action::Filter,
+        Action::Refresh,
+        Action::Help,
+        Action::Quit,
+    ];
+    let mut shown = Vec::new();
+    for binding in own.iter().filter(|b| app.allowed(b.action)) {
+        shown.push((binding.keys.first().copied(), binding.action));
+    }
+    for action in globals {
+        let key = app
+            .keymap
+            .global
+            .iter()
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first().copied());
+        shown.push((key, action));
+    }
+    for (key, action) in shown {
+        let Some(key) = key else { continue };
+        spans.push(Span::styled(format!("{key}"), theme.accent));
+        spans.push(Span::styled(
+            format!(" {}  ", short_name(action)),
+            theme.muted,
+        ));
+    }
+    Line::from(spans)
+}
+
+fn short_name(action: Action) -> &'static str {
+    match action {
+        Action::Select => "open",
+        Action::Filter => "filter",
+        Action::Refresh => "refresh",
+        Action::Help => "help",
+        Action::Quit => "quit",
+        Action::Promote => "promote",
+        Action::Rollback => "rollback",
+        Action::CancelJob => "cancel",
+        Action::CutRelease => "cut release",
+        Action::StartHotfix => "hotfix",
+        Action::NextService => "service",
+        Action::PrevService => "service",
+        Action::NextEnvironment => "env",
+        Action::PrevEnvironment => "env",
+        other => other.name(),
+    }
+}
+
+fn title_line(theme: &Theme, parts: Vec<Span<'static>>) -> Paragraph<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    spans.extend(parts);
+    Paragraph::new(Line::from(spans)).style(theme.text)
+}
+
+/// A status line for data that is not (yet) there.
+fn placeholder<T>(loadable: &Loadable<T>, what: &str, theme: &Theme) -> Option<Paragraph<'static>> {
+    match loadable {
+        Loadable::Idle | Loadable::Loading => Some(Paragraph::new(Span::styled(
+            format!(" loading {what}…"),
+            theme.muted,
+        ))),
+        Loadable::Failed(reason) => Some(
+            Paragraph::new(vec![
+                Line::from(Span::styled(format!(" cannot load {what}"), theme.error)),
+                Line::from(Span::styled(format!(" {reason}"), theme.text)),
+                Line::from(Span::styled(" press ctrl-r to retry", theme.muted)),
+            ])
+            .wrap(Wrap { trim: false }),
+        ),
+        Loadable::Loaded(_) => None,
+    }
+}
+
+/// Draws `rows` windowed to what fits: only visible rows are built.
+fn render_table<'a>(
+    frame: &mut Frame,
+    theme: &Theme,
+    area: Rect,
+    header: Vec<&'a str>,
+    widths: Vec<Constraint>,
+    len: usize,
+    list: ListView,
+    row: impl Fn(usize) -> Row<'a>,
+    empty: &str,
+) {
+    if len == 0 {
+        frame.render_widget(
+            Paragraph::new(Span::styled(format!(" {empty}"), theme.muted)),
+            area,
+        );
+        return;
+    }
+    let height = area.height.saturating_sub(1).max(1) as usize;
+    let mut view = list;
+    view.clamp(len, height);
+    let end = (view.offset + height).min(len);
+    let rows: Vec<Row> = (view.offset..end)
+        .map(|i| {
+            let r = row(i);
+            if i == view.selected {
+                r.style(theme.selection)
+            } else {
+                r
+            }
+        })
+        .collect();
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.title))
+        .column_spacing(2);
+    frame.render_widget(table, area);
+}
+
+fn split_title(body: Rect, title_rows: u16) -> (Rect, Rect) {
+    let [title, rest] =
+        Layout::vertical([Constraint::Length(title_rows), Constraint::Min(1)]).areas(body);
+    (title, rest)
+}
+
+fn filter_span(app: &App, theme: &Theme, screen: Screen) -> Vec<Span<'static>> {
+    let filter = app.filter(screen);
+    if filter.is_empty() {
+        Vec::new()
+    } else {
+        vec![Span::styled(format!("   filter: {filter}"), theme.accent)]
+    }
+}
+
+pub fn age(created: Option<&str>, now: DateTime<Utc>) -> String {
+    let Some(created) = created.and_then(|c| DateTime::parse_from_rfc3339(c).ok()) else {
+        return "-".into();
+    };
+    let secs = (now - created.with_timezone(&Utc)).num_seconds();
+    match secs {
+        s if s < 0 => "future".into(),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+fn render_images(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
+    let (title, rest) = split_title(body, 2);
+    let service = app.service().unwrap_or("-").to_string();
+    let env = app
+        .environment()
+        .map(|e| e.name.clone())
+        .unwrap_or_else(|| "-".into());
+    let key = (service.clone(), env.clone());
+    let loadable = app.images.get(&key).cloned().unwrap_or_default();
+    let repository = loadable
+        .loaded()
+        .map(|l| l.repository.clone())
+        .unwrap_or_default();
+    let mut parts = vec![
+        Span::styled("service ", theme.muted),
+        Span::styled(format!("‹ {service} ›"), theme.accent),
+        Span::styled("   environment ", theme.muted),
+        Span::styled(format!("‹ {env} ›"), theme.accent),
+        Span::styled(format!("   {repository}"), theme.muted),
+    ];
+    parts.extend(filter_span(app, theme, Screen::Images));
+    frame.render_widget(title_line(theme, parts), title);
+    if let Some(p) = placeholder(&loadable, &format!("images of {service} in {env}"), theme) {
+        frame.render_widget(p, rest);
+        return;
+    }
+    let rows = app.image_rows();
+    let now = app.now;
+    render_table(
+        frame,
+        theme,
+        rest,
+        vec!["TAG", "DIGEST", "PLATFORMS", "AGE", "SIZE", "TAGS"],
+        vec![
+            Constraint::Length(14),
+            Constraint::Length(19),
+            Constraint::Length(24),
+            Constraint::Length(6),
+            Constraint::Length(9),
+            Constraint::Min(6),
+        ],
+        rows.len(),
+        app.list(Screen::Images),
+        |i| {
+            let image = rows[i];
+            Row::new(vec![
+                Cell::from(image.tag.clone()),
+                Cell::from(Span::styled(image.digest.short().to_string(), theme.muted)),
+                Cell::from(image.platforms.join(",")),
+                Cell::from(age(image.created.as_deref(), now)),
+                Cell::from(human_bytes(image.size)),
+                Cell::from(Span::styled(image.also_tagged.join(","), theme.ok)),
+            ])
+        },
+        "no SHA-tagged images here",
+    );
+}
+
+fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
+    let (title, rest) = split_title(body, 1);
+    let mut parts = vec![Span::styled("what runs where", theme.title)];
+    if let Loadable::Loaded(report) = &app.status {
+        if let Some(why) = &report.git_unavailable {
+            parts.push(Span::styled(
+                format!("   git unavailable: {why}"),
+                theme.muted,
+            ));
+        }
+        if !report.drift.is_empty() {
+            parts.push(Span::styled(
+                format!("   ⚠ {} rebuilt tag(s)", report.drift.len()),
+                theme.warn,
+            ));
+        }
+    }
+    frame.render_widget(title_line(theme, parts), title);
+    if let Some(p) = placeholder(&app.status, "the environment matrix", theme) {
+        frame.render_widget(p, rest);
+        return;
+    }
+    let Some(report) = app.status.loaded() else {
+        return;
+    };
+    let mut header = vec!["SERVICE"];
+    header.extend(app.environments.iter().map(|e| e.name.as_str()));
+    let mut widths = vec![Constraint::Length(16)];
+    widths.extend(app.environments.iter().map(|_| Constraint::Min(14)));
+    let list = app.list(Screen::Environments);
+    render_table(
+        frame,
+        theme,
+        rest,
+        header,
+        widths,
+        app.services.len(),
+        list,
+        |i| {
+            let service = &app.services[i];
+            let mut cells = vec![Cell::from(service.clone())];
+            for (column, env) in app.environments.iter().enumerate() {
+                let cell = report
+                    .cells
+                    .iter()
+                    .find(|c| &c.service == service && c.environment == env.name);
+                let (text, style) = match cell {
+                    None => ("-".to_string(), theme.muted),
+                    Some(c) if c.error.is_some() => ("error".to_string(), theme.error),
+                    Some(c) => {
+                        let mut text = match (c.tags.first(), &c.digest) {
+                            (Some(tag), _) => tag.clone(),
+                            (None, Some(d)) => d.short().to_string(),
+                            (None, None) if c.image_count > 0 => {
+                                format!("{} images", c.image_count)
+                            }
+                            (None, None) => "-".to_string(),
+                        };
+                        if let Some(commit) = &c.commit {
+                            text.push(' ');
+                            text.push_str(&commit.subject);
+                        }
+                        if let Some(behind) = &c.behind {
+                            if behind.commits > 0 {
+                                text.push_str(&format!(
+                                    " ↓{}{}",
+                                    behind.commits,
+                                    if behind.truncated { "+" } else { "" }
+                                ));
+                            }
+                        }
+                        let style = if !c.drift.is_empty() {
+                            text.push_str(" ⚠drift");
+                            theme.warn
+                        } else if c.behind.as_ref().is_some_and(|b| b.commits > 0) {
+                            theme.text
+                        } else {
+                            theme.ok
+                        };
+                        (text, style)
+                    }
+                };
+                let style = if i == list.selected && column == app.env_column {
+                    style.add_modifier(Modifier::REVERSED)
+                } else {
+                    style
+                };
+                cells.push(Cell::from(Span::styled(text, style)));
+            }
+            Row::new(cells)
+        },
+        "no services configured",
+    );
+}
+
+fn render_commits(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
+    let (title, rest) = split_title(body, 1);
+    let service = app.service().unwrap_or("-").to_string();
+    let mut parts = vec![
+        Span::styled("develop history", theme.title),
+        Span::styled("   badges for ", theme.muted),
+        Span::styled(format!("‹ {service} ›"), theme.accent),
+    ];
+    if let Loadable::Loaded(view) = &app.commits {
+        if !view.unknown.is_empty() {
+            parts.push(Span::styled(
+                format!("   {} tag(s) of unknown commits", view.unknown.len()),
+                theme.warn,
+            ));
+        }
+        for note in &view.notes {
+            parts.push(Span::styled(format!("   {note}"), theme.muted));
+        }
+    }
+    parts.extend(filter_span(app, theme, Screen::Commits));
+    frame.render_widget(title_line(theme, parts), title);
+    if let Some(p) = placeholder(&app.commits, "commits", theme) {
+        frame.render_widget(p, rest);
+        return;
+    }
+    let rows = app.commit_rows();
+    let heads: Vec<(String, String)> = app
+        .branches
+        .loaded()
+        .map(|bs| {
+            bs.iter()
+                .map(|b| (b.head.sha.clone(), b.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut header = vec!["COMMIT"];
+    header.extend(app.environments.iter().map(|e| e.name.as_str()));
+    header.push("SUBJECT");
+    let mut widths = vec![Constraint::Length(9)];
+    widths.extend(
+        app.environments
+            .iter()
+            .map(|e| Constraint::Length(e.name.chars().count().max(3) as u16)),
+    );
+    widths.push(Constraint::Min(10));
+    render_table(
+        frame,
+        theme,
+        rest,
+        header,
+        widths,
+        rows.len(),
+        app.list(Screen::Commits),
+        |i| {
+            let row = rows[i];
+            let mut cells = vec![Cell::from(Span::styled(
+                row.commit.short.clone(),
+                theme.accent,
+            ))];
+            for env in &app.environments {
+                let badge = row
+                    .images
+                    .iter()
+                    .find(|b| b.service == service && b.environment == env.name);
+                let cell = match badge {
+                    Some(b) if b.drift => Span::styled("⚠", theme.warn),
+                    Some(b) if b.mutable_tag.is_some() => Span::styled("●", theme.ok),
+                    Some(_) => Span::styled("○", theme.progress),
+                    None => Span::styled("·", theme.muted),
+                };
+                cells.push(Cell::from(cell));
+            }
+            let mut subject = vec![Span::raw(row.commit.subject.clone())];
+            for (_, name) in heads.iter().filter(|(sha, _)| *sha == row.commit.sha) {
+                subject.push(Span::styled(format!("  [{name}]"), theme.accent));
+            }
+            subject.push(Span::styled(
+                format!("  {}", row.commit.author),
+                theme.muted,
+            ));
+            cells.push(Cell::from(Line::from(subject)));
+            Row::new(cells)
+        },
+        "no commits",
+    );
+}
+
+fn render_branches(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
+    let (title, rest) = split_title(body, 1);
+    let mut parts = vec![Span::styled("branches", theme.title)];
+    parts.extend(filter_span(app, theme, Screen::Branches));
+    frame.render_widget(title_line(theme, parts), title);
+    if let Some(p) = placeholder(&app.branches, "branches", theme) {
+        frame.render_widget(p, rest);
+        return;
+    }
+    let rows = app.branch_rows();
+    let count = |n: Option<usize>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+    render_table(
+        frame,
+        theme,
+        rest,
+        vec!["BRANCH", "HEAD", "DEVELOP +/-", "MAIN +/-", "SUBJECT"],
+        vec![
+            Constraint::Length(28),
+            Constraint::Length(9),
+            Constraint::Length(12),
+            Constraint::Length(10),
+            Constraint::Min(10),
+        ],
+        rows.len(),
+        app.list(Screen::Branches),
+        |i| {
+            let b = rows[i];
+            Row::new(vec![
+                Cell::from(Span::styled(b.name.clone(), theme.accent)),
+                Cell::from(b.head.short.clone()),
+                Cell::from(format!(
+                    "+{} -{}",
+                    count(b.ahead_of_develop),
+                    count(b.behind_develop)
+                )),
+                Cell::from(format!(
+                    "+{} -{}",
+                    count(b.ahead_of_main),
+                    count(b.behind_main)
+                )),
+                Cell::from(b.head.subject.clone()),
+            ])
+        },
+        "no develop, main, release or hotfix branch",
+    );
+}
+
+fn progress_bar(done: u64, total: u64, width: usize) -> String {
+    if total == 0 {
+        return "─".repeat(width);
+    }
+    let filled = ((done.min(total) as f64 / total as f64) * width as f64).round() as usize;
+    format!("{}{}", "█".repeat(filled), "░".repeat(width - filled))
+}
+
+fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
+    let (title, rest) = split_title(body, 1);
+    let running = app
+        .jobs
+        .iter()
+        .filter(|j| j.state == JobState::Running)
+        .count();
+    let mut parts = vec![
+        Span::styled("promotions", theme.title),
+        Span::styled(
+            format!("   {running} running, {} in this session", app.jobs.len()),
+            theme.muted,
+        ),
+    ];
+    parts.extend(filter_span(app, theme, Screen::Promotions));
+    frame.render_widget(title_line(theme, parts), title);
+    let rows = app.job_rows();
+    render_table(
+        frame,
+        theme,
+        rest,
+        vec!["STATE", "IMAGE", "ROUTE", "PROGRESS", "RESULT"],
+        vec![
+            Constraint::Length(9),
+            Constraint::Length(26),
+            Constraint::Length(16),
+            Constraint::Length(34),
+            Constraint::Min(10),
+        ],
+        rows.len(),
+        app.list(Screen::Promotions),
+        |i| {
+            let job = rows[i];
+            let (state, style) = match job.state {
+                JobState::Running => ("running", theme.progress),
+                JobState::Done => ("done", theme.ok),
+                JobState::Failed => ("failed", theme.error),
+                JobState::Refused => ("refused", theme.warn),
+                JobState::Cancelled => ("cancelled", theme.muted),
+            };
+            let progress = match job.progress {
+                Some(p) => {
+                    let step = match p.step {
+                        Step::Resolving => "resolve",
+                        Step::Planning => "plan",
+                        Step::CopyingBlobs => "copy",
+                        Step::PushingManifests => "manifests",
+                        Step::Tagging => "tag",
+                        Step::Done => "done",
+                    };
+                    format!(
+                        "{step:9} {} {}/{} {}",
+                        progress_bar(p.bytes_done, p.bytes_total, 8),
+                        p.blobs_done,
+                        p.blobs_total,
+                        human_bytes(p.bytes_done)
+                    )
+                }
+                None => "starting".into(),
+            };
+            Row::new(vec![
+                Cell::from(Span::styled(state, style)),
+                Cell::from(job.label()),
+                Cell::from(format!("{} → {}", job.request.from, job.request.to)),
+                Cell::from(Span::styled(progress, theme.progress)),
+                Cell::from(job.outcome.clone().unwrap_or_default()),
+            ])
+        },
+        "no promotion yet: press p on an image, a commit or an environment",
+    );
+}
+
+fn render_help(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
+    // Help describes the screen it was opened from.
+    let screen = app.help_for();
+    let mut lines = vec![Line::from(Span::styled(
+        format!(" keys on {}", screen.title()),
+        theme.title,
+    ))];
+    for binding in app.keymap.bindings_for(screen) {
+        if !app.allowed(binding.action) {
+            continue;
+        }
+        let keys: Vec<String> = binding.keys.iter().map(|k| k.to_string()).collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<18}", keys.join(", ")), theme.accent),
+            Span::styled(binding.action.description().to_string(), theme.text),
+        ]));
+    }
+    if app.readonly {
+        lines.push(Line::from(Span::styled(
+            " read-only: actions that change registries or branches are off",
+            theme.warn,
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines), body);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+fn plan_lines(plan: &Plan, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{}:{}", plan.service, plan.tag), theme.title),
+            Span::styled(format!("  {} → {}", plan.from, plan.to), theme.text),
+        ]),
+        Line::from(Span::styled(
+            format!("source {}@{}", plan.source, plan.digest.short()),
+            theme.muted,
+        )),
+        Line::from(Span::styled(format!("target {}", plan.target), theme.muted)),
+    ];
+    if !plan.platforms.is_empty() {
+        lines.push(Line::from(format!(
+            "platforms {}",
+            plan.platforms.join(", ")
+        )));
+    }
+    let count = |a: BlobAction| plan.blobs.iter().filter(|b| b.action == a).count();
+    let pushes = plan
+        .manifests
+        .iter()
+        .filter(|m| m.action == ManifestAction::Push)
+        .count();
+    lines.push(Line::from(format!(
+        "blobs: {} copy ({}), {} mount, {} present;  manifests: {} push",
+        count(BlobAction::Copy),
+        human_bytes(plan.bytes_to_transfer()),
+        count(BlobAction::Mount),
+        count(BlobAction::Present),
+        pushes
+    )));
+    for tag in &plan.tags {
+        let (text, style) = match &tag.action {
+            TagAction::Create => ("create".to_string(), theme.ok),
+            TagAction::Unchanged => ("unchanged".to_string(), theme.muted),
+            TagAction::Move { from } => (format!("move from {}", from.short()), theme.warn),
+            TagAction::Conflict { current } => (
+                format!("CONFLICT: points at {}", current.short()),
+                theme.error,
+            ),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("tag {:<14}", tag.tag), theme.text),
+            Span::styled(text, style),
+        ]));
+    }
+    if let Some(refusal) = &plan.refusal {
+        lines.push(Line::from(Span::styled(
+            format!("refused: {refusal}"),
+            theme.error,
+        )));
+    }
+    lines
+}
+
+fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
+    let (title, mut lines, keys): (String, Vec<Line>, &str) = match dialog {
+        Dialog::Promotion {
+            request,
+            targets,
+            plan,
+        } => {
+            let mut lines = vec![Line::from(vec![
+                Span::styled("promote ", theme.text),
+                Span::styled(request.selector.to_string(), theme.accent),
+                Span::styled(format!("  {} → {}", request.from, request.to), theme.text),
+            ])];
+            if targets.len() > 1 {
+                lines.push(Line::from(Span::styled(
+                    format!("targets: {} (tab: next)", targets.join(", ")),
+                    theme.muted,
+                )));
+            }
+            lines.push(Line::from(""));
+            match plan {
+                Loadable::Loaded(p) => lines.extend(plan_lines(p, theme)),
+                Loadable::Failed(e) => lines.push(Line::from(Span::styled(e.clone(), theme.error))),
+                _ => lines.push(Line::from(Span::styled("planning…", theme.muted))),
+            }
+            let keys = if matches!(plan, Loadable::Loaded(p) if p.refusal.is_none()) {
+                "y/enter promote · esc cancel"
+            } else {
+                "esc close"
+            };
+            ("Promote".into(), lines, keys)
+        }
+        Dialog::Rollback {
+            service,
+            env,
+            current,
+            to,
+        } => {
+            let mut lines = vec![Line::from(vec![
+                Span::styled("roll back ", theme.text),
+                Span::styled(service.clone(), theme.accent),
+                Span::styled(format!(" in {env}"), theme.text),
+            ])];
+            if let Some((tag, digest)) = current {
+                lines.push(Line::from(format!("now     {tag} {}", digest.short())));
+            }
+            lines.push(Line::from(Span::styled(
+                format!("back to {} {}", to.0, to.1.short()),
+                theme.warn,
+            )));
+            lines.push(Line::from(Span::styled(
+                "only the mutable tag moves; nothing is copied",
+                theme.muted,
+            )));
+            ("Rollback".into(), lines, "y/enter roll back · esc cancel")
+        }
+        Dialog::Release {
+            commit,
+            subject,
+            version,
+            force,
+            outcome,
+        } => {
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::styled("cut a release branch from ", theme.text),
+                    Span::styled(commit.chars().take(10).collect::<String>(), theme.accent),
+                ]),
+                Line::from(Span::styled(subject.clone(), theme.muted)),
+                Line::from(vec![
+                    Span::styled("version: ", theme.text),
+                    Span::styled(
+                        if version.is_empty() {
+                            "(next minor)".to_string()
+                        } else {
+                            version.clone()
+                        },
+                        theme.accent,
+                    ),
+                    Span::styled("▏", theme.accent),
+                ]),
+                Line::from(Span::styled(
+                    format!(
+                        "force despite missing images: {}",
+                        if *force { "yes" } else { "no" }
+                    ),
+                    if *force { theme.warn } else { theme.muted },
+                )),
+            ];
+            match outcome {
+                Loadable::Loading => lines.push(Line::from(Span::styled("cutting…", theme.muted))),
+                Loadable::Loaded(o) => {
+                    lines.push(Line::from(Span::styled(
+                        format!("created {}", o.plan.branch),
+                        theme.ok,
+                    )));
+                    if !o.missing_images.is_empty() {
+                        lines.push(Line::from(Span::styled(
+                            format!("missing images: {}", o.missing_images.join(", ")),
+                            theme.warn,
+                        )));
+                    }
+                }
+                Loadable::Failed(e) => lines.push(Line::from(Span::styled(e.clone(), theme.error))),
+                Loadable::Idle => {}
+            }
+            let keys = if matches!(outcome, Loadable::Loaded(_) | Loadable::Failed(_)) {
+                "enter/esc close"
+            } else {
+                "type version · tab force · enter cut · esc cancel"
+            };
+            ("Release".into(), lines, keys)
+        }
+        Dialog::Hotfix { name, outcome } => {
+            let mut lines = vec![Line::from(vec![
+                Span::styled("hotfix/", theme.text),
+                Span::styled(name.clone(), theme.accent),
+                Span::styled("▏ from main's head", theme.muted),
+            ])];
+            match outcome {
+                Loadable::Loading => lines.push(Line::from(Span::styled("creating…", theme.muted))),
+                Loadable::Loaded(o) => lines.push(Line::from(Span::styled(
+                    format!("created {}", o.plan.branch),
+                    theme.ok,
+                ))),
+                Loadable::Failed(e) => lines.push(Line::from(Span::styled(e.clone(), theme.error))),
+                Loadable::Idle => {}
+            }
+            (
+                "Hotfix".into(),
+                lines,
+                "type a name · enter create · esc cancel",
+            )
+        }
+        Dialog::Job(id) => {
+            let Some(job) = app.jobs.iter().find(|j| j.id == *id) else {
+                return;
+            };
+            let mut lines = Vec::new();
+            match &job.plan {
+                Some(plan) => lines.extend(plan_lines(plan, theme)),
+                None => lines.push(Line::from(job.label())),
+            }
+            if let Some(outcome) = &job.outcome {
+                lines.push(Line::from(""));
+                lines.push(Line::from(outcome.clone()));
+            }
+            ("Promotion".into(), lines, "esc close")
+        }
+    };
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(keys, theme.muted)));
+    let area = frame.area();
+    let width = area.width.saturating_sub(4).min(96);
+    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border)
+        .title(Span::styled(format!(" {title} "), theme.title));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .style(Style::default()),
+        rect,
+    );
+}
