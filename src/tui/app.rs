@@ -69,6 +69,8 @@ pub enum Effect {
 }
 
 /// Results of effects, delivered to `App::on_data`.
+// One message per load, moved once: boxing the big variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum DataEvent {
     Images {
@@ -152,6 +154,8 @@ pub enum Input {
 }
 
 /// A question the user must answer before anything outward happens.
+// At most one exists at a time.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Dialog {
     Promotion {

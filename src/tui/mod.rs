@@ -41,6 +41,8 @@ pub enum TuiError {
     Terminal(#[from] std::io::Error),
 }
 
+// Messages are moved once through the channel; their size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Term(Event),
     Engine(EngineEvent),

@@ -215,18 +215,31 @@ fn placeholder<T>(loadable: &Loadable<T>, what: &str, theme: &Theme) -> Option<P
     }
 }
 
+/// The shape of a list: its columns, its length, where the selection is.
+struct TableSpec<'a> {
+    header: Vec<&'a str>,
+    widths: Vec<Constraint>,
+    len: usize,
+    list: ListView,
+    /// Said instead of an empty table.
+    empty: &'a str,
+}
+
 /// Draws `rows` windowed to what fits: only visible rows are built.
 fn render_table<'a>(
     frame: &mut Frame,
     theme: &Theme,
     area: Rect,
-    header: Vec<&'a str>,
-    widths: Vec<Constraint>,
-    len: usize,
-    list: ListView,
+    spec: TableSpec<'a>,
     row: impl Fn(usize) -> Row<'a>,
-    empty: &str,
 ) {
+    let TableSpec {
+        header,
+        widths,
+        len,
+        list,
+        empty,
+    } = spec;
     if len == 0 {
         frame.render_widget(
             Paragraph::new(Span::styled(format!(" {empty}"), theme.muted)),
@@ -315,17 +328,20 @@ fn render_images(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
         frame,
         theme,
         rest,
-        vec!["TAG", "DIGEST", "PLATFORMS", "AGE", "SIZE", "TAGS"],
-        vec![
-            Constraint::Length(14),
-            Constraint::Length(19),
-            Constraint::Length(24),
-            Constraint::Length(6),
-            Constraint::Length(9),
-            Constraint::Min(6),
-        ],
-        rows.len(),
-        app.list(Screen::Images),
+        TableSpec {
+            header: vec!["TAG", "DIGEST", "PLATFORMS", "AGE", "SIZE", "TAGS"],
+            widths: vec![
+                Constraint::Length(14),
+                Constraint::Length(19),
+                Constraint::Length(24),
+                Constraint::Length(6),
+                Constraint::Length(9),
+                Constraint::Min(6),
+            ],
+            len: rows.len(),
+            list: app.list(Screen::Images),
+            empty: "no SHA-tagged images here",
+        },
         |i| {
             let image = rows[i];
             Row::new(vec![
@@ -337,7 +353,6 @@ fn render_images(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
                 Cell::from(Span::styled(image.also_tagged.join(","), theme.ok)),
             ])
         },
-        "no SHA-tagged images here",
     );
 }
 
@@ -375,10 +390,13 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
         frame,
         theme,
         rest,
-        header,
-        widths,
-        app.services.len(),
-        list,
+        TableSpec {
+            header,
+            widths,
+            len: app.services.len(),
+            list,
+            empty: "no services configured",
+        },
         |i| {
             let service = &app.services[i];
             let mut cells = vec![Cell::from(service.clone())];
@@ -432,7 +450,6 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
             }
             Row::new(cells)
         },
-        "no services configured",
     );
 }
 
@@ -485,10 +502,13 @@ fn render_commits(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
         frame,
         theme,
         rest,
-        header,
-        widths,
-        rows.len(),
-        app.list(Screen::Commits),
+        TableSpec {
+            header,
+            widths,
+            len: rows.len(),
+            list: app.list(Screen::Commits),
+            empty: "no commits",
+        },
         |i| {
             let row = rows[i];
             let mut cells = vec![Cell::from(Span::styled(
@@ -519,7 +539,6 @@ fn render_commits(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             cells.push(Cell::from(Line::from(subject)));
             Row::new(cells)
         },
-        "no commits",
     );
 }
 
@@ -538,16 +557,19 @@ fn render_branches(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
         frame,
         theme,
         rest,
-        vec!["BRANCH", "HEAD", "DEVELOP +/-", "MAIN +/-", "SUBJECT"],
-        vec![
-            Constraint::Length(28),
-            Constraint::Length(9),
-            Constraint::Length(12),
-            Constraint::Length(10),
-            Constraint::Min(10),
-        ],
-        rows.len(),
-        app.list(Screen::Branches),
+        TableSpec {
+            header: vec!["BRANCH", "HEAD", "DEVELOP +/-", "MAIN +/-", "SUBJECT"],
+            widths: vec![
+                Constraint::Length(28),
+                Constraint::Length(9),
+                Constraint::Length(12),
+                Constraint::Length(10),
+                Constraint::Min(10),
+            ],
+            len: rows.len(),
+            list: app.list(Screen::Branches),
+            empty: "no develop, main, release or hotfix branch",
+        },
         |i| {
             let b = rows[i];
             Row::new(vec![
@@ -566,7 +588,6 @@ fn render_branches(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
                 Cell::from(b.head.subject.clone()),
             ])
         },
-        "no develop, main, release or hotfix branch",
     );
 }
 
@@ -599,16 +620,19 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
         frame,
         theme,
         rest,
-        vec!["STATE", "IMAGE", "ROUTE", "PROGRESS", "RESULT"],
-        vec![
-            Constraint::Length(9),
-            Constraint::Length(26),
-            Constraint::Length(16),
-            Constraint::Length(34),
-            Constraint::Min(10),
-        ],
-        rows.len(),
-        app.list(Screen::Promotions),
+        TableSpec {
+            header: vec!["STATE", "IMAGE", "ROUTE", "PROGRESS", "RESULT"],
+            widths: vec![
+                Constraint::Length(9),
+                Constraint::Length(26),
+                Constraint::Length(16),
+                Constraint::Length(34),
+                Constraint::Min(10),
+            ],
+            len: rows.len(),
+            list: app.list(Screen::Promotions),
+            empty: "no promotion yet: press p on an image, a commit or an environment",
+        },
         |i| {
             let job = rows[i];
             let (state, style) = match job.state {
@@ -646,7 +670,6 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
                 Cell::from(job.outcome.clone().unwrap_or_default()),
             ])
         },
-        "no promotion yet: press p on an image, a commit or an environment",
     );
 }
 
