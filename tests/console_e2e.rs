@@ -1,0 +1,151 @@
+//! The real console in tmux against real registries: open, navigate, promote, watch it
+//! finish, check the target with skopeo, quit, and find the terminal restored.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{registries, Case};
+use gantry::sandbox::SeedFormat;
+
+struct Tmux {
+    socket: String,
+    session: &'static str,
+}
+
+impl Tmux {
+    fn start(cwd: &Path, command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("gantry-e2e-{}", std::process::id()),
+            session: "console",
+        };
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &tmux.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "32",
+                "-s",
+                tmux.session,
+                "-c",
+            ])
+            .arg(cwd)
+            .arg(command)
+            .status()
+            .expect("tmux is installed (apt-get install tmux)");
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", self.session])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", self.session])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls the screen until `text` shows; the bound only stops a broken run, the
+    /// test itself waits on what the program draws.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{text}` never showed; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn promote_from_the_console_and_quit_cleanly() {
+    let case = Case::new("console-e2e");
+    let regs = registries();
+    let digest = case.seed("e2e1234", 0x77, &["latest"], SeedFormat::Oci);
+    let binary = env!("CARGO_BIN_EXE_gantry");
+    let dir = case.dir.path();
+    let command = format!(
+        "env -u GANTRY_CONFIG XDG_STATE_HOME={state} XDG_CONFIG_HOME={xdg} TERM=xterm-256color {binary} --config {config}; echo CONSOLE-EXITED $?; sleep 60",
+        state = dir.join("state").display(),
+        xdg = dir.join("no-xdg").display(),
+        config = case.config.display(),
+    );
+    let tmux = Tmux::start(dir, &command);
+
+    tmux.wait_for("what runs where");
+    // The matrix loads in the background, then shows the service's row.
+    let screen = tmux.wait_for("sha-e2e1234");
+    assert!(screen.contains(&case.service), "{screen}");
+    // Images of the service in dev, the one we seeded among them.
+    tmux.keys(&["3"]);
+    let screen = tmux.wait_for("PLATFORMS");
+    assert!(
+        screen.contains("sha-e2e1234") && screen.contains("latest"),
+        "{screen}"
+    );
+    tmux.keys(&["p"]);
+    let screen = tmux.wait_for("y/enter promote");
+    assert!(
+        screen.contains("dev → stage") && screen.contains("create"),
+        "{screen}"
+    );
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("promoted ");
+    assert!(screen.contains("done"), "{screen}");
+    assert_eq!(case.digest_at(&regs.stage, "sha-e2e1234"), digest);
+    assert_eq!(case.digest_at(&regs.stage, "stage"), digest);
+
+    // The matrix reloads and shows the new state.
+    tmux.keys(&["4"]);
+    tmux.wait_for("what runs where");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("CONSOLE-EXITED 0");
+    // The alternate screen is gone: the console's frame no longer shows.
+    assert!(
+        !screen.contains("1 Commits"),
+        "terminal not restored:\n{screen}"
+    );
+}
+
+#[test]
+fn console_refuses_to_start_without_a_terminal() {
+    let case = Case::new("console-no-tty");
+    let out = case.gantry(&[]);
+    assert_eq!(common::code(&out), 2);
+    assert!(
+        common::stderr(&out).contains("needs a terminal"),
+        "{}",
+        common::stderr(&out)
+    );
+}
