@@ -3,22 +3,18 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 use super::{exit, Failure};
 use crate::config::Config;
 use crate::domain::ImageSelector;
 use crate::engine::{Engine, PromotionRequest};
-use crate::sandbox::{seed_image, ImageSpec, LocalRegistry, SandboxError, SeedFormat};
+use crate::sandbox::{
+    build_demo_repo, seed_image, DemoRepo, ImageSpec, LocalRegistry, SandboxError, SeedFormat,
+};
 
 const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
 const SERVICES: [&str; 3] = ["payment-svc", "ledger-api", "web-frontend"];
-const COMMITS_PER_SERVICE: u64 = 4;
-
-/// A commit id for the demo's synthetic history (the git issue replaces it with a real repository).
-fn demo_commit(service: &str, n: u64) -> String {
-    hex::encode(Sha256::digest(format!("{service}-{n}")))[..40].to_string()
-}
+/// develop commits (oldest first) whose images pipelines pushed to dev.
+const BUILT_FROM: usize = 2;
 
 fn sandbox_failure(e: SandboxError) -> Failure {
     Failure {
@@ -48,7 +44,7 @@ pub async fn run(
     );
 
     let build_dir = dir.clone();
-    let (registries, config_path) = tokio::task::spawn_blocking(move || build(&build_dir))
+    let (registries, config_path, repo) = tokio::task::spawn_blocking(move || build(&build_dir))
         .await
         .map_err(|e| Failure {
             code: exit::REGISTRY,
@@ -56,18 +52,18 @@ pub async fn run(
         })??;
 
     let config = Config::load(&config_path)?;
-    promote_history(config).await?;
+    promote_history(config, &repo).await?;
 
-    let first = demo_commit(SERVICES[0], COMMITS_PER_SERVICE);
+    let newest = repo.develop.last().cloned().unwrap_or_default();
+    let short = newest.get(..7).unwrap_or_default();
     println!(
-        "gantry demo is up: {} registries on {}\n\nconfig: {}\n\nTry, in another terminal:\n  export GANTRY_CONFIG={}\n  gantry status\n  gantry images payment-svc\n  gantry promote payment-svc:sha-{} --to stage --dry-run\n  gantry promote payment-svc:sha-{} web-frontend:latest --to stage\n  gantry promote payment-svc:{} --to prod\n  gantry status\n",
+        "gantry demo is up: {} registries on {}\n\nconfig: {}\napplication repository: {}\n\nTry, in another terminal:\n  export GANTRY_CONFIG={}\n  gantry status\n  gantry commits\n  gantry diff payment-svc --to stage\n  gantry images payment-svc\n  gantry promote payment-svc:sha-{short} --to stage --dry-run\n  gantry promote payment-svc:sha-{short} web-frontend:latest --to stage\n  gantry promote payment-svc:{} --to prod\n  gantry release cut {short}\n",
         registries.len(),
         registries.iter().map(|r| r.addr().to_string()).collect::<Vec<_>>().join(", "),
         config_path.display(),
+        repo.path.display(),
         config_path.display(),
-        &first[..7],
-        &first[..7],
-        &first[..10],
+        newest.get(..10).unwrap_or_default(),
     );
     if no_wait {
         return Ok(exit::OK);
@@ -92,8 +88,13 @@ pub async fn run(
     Ok(exit::OK)
 }
 
-/// Starts one registry per environment, seeds dev, writes the config.
-fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf), Failure> {
+/// Starts one registry per environment, builds the application repository, seeds dev
+/// with images of its commits, writes the config.
+fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf, DemoRepo), Failure> {
+    let fail = |what: String| Failure {
+        code: exit::REGISTRY,
+        message: format!("demo: {what}"),
+    };
     let mut registries = Vec::new();
     for env in ENVIRONMENTS {
         let registry_dir = dir.join("registries").join(env);
@@ -101,27 +102,29 @@ fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf), Failure> {
             // A rerun in the same directory starts from a clean registry.
             let _ = std::fs::remove_dir_all(&registry_dir);
         }
-        std::fs::create_dir_all(&registry_dir).map_err(|e| Failure {
-            code: exit::REGISTRY,
-            message: format!("demo: cannot create {}: {e}", registry_dir.display()),
-        })?;
+        std::fs::create_dir_all(&registry_dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", registry_dir.display())))?;
         registries.push(LocalRegistry::start(&registry_dir).map_err(sandbox_failure)?);
     }
+    let app_dir = dir.join("app");
+    if app_dir.exists() {
+        let _ = std::fs::remove_dir_all(&app_dir);
+    }
+    let repo = build_demo_repo(&app_dir).map_err(sandbox_failure)?;
     let work = dir.join("work");
-    std::fs::create_dir_all(&work).map_err(|e| Failure {
-        code: exit::REGISTRY,
-        message: format!("demo: cannot create {}: {e}", work.display()),
-    })?;
+    std::fs::create_dir_all(&work)
+        .map_err(|e| fail(format!("cannot create {}: {e}", work.display())))?;
     let dev = registries[0].addr().to_string();
+    let mut built: Vec<&String> = repo.develop.iter().skip(BUILT_FROM).collect();
+    built.push(&repo.hotfix);
     for (s, service) in SERVICES.iter().enumerate() {
-        for n in 1..=COMMITS_PER_SERVICE {
-            let commit = demo_commit(service, n);
+        for (n, commit) in built.iter().enumerate() {
             let tag = format!("sha-{}", &commit[..7]);
-            let mut spec = ImageSpec::small(s as u64 * 100 + n);
+            let mut spec = ImageSpec::small((s * 100 + n) as u64);
             spec.created = format!("2026-11-{:02}T09:{:02}:00Z", 10 + n, s * 10);
-            spec.layer_sizes = vec![256 * 1024, 64 * 1024 + n as usize];
+            spec.layer_sizes = vec![256 * 1024, 64 * 1024 + n];
             let mut tags = vec![tag.as_str()];
-            if n == COMMITS_PER_SERVICE {
+            if *commit == repo.develop.last().unwrap_or(commit) {
                 tags.push("latest");
             }
             // One service in Docker's format, so both kinds show up.
@@ -134,8 +137,9 @@ fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf), Failure> {
         }
     }
 
-    let mut config =
-        String::from("# Written by `gantry demo`.\n\n[tags]\nprefix = \"sha-\"\nshort_len = 7\n");
+    let mut config = String::from(
+        "# Written by `gantry demo`.\n\n[git]\npath = \"app\"\n\n[tags]\nprefix = \"sha-\"\nshort_len = 7\n",
+    );
     for (i, env) in ENVIRONMENTS.iter().enumerate() {
         config.push_str(&format!(
             "\n[[environment]]\nname = \"{env}\"\nregistry = \"{}\"\nplain_http = true\nmutable_tag = \"{}\"\n",
@@ -150,19 +154,27 @@ fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf), Failure> {
         config.push_str(&format!("\n[[service]]\nname = \"{service}\"\n"));
     }
     let config_path = dir.join("gantry.toml");
-    std::fs::write(&config_path, config).map_err(|e| Failure {
-        code: exit::REGISTRY,
-        message: format!("demo: cannot write {}: {e}", config_path.display()),
-    })?;
-    Ok((registries, config_path))
+    std::fs::write(&config_path, config)
+        .map_err(|e| fail(format!("cannot write {}: {e}", config_path.display())))?;
+    Ok((registries, config_path, repo))
 }
 
-/// Gives the environments a past: older commits already in stage and prod.
-async fn promote_history(config: Config) -> Result<(), Failure> {
+/// Gives the environments a past: the release in prod, a newer develop commit in stage,
+/// and for ledger-api a hotfix rushed through to prod.
+async fn promote_history(config: Config, repo: &DemoRepo) -> Result<(), Failure> {
     let engine = Engine::new(config)?;
+    let newer = repo.develop.get(6).cloned().unwrap_or_default();
     for service in SERVICES {
-        for (n, to) in [(2, "stage"), (2, "prod"), (3, "stage")] {
-            let commit = demo_commit(service, n);
+        let mut steps = vec![
+            (repo.released.clone(), "stage"),
+            (repo.released.clone(), "prod"),
+            (newer.clone(), "stage"),
+        ];
+        if service == "ledger-api" {
+            steps.push((repo.hotfix.clone(), "stage"));
+            steps.push((repo.hotfix.clone(), "prod"));
+        }
+        for (commit, to) in steps {
             let request = PromotionRequest {
                 selector: ImageSelector::Commit {
                     service: service.to_string(),

@@ -4,6 +4,7 @@
 //! (CNCF Distribution), `skopeo` and `htpasswd`, so tests exercise gantry against the real thing
 //! rather than a mock.
 
+mod demo_repo;
 mod layout;
 mod registry;
 mod skopeo;
@@ -17,6 +18,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 
+pub use demo_repo::{build_demo_repo, DemoRepo};
 pub use layout::{build_oci_layout, ImageSpec};
 pub use registry::{LocalRegistry, RegistryOptions};
 pub use skopeo::{
