@@ -553,7 +553,8 @@ impl App {
                     *plan = Loadable::Loading;
                     return vec![Effect::PlanPromotion(request.clone())];
                 } else if confirm {
-                    if let Loadable::Loaded(_) = plan {
+                    // A plan a rule refused is shown, never carried out.
+                    if matches!(plan, Loadable::Loaded(p) if p.refusal.is_none()) {
                         let request = request.clone();
                         let planned = plan.loaded().cloned();
                         self.dialog = None;
@@ -597,7 +598,8 @@ impl App {
                 }
                 match chord.key {
                     Key::Esc => self.dialog = None,
-                    Key::Enter => {
+                    // Once: a second enter while cutting must not cut again.
+                    Key::Enter if matches!(outcome, Loadable::Idle) => {
                         *outcome = Loadable::Loading;
                         return vec![Effect::CutRelease {
                             commit: commit.clone(),
@@ -627,7 +629,7 @@ impl App {
                 }
                 match chord.key {
                     Key::Esc => self.dialog = None,
-                    Key::Enter if !name.is_empty() => {
+                    Key::Enter if !name.is_empty() && matches!(outcome, Loadable::Idle) => {
                         *outcome = Loadable::Loading;
                         return vec![Effect::StartHotfix { name: name.clone() }];
                     }
@@ -691,6 +693,11 @@ impl App {
                 if force || matches!(self.commits, Loadable::Idle | Loadable::Failed(_)) {
                     self.commits = Loadable::Loading;
                     effects.push(Effect::LoadCommits);
+                }
+                // Branch heads label the commits they point at.
+                if force || matches!(self.branches, Loadable::Idle) {
+                    self.branches = Loadable::Loading;
+                    effects.push(Effect::LoadBranches);
                 }
             }
             Screen::Branches => {
@@ -1100,16 +1107,27 @@ impl App {
         ))
     }
 
+    /// The immutable tag of `digest`: from `env`'s listing, else any environment's (a
+    /// promotion copies the digest unchanged, so its tag is the same everywhere).
     fn tag_of(&self, service: &str, env: &str, digest: &Digest) -> Option<String> {
-        let listing = self
+        let find = |listing: &EnvironmentImages| {
+            listing
+                .images
+                .iter()
+                .find(|i| &i.digest == digest)
+                .map(|i| i.tag.clone())
+        };
+        let own = self
             .images
-            .get(&(service.to_string(), env.to_string()))?
-            .loaded()?;
-        listing
-            .images
-            .iter()
-            .find(|i| &i.digest == digest)
-            .map(|i| i.tag.clone())
+            .get(&(service.to_string(), env.to_string()))
+            .and_then(Loadable::loaded)
+            .and_then(find);
+        own.or_else(|| {
+            self.images
+                .iter()
+                .filter(|((s, _), _)| s == service)
+                .find_map(|(_, l)| l.loaded().and_then(find))
+        })
     }
 
     fn begin_release(&mut self) -> Vec<Effect> {
