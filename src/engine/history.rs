@@ -219,7 +219,7 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             let repo = GitRepo::open(&settings, short_len)?;
             let answer = work(&repo)?;
-            Ok((answer, repo.notes().to_vec()))
+            Ok((answer, repo.notes()))
         })
         .await
         .map_err(|e| EngineError::Input(format!("git task failed: {e}")))?
@@ -775,18 +775,7 @@ impl Engine {
         let located = self
             .with_git(move |repo| {
                 // Only the lookup is needed here, not the positions: no branch walk.
-                let lookups = looked_up
-                    .iter()
-                    .map(|p| match repo.resolve(p) {
-                        Ok(commit) => Lookup::Commit {
-                            commit,
-                            position: None,
-                        },
-                        Err(GitError::Ambiguous { .. }) => Lookup::Ambiguous,
-                        Err(_) => Lookup::Missing,
-                    })
-                    .collect::<Vec<_>>();
-                Ok(lookups)
+                Ok(looked_up.iter().map(|p| repo.lookup(p)).collect::<Vec<_>>())
             })
             .await;
         let (located, notes) = match located {

@@ -8,7 +8,7 @@ mod push;
 mod release;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use git2::{BranchType, Commit, ErrorCode, ObjectType, Oid, Repository, RepositoryOpenFlags};
@@ -162,18 +162,21 @@ impl GitError {
     }
 }
 
-/// Commits walked past the last tagged commit still missing before giving up: merges
-/// can carry committer times older than their parents, as git's own walks allow for.
-const SLOP_COMMITS: usize = 200;
+/// Commits walked past the oldest tagged commit's time before giving up on the rest:
+/// merges can carry committer times older than their parents, as git's own walks allow for.
+const SLOP_COMMITS: usize = 256;
 /// Clock skew tolerated between a commit and the history walked past it.
 const SLOP_SECONDS: i64 = 24 * 3600;
+
+/// A walk this long is worth a hint when libgit2 has no commit-graph to read.
+const LONG_WALK: usize = 20_000;
 
 /// An open repository plus the settings that name its branches.
 pub struct GitRepo {
     repo: Repository,
     settings: GitSettings,
     short_len: usize,
-    notes: Vec<String>,
+    notes: RefCell<Vec<String>>,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -188,6 +191,12 @@ impl GitRepo {
     /// Opens `settings.path` exactly (no search upwards, so a config next to another
     /// project never reads the wrong repository). `short_len` is the image tags' sha length.
     pub fn open(settings: &GitSettings, short_len: usize) -> Result<GitRepo, GitError> {
+        static OPTIONS: std::sync::Once = std::sync::Once::new();
+        OPTIONS.call_once(|| {
+            // libgit2 re-hashes every object it reads by default; gantry only reads what
+            // git wrote, and the hashing was a tenth of a 100,000-commit walk.
+            git2::opts::strict_hash_verification(false);
+        });
         let path = &settings.path;
         if !path.exists() {
             return Err(GitError::NotARepository {
@@ -221,13 +230,36 @@ impl GitRepo {
             repo,
             settings: settings.clone(),
             short_len,
-            notes,
+            notes: RefCell::new(notes),
         })
     }
 
-    /// What is missing from this repository (shallow, bare), for the user to read once.
-    pub fn notes(&self) -> &[String] {
-        &self.notes
+    /// What is missing from this repository (shallow, bare, a usable commit-graph), for
+    /// the user to read once.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.borrow().clone()
+    }
+
+    /// After a long walk: says how to make the next one fast, if libgit2 could not use a
+    /// commit-graph. libgit2 1.9 reads only a single commit-graph file without the
+    /// generation-data chunks that git writes by default since 2.34.
+    fn hint_after_walk(&self, walked: usize) {
+        if walked < LONG_WALK {
+            return;
+        }
+        let info = self.repo.path().join("objects").join("info");
+        let why = match std::fs::read(info.join("commit-graph")) {
+            Ok(bytes) if commit_graph_is_readable(&bytes) => return,
+            Ok(_) => "its commit-graph has generation data libgit2 cannot read",
+            Err(_) if info.join("commit-graphs").exists() => {
+                "its commit-graph is split, which libgit2 cannot read"
+            }
+            Err(_) => "it has no commit-graph",
+        };
+        self.notes.borrow_mut().push(format!(
+            "walked {walked} commits reading each one, because {why}; `git -c commitGraph.generationVersion=1 commit-graph write --reachable` in {} makes such walks several times faster",
+            self.settings.path.display()
+        ));
     }
 
     pub fn settings(&self) -> &GitSettings {
@@ -473,61 +505,117 @@ impl GitRepo {
         })
     }
 
+    /// What a hex prefix (an image tag's digits) names, without its place in history.
+    pub fn lookup(&self, prefix: &str) -> Lookup {
+        if !is_commit_id(prefix) {
+            return Lookup::Missing;
+        }
+        match self.repo.find_commit_by_prefix(prefix) {
+            Ok(commit) => Lookup::Commit {
+                commit: self.info(&commit),
+                position: None,
+            },
+            Err(e) if e.code() == ErrorCode::Ambiguous => Lookup::Ambiguous,
+            // Not found, or found but not a commit: either way no commit of ours.
+            Err(_) => Lookup::Missing,
+        }
+    }
+
     /// What each hex prefix (the digits of an image tag) names, and where those commits
     /// sit in `branch`'s history. The walk stops once every commit found is placed, or
     /// once it is well past the oldest of them, so it costs the depth of the oldest tagged
-    /// commit, not the whole history. A commit not met by then is off the branch.
+    /// commit, not the whole history. A commit not met by then is off the branch. Digits
+    /// that match several objects name the commit among them met on the branch, if any.
     pub fn locate(&self, branch: &str, prefixes: &[String]) -> Result<Vec<Lookup>, GitError> {
         let (_, head) = self.branch_head(branch)?;
-        let mut lookups = Vec::with_capacity(prefixes.len());
+        let mut lookups: Vec<Lookup> = prefixes.iter().map(|p| self.lookup(p)).collect();
         let mut wanted: HashMap<Oid, Vec<usize>> = HashMap::new();
-        for (i, prefix) in prefixes.iter().enumerate() {
-            let lookup = if !is_commit_id(prefix) {
-                Lookup::Missing
-            } else {
-                match self.repo.find_commit_by_prefix(prefix) {
-                    Ok(commit) => {
-                        wanted.entry(commit.id()).or_default().push(i);
-                        Lookup::Commit {
-                            commit: self.info(&commit),
-                            position: None,
-                        }
+        let mut ambiguous: Vec<(String, usize)> = Vec::new();
+        let mut oldest = i64::MAX;
+        for (i, lookup) in lookups.iter().enumerate() {
+            match lookup {
+                Lookup::Commit { commit, .. } => {
+                    if let Ok(oid) = Oid::from_str(&commit.sha) {
+                        wanted.entry(oid).or_default().push(i);
                     }
-                    Err(e) if e.code() == ErrorCode::Ambiguous => Lookup::Ambiguous,
-                    // Not found, or found but not a commit: either way no commit of ours.
-                    Err(_) => Lookup::Missing,
+                    oldest = oldest.min(commit.commit_time);
                 }
-            };
-            lookups.push(lookup);
+                Lookup::Ambiguous => ambiguous.push((prefixes[i].to_ascii_lowercase(), i)),
+                Lookup::Missing => {}
+            }
         }
-        if wanted.is_empty() {
+        if wanted.is_empty() && ambiguous.is_empty() {
             return Ok(lookups);
         }
-        let oldest = lookups
-            .iter()
-            .filter_map(|l| match l {
-                Lookup::Commit { commit, .. } => Some(commit.commit_time),
-                _ => None,
-            })
-            .min()
-            .unwrap_or(i64::MIN);
-        let mut remaining: HashSet<Oid> = wanted.keys().copied().collect();
-        let mut position = 0usize;
-        let mut past_oldest = 0usize;
-        self.walk(head, |commit| {
-            if remaining.remove(&commit.id()) {
-                for &i in wanted.get(&commit.id()).into_iter().flatten() {
+        let cutoff = if wanted.is_empty() {
+            i64::MAX
+        } else {
+            oldest.saturating_sub(SLOP_SECONDS)
+        };
+        // A revwalk yields ids without building commit objects, and reads the
+        // commit-graph file when the repository has one.
+        let mut revwalk = self
+            .repo
+            .revwalk()
+            .map_err(GitError::git("walking history"))?;
+        if self.settings.first_parent {
+            revwalk
+                .simplify_first_parent()
+                .map_err(GitError::git("walking history"))?;
+        }
+        revwalk
+            .push(head)
+            .map_err(GitError::git("walking history"))?;
+        let mut remaining = wanted.len();
+        let mut past_cutoff = 0usize;
+        let mut walked = 0usize;
+        for (position, oid) in revwalk.enumerate() {
+            walked = position + 1;
+            let oid = match oid {
+                Ok(oid) => oid,
+                Err(e) if e.code() == ErrorCode::NotFound => break,
+                Err(e) => return Err(GitError::git("walking history")(e)),
+            };
+            if let Some(indexes) = wanted.get(&oid) {
+                remaining -= 1;
+                for &i in indexes {
                     if let Some(Lookup::Commit { position: p, .. }) = lookups.get_mut(i) {
                         *p = Some(position);
                     }
                 }
             }
-            position += 1;
-            if commit.time().seconds() < oldest.saturating_sub(SLOP_SECONDS) {
-                past_oldest += 1;
+            if !ambiguous.is_empty() {
+                let hex = oid.to_string();
+                let mut matched = Vec::new();
+                ambiguous.retain(|(prefix, i)| {
+                    let hit = hex.starts_with(prefix.as_str());
+                    if hit {
+                        matched.push(*i);
+                    }
+                    !hit
+                });
+                for i in matched {
+                    lookups[i] = Lookup::Commit {
+                        commit: self.info(&self.commit(oid)?),
+                        position: Some(position),
+                    };
+                }
             }
-            Ok(!remaining.is_empty() && past_oldest < SLOP_COMMITS)
-        })?;
+            if remaining == 0 && ambiguous.is_empty() {
+                break;
+            }
+            // Reading the time costs a commit object: once in a while is enough.
+            if cutoff != i64::MAX
+                && position % 64 == 63
+                && self.commit(oid)?.time().seconds() < cutoff
+            {
+                past_cutoff += 64;
+                if past_cutoff >= SLOP_COMMITS {
+                    break;
+                }
+            }
+        }
+        self.hint_after_walk(walked);
         Ok(lookups)
     }
 
@@ -734,5 +822,52 @@ impl GitRepo {
 
     fn branch_exists(&self, name: &str) -> bool {
         self.repo.find_branch(name, BranchType::Local).is_ok()
+    }
+}
+
+/// True for a commit-graph file libgit2 1.9 can use: version 1, and only the chunks it
+/// knows (fanout, lookup, commit data, extra edges, bloom filters).
+fn commit_graph_is_readable(bytes: &[u8]) -> bool {
+    const KNOWN: [&[u8; 4]; 6] = [b"OIDF", b"OIDL", b"CDAT", b"EDGE", b"BIDX", b"BDAT"];
+    if bytes.len() < 8 || &bytes[..4] != b"CGPH" || bytes[4] != 1 {
+        return false;
+    }
+    let chunks = usize::from(bytes[6]);
+    (0..chunks).all(|i| {
+        let at = 8 + i * 12;
+        bytes
+            .get(at..at + 4)
+            .is_some_and(|id| KNOWN.iter().any(|k| k.as_slice() == id))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::commit_graph_is_readable;
+
+    fn graph(chunks: &[&[u8; 4]]) -> Vec<u8> {
+        let mut bytes = b"CGPH\x01\x01".to_vec();
+        bytes.push(chunks.len() as u8);
+        bytes.push(0);
+        for id in chunks {
+            bytes.extend_from_slice(*id);
+            bytes.extend_from_slice(&[0; 8]);
+        }
+        bytes
+    }
+
+    #[test]
+    fn commit_graph_readability_follows_its_chunks() {
+        assert!(commit_graph_is_readable(&graph(&[
+            b"OIDF", b"OIDL", b"CDAT"
+        ])));
+        assert!(commit_graph_is_readable(&graph(&[
+            b"OIDF", b"OIDL", b"CDAT", b"BIDX", b"BDAT"
+        ])));
+        assert!(!commit_graph_is_readable(&graph(&[
+            b"OIDF", b"OIDL", b"CDAT", b"GDA2"
+        ])));
+        assert!(!commit_graph_is_readable(b"CGPH"));
+        assert!(!commit_graph_is_readable(b"PACK\x01\x01\x00\x00"));
     }
 }
