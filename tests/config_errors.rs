@@ -22,6 +22,16 @@ const CASES: &[(&str, &str, &[&str])] = &[
     ("syntax-error.toml", "2:", &[]),
     ("wrong-type.toml", "4:14", &["bool"]),
     (
+        "both-passwords.toml",
+        "6:17",
+        &["both password_env and password_file"],
+    ),
+    (
+        "plain-http-with-ca.toml",
+        "5:14",
+        &["plain_http = true and ca_file"],
+    ),
+    (
         "duplicate-service.toml",
         "9:8",
         &["duplicate service `payment-svc`"],
