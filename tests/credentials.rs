@@ -451,6 +451,22 @@ fn identity_token_is_traded_at_the_token_service() {
         digest
     );
 
+    // A credential helper says "identity token" with the user name `<token>`.
+    t.helper("idhelper", w.token.addr(), "<token>", IDENTITY_TOKEN);
+    let helper_config = t.inputs.join("docker-helper");
+    std::fs::create_dir_all(&helper_config).expect("mkdir");
+    std::fs::write(
+        helper_config.join("config.json"),
+        serde_json::json!({ "credHelpers": { w.token.addr(): "idhelper" } }).to_string(),
+    )
+    .expect("write");
+    let out = t.run(
+        &["images", &t.case.service, "--env", "tokened", "--json"],
+        &[("DOCKER_CONFIG", helper_config.to_str().expect("utf-8"))],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("sha-9c9c9c9"), "{}", stdout(&out));
+
     // A basic-auth registry has nowhere to trade it: said plainly.
     let out = t.promote("secure", "9c9c9c9", &[("DOCKER_CONFIG", docker)]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));

@@ -1,7 +1,8 @@
 //! Real local registries and skopeo-seeded test images, for tests, `gantry demo` and benchmarks.
 //!
 //! Everything here is synchronous (`std::process`) and shells out to Debian's `docker-registry`
-//! (CNCF Distribution), `skopeo` and `htpasswd`, so tests exercise gantry against the real thing
+//! (CNCF Distribution), `skopeo`, `htpasswd` and `openssl` (a private CA, a token
+//! service's signatures), so tests exercise gantry against the real thing
 //! rather than a mock.
 
 mod demo_repo;
