@@ -9,6 +9,7 @@ fn main() {
         eprintln!("gantry: cannot install the error reporter: {e}");
     }
     let cli = gantry::cli::Cli::parse();
+    start_log();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -23,4 +24,30 @@ fn main() {
     // Background registry tasks must not keep the process alive after the answer.
     runtime.shutdown_background();
     std::process::exit(code);
+}
+
+/// Logs go to `gantry.log` under the state directory, never to the screen (the console
+/// owns it). `GANTRY_LOG` sets the level (error, warn, info, debug, trace; default info).
+/// A log that cannot be opened is not worth failing a promotion for.
+fn start_log() {
+    let dir = gantry::engine::lock::state_dir();
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("gantry.log"))
+    else {
+        return;
+    };
+    let level = std::env::var("GANTRY_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_max_level(level)
+        .try_init();
 }

@@ -393,6 +393,18 @@ impl Engine {
         }
         match &result {
             Ok(outcome) => {
+                tracing::info!(job = job.0, "{}", outcome.plan.summary(outcome.executed))
+            }
+            Err(e) => tracing::warn!(
+                job = job.0,
+                "{} {} -> {}: {e}",
+                request.selector,
+                request.from,
+                request.to
+            ),
+        }
+        match &result {
+            Ok(outcome) => {
                 let now = counters.snapshot();
                 let changed = last_sent
                     .lock()
