@@ -160,8 +160,12 @@ pub enum RegistryError {
         #[source]
         source: credentials::CredentialError,
     },
-    #[error("{registry}: TLS certificate not trusted ({reason}); set ca_file for this environment if it uses a private CA")]
-    UntrustedCertificate { registry: String, reason: String },
+    #[error("{registry}: TLS certificate not trusted ({reason}){hint}")]
+    UntrustedCertificate {
+        registry: String,
+        reason: String,
+        hint: &'static str,
+    },
     #[error("{registry}: the registry does not answer with TLS ({reason}); set plain_http = true if it is meant to be plain HTTP")]
     NotTls { registry: String, reason: String },
     #[error("{registry}: ca_file {}: {reason}", .path.display())]
@@ -1315,6 +1319,13 @@ impl RegistryClient {
                 .unwrap_or_default()
                 .trim()
                 .to_string();
+            // An unknown issuer is what a private CA looks like; an expired certificate or
+            // one for another name is not fixed by trusting more roots.
+            let hint = if reason.contains("UnknownIssuer") {
+                "; set ca_file for this environment if it uses a private CA"
+            } else {
+                ""
+            };
             return Some(RegistryError::UntrustedCertificate {
                 registry: self.host.clone(),
                 reason: if reason.is_empty() {
@@ -1322,6 +1333,7 @@ impl RegistryClient {
                 } else {
                     reason
                 },
+                hint,
             });
         }
         if !self.plain_http
@@ -1555,6 +1567,40 @@ mod tests {
         assert!(status(503).is_transient());
         assert!(!status(404).is_transient());
         assert!(!status(400).is_transient());
+    }
+
+    #[test]
+    fn bearer_challenges() {
+        let challenge = parse_bearer_challenge(
+            r#"Bearer realm="https://auth.example/token?a=1,b",service="registry.example",scope="repository:x:pull""#,
+        )
+        .expect("bearer");
+        assert_eq!(challenge.realm, "https://auth.example/token?a=1,b");
+        assert_eq!(challenge.service.as_deref(), Some("registry.example"));
+        assert_eq!(
+            parse_bearer_challenge(r#"bearer realm="http://r/t""#).map(|c| c.service),
+            Some(None)
+        );
+        assert_eq!(parse_bearer_challenge(r#"Basic realm="gantry-test""#), None);
+        // A realm that is not a URL would send the credentials who knows where.
+        assert_eq!(
+            parse_bearer_challenge(r#"Bearer realm="file:///etc""#),
+            None
+        );
+        assert_eq!(parse_bearer_challenge(r#"Bearer realm="https://x"#), None);
+    }
+
+    #[test]
+    fn form_encoding_and_pem_blocks() {
+        assert_eq!(
+            form_encode("repository:a/b:pull,push x"),
+            "repository%3Aa%2Fb%3Apull%2Cpush+x"
+        );
+        let pem = "junk\n-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n";
+        let blocks = pem_certificates(pem);
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks[1].contains("BBB") && !blocks[1].contains("AAA"));
+        assert!(pem_certificates("no certificate here").is_empty());
     }
 
     #[test]
