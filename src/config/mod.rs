@@ -147,7 +147,7 @@ impl GitSettings {
                 "git.release_template `{template}` does not give a valid branch name (e.g. `{sample}`)"
             ));
         }
-        if self.remote.is_empty() || !git2::Remote::is_valid_name(&self.remote) {
+        if !is_valid_ref_path(&self.remote) {
             return Err(format!(
                 "git.remote `{}` is not a valid remote name",
                 self.remote
@@ -157,11 +157,26 @@ impl GitSettings {
     }
 }
 
-/// git's rules for a branch: `refs/heads/<name>` must be a valid reference name.
+/// git's rules for a branch name (`git check-ref-format --branch`).
 pub fn is_valid_branch_name(name: &str) -> bool {
+    !name.starts_with('-') && is_valid_ref_path(name)
+}
+
+/// git's reference-name rules (`git check-ref-format`) for what follows `refs/heads/`.
+/// Written out rather than asked of libgit2: its first call initialises OpenSSL, a cost
+/// every command would pay just to read the configuration.
+fn is_valid_ref_path(name: &str) -> bool {
     !name.is_empty()
-        && !name.starts_with('-')
-        && git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
+        && name != "@"
+        && !name.contains("..")
+        && !name.contains("@{")
+        && !name.ends_with('.')
+        && name
+            .bytes()
+            .all(|b| b >= 0x20 && b != 0x7f && !b" ~^:?*[\\".contains(&b))
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1234,6 +1249,44 @@ name = "payment-svc"
             "{message}"
         );
         assert_eq!((line, col), (10, 11));
+    }
+
+    #[test]
+    fn branch_names_follow_git() {
+        for good in [
+            "develop",
+            "release/v1.2.0-sha-2b2e927",
+            "hotfix/x_y",
+            "a.b/c",
+        ] {
+            assert!(is_valid_branch_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "@",
+            "-x",
+            "a..b",
+            "a b",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[",
+            "a\\b",
+            "a/",
+            "/a",
+            "a//b",
+            ".a",
+            "a/.b",
+            "a.lock",
+            "a/b.lock/c",
+            "a.",
+            "a@{1}",
+            "tab\there",
+        ] {
+            assert!(!is_valid_branch_name(bad), "{bad:?}");
+        }
     }
 
     #[test]
