@@ -121,14 +121,18 @@ pub struct DockerConfigFile {
 }
 
 impl DockerConfigFile {
-    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (not read yet).
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (not read yet); none at
+    /// all without either variable, rather than a surprising path relative to the cwd.
     pub fn from_env() -> DockerConfigFile {
         let dir = std::env::var_os("DOCKER_CONFIG")
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
-            .unwrap_or_else(|| PathBuf::from(".docker"));
-        DockerConfigFile::at(dir.join("config.json"))
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|h| !h.is_empty())
+                    .map(|h| PathBuf::from(h).join(".docker"))
+            });
+        DockerConfigFile::at(dir.map(|d| d.join("config.json")).unwrap_or_default())
     }
 
     pub fn at(path: PathBuf) -> DockerConfigFile {
@@ -265,6 +269,9 @@ fn read_docker_config(path: &Path) -> Result<Option<DockerConfig>, CredentialErr
         path: path.to_path_buf(),
         reason,
     };
+    if path.as_os_str().is_empty() {
+        return Ok(None);
+    }
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
