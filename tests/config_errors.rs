@@ -43,7 +43,12 @@ fn invalid_configs_are_located_and_explained() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid_configs");
     for (file, location, words) in CASES {
         let path = dir.join(file);
-        let out = gantry_in(&dir, &["--config", path.to_str().expect("utf-8"), "status"]);
+        // Run from a scratch directory: gantry's state must not land in the source tree.
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let out = gantry_in(
+            scratch.path(),
+            &["--config", path.to_str().expect("utf-8"), "status"],
+        );
         let err = stderr(&out);
         assert_eq!(code(&out), 2, "{file}: {err}");
         let first = err.lines().next().unwrap_or_default();

@@ -372,13 +372,26 @@ fn mutable_tag_moves_to_the_newest_promotion() {
 fn several_images_promote_concurrently() {
     let case = Case::new("several");
     let regs = registries();
+    // A second service in the same config: one image per service per promotion.
+    let other = format!("{}-b", case.service);
+    let mut text = std::fs::read_to_string(&case.config).expect("config");
+    text.push_str(&format!("\n[[service]]\nname = \"{other}\"\n"));
+    std::fs::write(&case.config, text).expect("config");
     let a = case.seed("c1c1c1c", 25, &[], SeedFormat::Oci);
-    let b = case.seed("c2c2c2c", 26, &[], SeedFormat::DockerV2s2);
+    let b = case.seed_in(
+        regs.dev.addr(),
+        &other,
+        "c2c2c2c",
+        26,
+        &[],
+        SeedFormat::DockerV2s2,
+        ImageSpec::small(26),
+    );
     let svc = &case.service;
     let out = case.gantry(&[
         "promote",
         &format!("{svc}:sha-c1c1c1c"),
-        &format!("{svc}:sha-c2c2c2c"),
+        &format!("{other}:sha-c2c2c2c"),
         "--to",
         "stage",
         "--json",
@@ -386,7 +399,11 @@ fn several_images_promote_concurrently() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out).as_array().map(Vec::len), Some(2));
     assert_eq!(case.digest_at(&regs.stage, "sha-c1c1c1c"), a);
-    assert_eq!(case.digest_at(&regs.stage, "sha-c2c2c2c"), b);
+    let other_image = format!("{}/{other}:sha-c2c2c2c", regs.stage.addr());
+    assert_eq!(
+        gantry::sandbox::skopeo_digest(&other_image, None).expect("digest"),
+        b
+    );
 }
 
 #[test]
