@@ -614,3 +614,84 @@ fn engine_reports_progress_from_background_tasks() {
     // Coalesced: never two identical reports in a row.
     assert!(progress.windows(2).all(|w| w[0] != w[1]));
 }
+
+#[test]
+fn read_only_environment_is_never_written() {
+    let case = Case::new("read-only-env");
+    let regs = registries();
+    let digest = case.seed("ab12ab1", 32, &[], SeedFormat::Oci);
+    let mut text = std::fs::read_to_string(&case.config).expect("config");
+    text.push_str(&format!(
+        "\n[[environment]]\nname = \"frozen\"\nregistry = \"{}\"\npath = \"frozen\"\nfrom = \"dev\"\nplain_http = true\nmutable_tag = \"frozen\"\nreadonly = true\n",
+        regs.prod.addr()
+    ));
+    std::fs::write(&case.config, text).expect("config");
+    let image = format!("{}:sha-ab12ab1", case.service);
+
+    // A dry run still shows the plan; a real run is refused and writes nothing.
+    let dry = case.gantry(&["promote", &image, "--to", "frozen", "--dry-run"]);
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    let out = case.gantry(&["promote", &image, "--to", "frozen"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("frozen is read-only"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(case
+        .tags_at(&regs.prod, &format!("frozen/{}", case.service))
+        .is_empty());
+    let rollback = case.gantry(&[
+        "rollback",
+        &case.service,
+        "--env",
+        "frozen",
+        "--to",
+        &digest,
+    ]);
+    assert_eq!(code(&rollback), 3, "{}", stderr(&rollback));
+}
+
+#[test]
+fn rollback_moves_only_the_mutable_tag_back() {
+    let case = Case::new("rollback");
+    let regs = registries();
+    let first = case.seed("1b1b1b1", 33, &[], SeedFormat::Oci);
+    let second = case.seed("2c2c2c2", 34, &[], SeedFormat::Oci);
+    let svc = &case.service;
+    for commit in ["1b1b1b1", "2c2c2c2"] {
+        let out = case.gantry(&["promote", &format!("{svc}:sha-{commit}"), "--to", "stage"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    assert_eq!(case.digest_at(&regs.stage, "stage"), second);
+
+    let out = case.gantry(&[
+        "rollback",
+        svc,
+        "--env",
+        "stage",
+        "--to",
+        "sha-1b1b1b1",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["from"], second.as_str());
+    assert_eq!(report["to"], first.as_str());
+    assert_eq!(case.digest_at(&regs.stage, "stage"), first);
+    // Both immutable tags stay where they were.
+    assert_eq!(case.digest_at(&regs.stage, "sha-2c2c2c2"), second);
+    assert_eq!(
+        case.tags_at(&regs.stage, svc),
+        ["sha-1b1b1b1", "sha-2c2c2c2", "stage"]
+    );
+
+    // An image the environment does not hold cannot be rolled back to.
+    let out = case.gantry(&["rollback", svc, "--env", "stage", "--to", "sha-9999999"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no image `sha-9999999`"),
+        "{}",
+        stderr(&out)
+    );
+}

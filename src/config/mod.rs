@@ -251,6 +251,8 @@ pub struct Environment {
     pub login: Option<Login>,
     /// Extra root certificates (PEM) trusted for this registry, absolute.
     pub ca_file: Option<PathBuf>,
+    /// gantry never writes here: promotions and rollbacks into it are refused.
+    pub readonly: bool,
 }
 
 /// A user name and where its password lives: the configuration never holds the secret itself.
@@ -438,6 +440,8 @@ struct RawEnvironment {
     password_file: Option<Spanned<String>>,
     #[serde(default)]
     ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    readonly: bool,
 }
 
 #[derive(Deserialize)]
@@ -574,6 +578,7 @@ impl Validator<'_> {
                 from: env.from.as_ref().map(|f| f.get_ref().clone()),
                 login,
                 ca_file,
+                readonly: env.readonly,
             });
         }
         for env in &raw.environment {
@@ -1112,6 +1117,9 @@ name = "payment-svc"
             "team-money/ledger-api"
         );
         assert_eq!(config.copy.parallel_blobs, 6);
+        assert_eq!(config.ui.theme, "dark");
+        assert!(config.environment("perf").unwrap().readonly);
+        assert!(!config.environment("qa").unwrap().readonly);
     }
 
     #[test]

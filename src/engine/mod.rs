@@ -441,6 +441,12 @@ impl Engine {
         let service = self.config.service(request.selector.service())?;
         let source_env = self.config.environment(&request.from)?;
         let target_env = self.config.environment(&request.to)?;
+        if target_env.readonly && !dry_run {
+            return Err(EngineError::Refused(format!(
+                "{} is read-only in the configuration: gantry does not write to it",
+                target_env.name
+            )));
+        }
         let resolved = self.resolve(&request.selector, source_env).await?;
         // Held from planning to the last tag, so the plan still holds when it is carried out.
         let _lock = if dry_run {

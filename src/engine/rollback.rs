@@ -61,6 +61,12 @@ impl Engine {
     ) -> Result<RollbackOutcome, EngineError> {
         let service = self.config.service(service)?.clone();
         let env = self.config.environment(env)?.clone();
+        if env.readonly {
+            return Err(EngineError::Refused(format!(
+                "{} is read-only in the configuration: gantry does not write to it",
+                env.name
+            )));
+        }
         let mutable = env.mutable_tag.clone().ok_or_else(|| {
             EngineError::Input(format!(
                 "{} has no mutable_tag: there is nothing to roll back, each image is addressed by its own tag",

@@ -197,6 +197,8 @@ pub enum Level {
 pub struct EnvInfo {
     pub name: String,
     pub from: Option<String>,
+    /// `readonly = true` in the configuration: nothing is written here.
+    pub readonly: bool,
 }
 
 pub struct App {
@@ -242,6 +244,7 @@ impl App {
                 .map(|e| EnvInfo {
                     name: e.name.clone(),
                     from: e.from.clone(),
+                    readonly: e.readonly,
                 })
                 .collect(),
             service_idx: 0,
@@ -847,7 +850,7 @@ impl App {
     fn targets_from(&self, env: &str) -> Vec<String> {
         self.environments
             .iter()
-            .filter(|e| e.from.as_deref() == Some(env))
+            .filter(|e| e.from.as_deref() == Some(env) && !e.readonly)
             .map(|e| e.name.clone())
             .collect()
     }
@@ -923,6 +926,10 @@ impl App {
                 let Some(target) = self.environments.get(self.env_column).cloned() else {
                     return Vec::new();
                 };
+                if target.readonly {
+                    self.say(Level::Warn, format!("{} is read-only: nothing is promoted into it", target.name));
+                    return Vec::new();
+                }
                 let Some(from) = target.from.clone() else {
                     self.say(
                         Level::Warn,
@@ -1049,6 +1056,10 @@ impl App {
             }
             _ => return Vec::new(),
         };
+        if self.environments.iter().any(|e| e.name == env && e.readonly) {
+            self.say(Level::Warn, format!("{env} is read-only: nothing is rolled back there"));
+            return Vec::new();
+        }
         // The last promotion of this session that moved the tag knows where it was.
         let moved = self.jobs.iter().rev().find_map(|j| {
             let plan = j.plan.as_ref()?;
