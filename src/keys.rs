@@ -424,7 +424,13 @@ impl Default for Keymap {
         );
         screens.insert(
             Screen::Environments,
-            vec![bind(Action::Rollback, &[ch('b')])],
+            vec![
+                bind(Action::Promote, &[ch('p')]),
+                bind(Action::Rollback, &[ch('b')]),
+                // Columns are environments here: left and right move between them.
+                bind(Action::NextEnvironment, &[p(Right), ch('}'), ch('e')]),
+                bind(Action::PrevEnvironment, &[p(Left), ch('{'), ch('E')]),
+            ],
         );
         screens.insert(
             Screen::Promotions,

@@ -109,6 +109,45 @@ pub enum TagAction {
 }
 
 impl Plan {
+    /// A plan that only describes a promotion: the caller fills in its steps. It holds no
+    /// manifest bytes, so it can be shown (the console's tests draw it) but never carried
+    /// out; the engine executes only plans it built itself.
+    pub fn outline(
+        service: &str,
+        from: &str,
+        to: &str,
+        source: &str,
+        target: &str,
+        tag: &str,
+        digest: Digest,
+    ) -> Plan {
+        let top = RawManifest {
+            digest: digest.clone(),
+            media_type: media::OCI_INDEX.to_string(),
+            bytes: Default::default(),
+        };
+        Plan {
+            service: service.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            source: source.to_string(),
+            target: target.to_string(),
+            tag: tag.to_string(),
+            digest,
+            media_type: top.media_type.clone(),
+            platforms: Vec::new(),
+            manifests: Vec::new(),
+            blobs: Vec::new(),
+            tags: Vec::new(),
+            refusal: None,
+            from_env: from.to_string(),
+            source_repository: String::new(),
+            target_repository: String::new(),
+            to_push: Vec::new(),
+            top,
+        }
+    }
+
     pub fn bytes_to_transfer(&self) -> u64 {
         self.blobs
             .iter()

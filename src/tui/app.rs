@@ -927,7 +927,10 @@ impl App {
                     return Vec::new();
                 };
                 if target.readonly {
-                    self.say(Level::Warn, format!("{} is read-only: nothing is promoted into it", target.name));
+                    self.say(
+                        Level::Warn,
+                        format!("{} is read-only: nothing is promoted into it", target.name),
+                    );
                     return Vec::new();
                 }
                 let Some(from) = target.from.clone() else {
@@ -1056,8 +1059,15 @@ impl App {
             }
             _ => return Vec::new(),
         };
-        if self.environments.iter().any(|e| e.name == env && e.readonly) {
-            self.say(Level::Warn, format!("{env} is read-only: nothing is rolled back there"));
+        if self
+            .environments
+            .iter()
+            .any(|e| e.name == env && e.readonly)
+        {
+            self.say(
+                Level::Warn,
+                format!("{env} is read-only: nothing is rolled back there"),
+            );
             return Vec::new();
         }
         // The last promotion of this session that moved the tag knows where it was.

@@ -68,37 +68,52 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
 }
 
 fn render_header(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
-    let mut spans = vec![Span::styled(" gantry ", theme.title)];
-    for (i, screen) in Screen::ALL[..5].iter().enumerate() {
-        let style = if *screen == app.screen {
-            theme.selection
-        } else {
-            theme.muted
-        };
-        spans.push(Span::raw(" "));
-        spans.push(Span::styled(format!("{} {}", i + 1, screen.title()), style));
-    }
-    let help_style = if app.screen == Screen::Help {
-        theme.selection
-    } else {
-        theme.muted
-    };
-    spans.push(Span::raw(" "));
-    spans.push(Span::styled("? Help", help_style));
     let running = app
         .jobs
         .iter()
         .filter(|j| j.state == JobState::Running)
         .count();
+    let mut status = Vec::new();
     if running > 0 {
-        spans.push(Span::styled(
+        status.push(Span::styled(
             format!("  ⟳ {running} running"),
             theme.progress,
         ));
     }
     if app.readonly {
-        spans.push(Span::styled("  READ-ONLY", theme.warn));
+        status.push(Span::styled("  READ-ONLY", theme.warn));
     }
+    // Narrow terminals name only the current screen, so what is running and
+    // read-only still show.
+    let tabs = |compact: bool| {
+        let mut spans = vec![Span::styled(" gantry ", theme.title)];
+        let all = Screen::ALL[..5]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{}", i + 1), *s));
+        for (key, screen) in all.chain([("?".to_string(), Screen::Help)]) {
+            let current = screen == app.screen;
+            let style = if current {
+                theme.selection
+            } else {
+                theme.muted
+            };
+            spans.push(Span::raw(" "));
+            let text = if compact && !current {
+                key
+            } else {
+                format!("{key} {}", screen.title())
+            };
+            spans.push(Span::styled(text, style));
+        }
+        spans
+    };
+    let mut spans = tabs(false);
+    let width: usize = spans.iter().chain(&status).map(Span::width).sum();
+    if width > area.width as usize {
+        spans = tabs(true);
+    }
+    spans.extend(status);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -131,41 +146,54 @@ fn render_footer(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
 }
 
 /// The current screen's own keys first, then a few global ones, built from the keymap.
+/// Pairs with one name (next and previous service) share a hint: `]/[ service`.
 fn hints(app: &App, theme: &Theme) -> Line<'static> {
-    let mut spans = Vec::new();
-    let screen = if app.screen == Screen::Help {
-        Screen::Help
+    let own = app
+        .keymap
+        .screens
+        .get(&app.screen)
+        .cloned()
+        .unwrap_or_default();
+    let globals: &[Action] = if app.screen == Screen::Help {
+        &[Action::Back, Action::Quit]
     } else {
-        app.screen
+        &[
+            Action::Select,
+            Action::Filter,
+            Action::Refresh,
+            Action::Help,
+            Action::Quit,
+        ]
     };
-    let own = app.keymap.screens.get(&screen).cloned().unwrap_or_default();
-    let globals = [
-        Action::Select,
-        Action::Filter,
-        Action::Refresh,
-        Action::Help,
-        Action::Quit,
-    ];
-    let mut shown = Vec::new();
-    for binding in own.iter().filter(|b| app.allowed(b.action)) {
-        shown.push((binding.keys.first().copied(), binding.action));
-    }
-    for action in globals {
-        let key = app
-            .keymap
-            .global
-            .iter()
-            .find(|b| b.action == action)
-            .and_then(|b| b.keys.first().copied());
-        shown.push((key, action));
-    }
-    for (key, action) in shown {
+    let mut shown: Vec<(String, &'static str)> = Vec::new();
+    let first_keys = own
+        .iter()
+        .filter(|b| app.allowed(b.action))
+        .map(|b| (b.keys.first().copied(), b.action))
+        .chain(globals.iter().map(|&action| {
+            let key = app
+                .keymap
+                .global
+                .iter()
+                .find(|b| b.action == action)
+                .and_then(|b| b.keys.first().copied());
+            (key, action)
+        }));
+    for (key, action) in first_keys {
         let Some(key) = key else { continue };
-        spans.push(Span::styled(format!("{key}"), theme.accent));
-        spans.push(Span::styled(
-            format!(" {}  ", short_name(action)),
-            theme.muted,
-        ));
+        let name = short_name(action);
+        match shown.iter_mut().find(|(_, n)| *n == name) {
+            Some((keys, _)) => {
+                keys.push('/');
+                keys.push_str(&key.to_string());
+            }
+            None => shown.push((key.to_string(), name)),
+        }
+    }
+    let mut spans = Vec::new();
+    for (keys, name) in shown {
+        spans.push(Span::styled(keys, theme.accent));
+        spans.push(Span::styled(format!(" {name}  "), theme.muted));
     }
     Line::from(spans)
 }
@@ -177,6 +205,7 @@ fn short_name(action: Action) -> &'static str {
         Action::Refresh => "refresh",
         Action::Help => "help",
         Action::Quit => "quit",
+        Action::Back => "back",
         Action::Promote => "promote",
         Action::Rollback => "rollback",
         Action::CancelJob => "cancel",
@@ -263,8 +292,36 @@ fn render_table<'a>(
         .collect();
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.title))
-        .column_spacing(2);
+        .column_spacing(column_spacing(area.width));
     frame.render_widget(table, area);
+}
+
+/// Two columns apart, one on a narrow terminal.
+fn column_spacing(width: u16) -> u16 {
+    if width < 60 {
+        1
+    } else {
+        2
+    }
+}
+
+/// The columns that fit `width`, in display order: `columns` is (width, priority), a lower
+/// priority staying longer; the last kept column takes what is left.
+fn fitting_columns(width: u16, columns: &[(u16, u8)]) -> Vec<usize> {
+    let spacing = column_spacing(width);
+    let mut by_priority: Vec<usize> = (0..columns.len()).collect();
+    by_priority.sort_by_key(|&i| columns[i].1);
+    let mut kept: Vec<usize> = Vec::new();
+    let mut used = 0u16;
+    for i in by_priority {
+        let extra = columns[i].0 + if kept.is_empty() { 0 } else { spacing };
+        if kept.is_empty() || used + extra <= width {
+            used += extra;
+            kept.push(i);
+        }
+    }
+    kept.sort_unstable();
+    kept
 }
 
 fn split_title(body: Rect, title_rows: u16) -> (Rect, Rect) {
@@ -324,34 +381,57 @@ fn render_images(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     }
     let rows = app.image_rows();
     let now = app.now;
+    // Narrow terminals drop platforms, then size, then the digest; the tag always stays.
+    let tag_width = rows
+        .iter()
+        .map(|i| i.tag.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(3) as u16;
+    let columns = [
+        ("TAG", tag_width, 0),
+        ("DIGEST", 19, 3),
+        ("PLATFORMS", 23, 5),
+        ("AGE", 6, 1),
+        ("SIZE", 8, 4),
+        ("TAGS", 6, 2),
+    ];
+    let kept = fitting_columns(
+        rest.width,
+        &columns.map(|(_, width, priority)| (width, priority)),
+    );
+    let last = kept.last().copied();
     render_table(
         frame,
         theme,
         rest,
         TableSpec {
-            header: vec!["TAG", "DIGEST", "PLATFORMS", "AGE", "SIZE", "TAGS"],
-            widths: vec![
-                Constraint::Length(14),
-                Constraint::Length(19),
-                Constraint::Length(24),
-                Constraint::Length(6),
-                Constraint::Length(9),
-                Constraint::Min(6),
-            ],
+            header: kept.iter().map(|&c| columns[c].0).collect(),
+            widths: kept
+                .iter()
+                .map(|&c| {
+                    if Some(c) == last {
+                        Constraint::Min(columns[c].1)
+                    } else {
+                        Constraint::Length(columns[c].1)
+                    }
+                })
+                .collect(),
             len: rows.len(),
             list: app.list(Screen::Images),
             empty: "no SHA-tagged images here",
         },
         |i| {
             let image = rows[i];
-            Row::new(vec![
-                Cell::from(image.tag.clone()),
-                Cell::from(Span::styled(image.digest.short().to_string(), theme.muted)),
-                Cell::from(image.platforms.join(",")),
-                Cell::from(age(image.created.as_deref(), now)),
-                Cell::from(human_bytes(image.size)),
-                Cell::from(Span::styled(image.also_tagged.join(","), theme.ok)),
-            ])
+            let cell = |c: usize| match c {
+                0 => Cell::from(image.tag.clone()),
+                1 => Cell::from(Span::styled(image.digest.short().to_string(), theme.muted)),
+                2 => Cell::from(image.platforms.join(",")),
+                3 => Cell::from(age(image.created.as_deref(), now)),
+                4 => Cell::from(human_bytes(image.size)),
+                _ => Cell::from(Span::styled(image.also_tagged.join(","), theme.ok)),
+            };
+            Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
         },
     );
 }
@@ -381,11 +461,28 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
     let Some(report) = app.status.loaded() else {
         return;
     };
+    let (rest, detail) = split_detail(rest);
     let mut header = vec!["SERVICE"];
     header.extend(app.environments.iter().map(|e| e.name.as_str()));
-    let mut widths = vec![Constraint::Length(16)];
-    widths.extend(app.environments.iter().map(|_| Constraint::Min(14)));
+    // Service names are never cut; environments share the rest.
+    let service_width = app
+        .services
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("SERVICE".len()) as u16;
+    let mut widths = vec![Constraint::Length(service_width)];
+    widths.extend(app.environments.iter().map(|_| Constraint::Fill(1)));
     let list = app.list(Screen::Environments);
+    if let Some(area) = detail {
+        let service = app.services.get(list.selected).map(String::as_str);
+        let env = app.environments.get(app.env_column);
+        if let (Some(service), Some(env)) = (service, env) {
+            let text = cell_detail(report, service, env, theme);
+            frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), area);
+        }
+    }
     render_table(
         frame,
         theme,
@@ -417,10 +514,8 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
                             }
                             (None, None) => "-".to_string(),
                         };
-                        if let Some(commit) = &c.commit {
-                            text.push(' ');
-                            text.push_str(&commit.subject);
-                        }
+                        // What matters first: how far behind, rebuilt; the subject
+                        // fills what is left of the column.
                         if let Some(behind) = &c.behind {
                             if behind.commits > 0 {
                                 text.push_str(&format!(
@@ -430,8 +525,14 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
                                 ));
                             }
                         }
-                        let style = if !c.drift.is_empty() {
+                        if !c.drift.is_empty() {
                             text.push_str(" ⚠drift");
+                        }
+                        if let Some(commit) = &c.commit {
+                            text.push(' ');
+                            text.push_str(&commit.subject);
+                        }
+                        let style = if !c.drift.is_empty() {
                             theme.warn
                         } else if c.behind.as_ref().is_some_and(|b| b.commits > 0) {
                             theme.text
@@ -451,6 +552,88 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
             Row::new(cells)
         },
     );
+}
+
+/// A list's area and, below it, two rows about the selected row when there is room.
+fn split_detail(area: Rect) -> (Rect, Option<Rect>) {
+    if area.height < 6 {
+        return (area, None);
+    }
+    let [list, detail] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
+    (list, Some(detail))
+}
+
+/// The selected cell of the matrix in full: what the column has no room for.
+fn cell_detail(
+    report: &crate::engine::history::StatusReport,
+    service: &str,
+    env: &super::app::EnvInfo,
+    theme: &Theme,
+) -> Line<'static> {
+    let mut spans = vec![Span::styled(
+        format!(" {service} in {}: ", env.name),
+        theme.title,
+    )];
+    let cell = report
+        .cells
+        .iter()
+        .find(|c| c.service == service && c.environment == env.name);
+    match cell {
+        None => spans.push(Span::styled("not read", theme.muted)),
+        Some(c) => {
+            if let Some(error) = &c.error {
+                spans.push(Span::styled(error.clone(), theme.error));
+                return Line::from(spans);
+            }
+            match (c.tags.first(), &c.digest) {
+                (Some(tag), Some(digest)) => {
+                    spans.push(Span::styled(tag.clone(), theme.accent));
+                    spans.push(Span::styled(format!(" {}", digest.short()), theme.muted));
+                }
+                (None, Some(digest)) => {
+                    spans.push(Span::styled(digest.short().to_string(), theme.accent))
+                }
+                (_, None) if c.image_count > 0 => spans.push(Span::styled(
+                    match &c.mutable_tag {
+                        Some(mutable) => {
+                            format!("{} images, no `{mutable}` tag on any", c.image_count)
+                        }
+                        None => format!("{} images", c.image_count),
+                    },
+                    theme.muted,
+                )),
+                _ => spans.push(Span::styled("no image", theme.muted)),
+            }
+            if let (Some(mutable), Some(_)) = (&c.mutable_tag, &c.digest) {
+                spans.push(Span::styled(format!(" ({mutable})"), theme.muted));
+            }
+            if let Some(commit) = &c.commit {
+                spans.push(Span::styled(
+                    format!(" · {} {}", commit.short, commit.subject),
+                    theme.text,
+                ));
+            }
+            if let Some(behind) = &c.behind {
+                let plus = if behind.truncated { "+" } else { "" };
+                let text = match behind.commits {
+                    0 => format!(" · up to date with {}", behind.from),
+                    1 => format!(" · 1{plus} commit behind {}", behind.from),
+                    n => format!(" · {n}{plus} commits behind {}", behind.from),
+                };
+                spans.push(Span::styled(text, theme.text));
+            }
+            if !c.drift.is_empty() {
+                spans.push(Span::styled(
+                    format!(
+                        " · ⚠ rebuilt: {} has another digest elsewhere",
+                        c.drift.join(", ")
+                    ),
+                    theme.warn,
+                ));
+            }
+        }
+    }
+    Line::from(spans)
 }
 
 fn render_commits(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
@@ -473,6 +656,10 @@ fn render_commits(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
         }
     }
     parts.extend(filter_span(app, theme, Screen::Commits));
+    parts.push(Span::styled(
+        "   ● running  ○ present  ⚠ rebuilt",
+        theme.muted,
+    ));
     frame.render_widget(title_line(theme, parts), title);
     if let Some(p) = placeholder(&app.commits, "commits", theme) {
         frame.render_widget(p, rest);
@@ -616,6 +803,36 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     parts.extend(filter_span(app, theme, Screen::Promotions));
     frame.render_widget(title_line(theme, parts), title);
     let rows = app.job_rows();
+    let list = app.list(Screen::Promotions);
+    let (rest, detail) = split_detail(rest);
+    // The selected promotion's result in full: the column cuts it.
+    if let (Some(area), Some(job)) = (detail, rows.get(list.selected)) {
+        if let Some(outcome) = &job.outcome {
+            let style = match job.state {
+                JobState::Done => theme.ok,
+                JobState::Refused => theme.warn,
+                JobState::Failed => theme.error,
+                JobState::Running | JobState::Cancelled => theme.muted,
+            };
+            frame.render_widget(
+                Paragraph::new(Line::from(vec![
+                    Span::styled(format!(" {}: ", job.label()), theme.title),
+                    Span::styled(outcome.clone(), style),
+                ]))
+                .wrap(Wrap { trim: false }),
+                area,
+            );
+        }
+    }
+    let content = |text: &dyn Fn(&super::app::JobView) -> String, min: usize| {
+        rows.iter()
+            .map(|j| text(j).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(min) as u16
+    };
+    let image_width = content(&|j| j.label(), 5);
+    let route_width = content(&|j| format!("{} → {}", j.request.from, j.request.to), 5);
     render_table(
         frame,
         theme,
@@ -624,13 +841,13 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             header: vec!["STATE", "IMAGE", "ROUTE", "PROGRESS", "RESULT"],
             widths: vec![
                 Constraint::Length(9),
-                Constraint::Length(26),
-                Constraint::Length(16),
-                Constraint::Length(34),
+                Constraint::Length(image_width),
+                Constraint::Length(route_width),
+                Constraint::Length(30),
                 Constraint::Min(10),
             ],
             len: rows.len(),
-            list: app.list(Screen::Promotions),
+            list,
             empty: "no promotion yet: press p on an image, a commit or an environment",
         },
         |i| {
@@ -660,7 +877,8 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
                         human_bytes(p.bytes_done)
                     )
                 }
-                None => "starting".into(),
+                None if job.state == JobState::Running => "starting".into(),
+                None => "-".into(),
             };
             Row::new(vec![
                 Cell::from(Span::styled(state, style)),
@@ -676,27 +894,54 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
 fn render_help(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     // Help describes the screen it was opened from.
     let screen = app.help_for();
-    let mut lines = vec![Line::from(Span::styled(
+    let mut title = vec![Span::styled(
         format!(" keys on {}", screen.title()),
         theme.title,
-    ))];
-    for binding in app.keymap.bindings_for(screen) {
-        if !app.allowed(binding.action) {
-            continue;
-        }
-        let keys: Vec<String> = binding.keys.iter().map(|k| k.to_string()).collect();
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {:<18}", keys.join(", ")), theme.accent),
-            Span::styled(binding.action.description().to_string(), theme.text),
-        ]));
-    }
+    )];
     if app.readonly {
-        lines.push(Line::from(Span::styled(
-            " read-only: actions that change registries or branches are off",
+        title.push(Span::styled(
+            "   read-only: actions that change registries or branches are off",
             theme.warn,
-        )));
+        ));
     }
-    frame.render_widget(Paragraph::new(lines), body);
+    let (title_area, rest) = split_title(body, 1);
+    frame.render_widget(Paragraph::new(Line::from(title)), title_area);
+    let entries: Vec<(String, &str)> = app
+        .keymap
+        .bindings_for(screen)
+        .into_iter()
+        .filter(|b| app.allowed(b.action))
+        .map(|binding| {
+            let keys: Vec<String> = binding.keys.iter().map(|k| k.to_string()).collect();
+            (keys.join(", "), binding.action.description())
+        })
+        .collect();
+    let key_width = entries
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let lines: Vec<Line> = entries
+        .into_iter()
+        .map(|(keys, description)| {
+            Line::from(vec![
+                Span::styled(format!(" {keys:<key_width$}  "), theme.accent),
+                Span::styled(description.to_string(), theme.text),
+            ])
+        })
+        .collect();
+    // As many columns as it takes to show every key, while every line still fits one.
+    let height = rest.height.max(1) as usize;
+    let widest = lines.iter().map(Line::width).max().unwrap_or(1).max(1) + 1;
+    let columns = lines
+        .len()
+        .div_ceil(height)
+        .clamp(1, (rest.width as usize / widest).max(1));
+    let per_column = lines.len().div_ceil(columns).max(1);
+    let areas = Layout::horizontal(vec![Constraint::Fill(1); columns]).split(rest);
+    for (chunk, area) in lines.chunks(per_column).zip(areas.iter()) {
+        frame.render_widget(Paragraph::new(chunk.to_vec()), *area);
+    }
 }
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -710,38 +955,13 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
+/// What a promotion will do, most important first (tags, refusal, volume, then where
+/// from and to), so a small terminal cuts the least important lines.
 fn plan_lines(plan: &Plan, theme: &Theme) -> Vec<Line<'static>> {
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(format!("{}:{}", plan.service, plan.tag), theme.title),
-            Span::styled(format!("  {} → {}", plan.from, plan.to), theme.text),
-        ]),
-        Line::from(Span::styled(
-            format!("source {}@{}", plan.source, plan.digest.short()),
-            theme.muted,
-        )),
-        Line::from(Span::styled(format!("target {}", plan.target), theme.muted)),
-    ];
-    if !plan.platforms.is_empty() {
-        lines.push(Line::from(format!(
-            "platforms {}",
-            plan.platforms.join(", ")
-        )));
-    }
-    let count = |a: BlobAction| plan.blobs.iter().filter(|b| b.action == a).count();
-    let pushes = plan
-        .manifests
-        .iter()
-        .filter(|m| m.action == ManifestAction::Push)
-        .count();
-    lines.push(Line::from(format!(
-        "blobs: {} copy ({}), {} mount, {} present;  manifests: {} push",
-        count(BlobAction::Copy),
-        human_bytes(plan.bytes_to_transfer()),
-        count(BlobAction::Mount),
-        count(BlobAction::Present),
-        pushes
-    )));
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{}:{}", plan.service, plan.tag), theme.title),
+        Span::styled(format!("  {} → {}", plan.from, plan.to), theme.text),
+    ])];
     for tag in &plan.tags {
         let (text, style) = match &tag.action {
             TagAction::Create => ("create".to_string(), theme.ok),
@@ -763,28 +983,85 @@ fn plan_lines(plan: &Plan, theme: &Theme) -> Vec<Line<'static>> {
             theme.error,
         )));
     }
+    let count = |a: BlobAction| plan.blobs.iter().filter(|b| b.action == a).count();
+    let pushes = plan
+        .manifests
+        .iter()
+        .filter(|m| m.action == ManifestAction::Push)
+        .count();
+    // A refused plan stops before counting blobs: no line of zeros.
+    if !(plan.blobs.is_empty() && plan.manifests.is_empty()) {
+        lines.push(Line::from(format!(
+            "blobs: {} copy ({}), {} mount, {} present;  manifests: {} push",
+            count(BlobAction::Copy),
+            human_bytes(plan.bytes_to_transfer()),
+            count(BlobAction::Mount),
+            count(BlobAction::Present),
+            pushes
+        )));
+    }
+    lines.push(Line::from(Span::styled(
+        format!("source {}@{}", plan.source, plan.digest.short()),
+        theme.muted,
+    )));
+    lines.push(Line::from(Span::styled(
+        format!("target {}", plan.target),
+        theme.muted,
+    )));
+    if !plan.platforms.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("platforms {}", plan.platforms.join(", ")),
+            theme.muted,
+        )));
+    }
     lines
 }
 
+/// Rows `line` takes when word-wrapped to `width`; rather one too many than one too few.
+fn wrapped_rows(line: &Line, width: usize) -> usize {
+    if width == 0 {
+        return 1;
+    }
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    let mut rows = 1;
+    let mut column = 0;
+    for word in text.split_inclusive(' ') {
+        let mut length = word.chars().count();
+        if column > 0 && column + length.saturating_sub(1) > width {
+            rows += 1;
+            column = 0;
+        }
+        while length > width {
+            rows += 1;
+            length -= width;
+        }
+        column += length;
+    }
+    rows
+}
+
 fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
-    let (title, mut lines, keys): (String, Vec<Line>, &str) = match dialog {
+    let (title, lines, keys): (String, Vec<Line>, &str) = match dialog {
         Dialog::Promotion {
             request,
             targets,
             plan,
         } => {
-            let mut lines = vec![Line::from(vec![
-                Span::styled("promote ", theme.text),
-                Span::styled(request.selector.to_string(), theme.accent),
-                Span::styled(format!("  {} → {}", request.from, request.to), theme.text),
-            ])];
+            let mut lines = Vec::new();
+            // A loaded plan names the image itself, as resolved.
+            if !matches!(plan, Loadable::Loaded(_)) {
+                lines.push(Line::from(vec![
+                    Span::styled("promote ", theme.text),
+                    Span::styled(request.selector.to_string(), theme.accent),
+                    Span::styled(format!("  {} → {}", request.from, request.to), theme.text),
+                ]));
+            }
             if targets.len() > 1 {
                 lines.push(Line::from(Span::styled(
                     format!("targets: {} (tab: next)", targets.join(", ")),
                     theme.muted,
                 )));
             }
-            lines.push(Line::from(""));
             match plan {
                 Loadable::Loaded(p) => lines.extend(plan_lines(p, theme)),
                 Loadable::Failed(e) => lines.push(Line::from(Span::styled(e.clone(), theme.error))),
@@ -811,8 +1088,14 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
             if let Some((tag, digest)) = current {
                 lines.push(Line::from(format!("now     {tag} {}", digest.short())));
             }
+            // Without a known tag the digest stands alone, once.
+            let back_to = if to.0 == to.1.short() {
+                to.0.clone()
+            } else {
+                format!("{} {}", to.0, to.1.short())
+            };
             lines.push(Line::from(Span::styled(
-                format!("back to {} {}", to.0, to.1.short()),
+                format!("back to {back_to}"),
                 theme.warn,
             )));
             lines.push(Line::from(Span::styled(
@@ -915,17 +1198,23 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
             ("Promotion".into(), lines, "esc close")
         }
     };
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(keys, theme.muted)));
     let area = frame.area();
     let width = area.width.saturating_sub(4).min(96);
-    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    // Wrapped rows, so a long refusal is not cut; the header and footer stay visible.
+    let inner = width.saturating_sub(2) as usize;
+    let rows: usize = lines.iter().map(|l| wrapped_rows(l, inner)).sum();
+    let height = u16::try_from(rows)
+        .unwrap_or(u16::MAX)
+        .saturating_add(2)
+        .min(area.height.saturating_sub(2));
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
+    // The keys sit on the bottom border: they show however little room there is.
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border)
-        .title(Span::styled(format!(" {title} "), theme.title));
+        .title(Span::styled(format!(" {title} "), theme.title))
+        .title_bottom(Span::styled(format!(" {keys} "), theme.muted));
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)

@@ -1,0 +1,521 @@
+//! A console fixture shared by the snapshot and key tests: a three-environment config
+//! and hand-made but realistic registry and git data, at a fixed `now`.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+
+use gantry::config::Config;
+use gantry::domain::Digest;
+use gantry::engine::history::{
+    CommitRow, CommitsView, CutOutcome, Drift, ImageBadge, StatusReport,
+};
+use gantry::engine::inventory::{Behind, CommitRef, EnvironmentImages, ImageInfo, StatusCell};
+use gantry::engine::plan::{BlobStep, ManifestAction, ManifestStep, TagStep};
+use gantry::engine::{BlobAction, Plan, PromotionRequest, TagAction};
+use gantry::git::{BranchInfo, BranchKind, BranchPlan, CommitInfo};
+use gantry::keys::{Key, KeyChord};
+use gantry::tui::app::{App, DataEvent, Effect};
+
+pub const CONFIG: &str = r#"
+[git]
+path = "."
+
+[[environment]]
+name = "dev"
+registry = "registry.dev.example.com"
+mutable_tag = "latest"
+
+[[environment]]
+name = "stage"
+registry = "registry.stage.example.com"
+from = "dev"
+mutable_tag = "stage"
+
+[[environment]]
+name = "prod"
+registry = "registry.prod.example.com"
+from = "stage"
+mutable_tag = "prod"
+
+[[service]]
+name = "payment-svc"
+
+[[service]]
+name = "ledger-api"
+repository = "team-money/ledger-api"
+
+[[service]]
+name = "web-frontend"
+"#;
+
+pub fn config_from(text: &str) -> Config {
+    Config::parse(text, Path::new("/srv/gantry/gantry.toml")).expect("fixture config parses")
+}
+
+pub fn config() -> Config {
+    config_from(CONFIG)
+}
+
+/// Friday 14 March 2025, noon UTC: every age on screen is measured from here.
+pub fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2025-03-14T12:00:00Z")
+        .expect("fixed time")
+        .with_timezone(&Utc)
+}
+
+fn ago(d: Duration) -> String {
+    (now() - d).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub fn app() -> App {
+    App::new(&config(), false, now())
+}
+
+pub fn readonly_app() -> App {
+    App::new(&config(), true, now())
+}
+
+// ---- git ------------------------------------------------------------------------
+
+/// (sha, author, subject, age) of develop's newest commits, newest first.
+pub const COMMITS: [(&str, &str, &str, i64); 6] = [
+    (
+        "c4e1f0a9d2b7c3e58f1a6b0d9e2c4f7a8b3d5e61",
+        "Ana Ruiz",
+        "Merge pull request #412: retry idempotent payment captures",
+        2 * 3600,
+    ),
+    (
+        "9b27d3e5a1c84f0b6d2e9a7c3f5b1d8e4a6c2f90",
+        "Tom Okafor",
+        "ledger: batch journal writes behind a flag",
+        5 * 3600,
+    ),
+    (
+        "7a1c9e02b4d6f8a1c3e5b7d9f0a2c4e6b8d0f1a3",
+        "Ana Ruiz",
+        "Bump base image to debian 12.9",
+        26 * 3600,
+    ),
+    (
+        "3f9a2c1b7e4d8a0f6c2b9e5d1a7f3c8b4e0d6a25",
+        "Mei Chen",
+        "Fix currency rounding for JPY",
+        3 * 86_400,
+    ),
+    (
+        "e81d44c7f2a9b6e0d3c1f8a5b2e7d4c9a6f0b3e8",
+        "Mei Chen",
+        "Changelog for 1.8.0",
+        6 * 86_400,
+    ),
+    (
+        "52b0a6fd8c3e1b7a9d4f2c6e0b8a5d3f1c7e9b42",
+        "Tom Okafor",
+        "Add refund webhook",
+        9 * 86_400,
+    ),
+];
+
+pub fn commit(i: usize) -> CommitInfo {
+    let (sha, author, subject, age) = COMMITS[i];
+    let date = now() - Duration::seconds(age);
+    CommitInfo {
+        sha: sha.to_string(),
+        short: sha[..7].to_string(),
+        author: author.to_string(),
+        email: format!(
+            "{}@example.com",
+            author.split(' ').next().unwrap_or("dev").to_lowercase()
+        ),
+        date: date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        commit_time: date.timestamp(),
+        subject: subject.to_string(),
+        parents: if subject.starts_with("Merge") { 2 } else { 1 },
+    }
+}
+
+pub fn tag_of(i: usize) -> String {
+    format!("sha-{}", &COMMITS[i].0[..7])
+}
+
+/// A stable, realistic-looking digest per name.
+pub fn digest(name: &str) -> Digest {
+    Digest::of(name.as_bytes())
+}
+
+/// The digest of commit `i`'s image of `service` (the same in every environment).
+pub fn image_digest(service: &str, i: usize) -> Digest {
+    digest(&format!("{service}:{}", tag_of(i)))
+}
+
+/// Which commits of payment-svc each environment holds, and where its mutable tag points.
+pub fn payment_holdings(env: &str) -> (&'static [usize], usize) {
+    match env {
+        "dev" => (&[0, 1, 2, 3, 4], 0),
+        "stage" => (&[2, 3, 4], 2),
+        _ => (&[3, 4], 3),
+    }
+}
+
+fn mutable_of(env: &str) -> &'static str {
+    match env {
+        "dev" => "latest",
+        "stage" => "stage",
+        _ => "prod",
+    }
+}
+
+pub fn commits_view() -> CommitsView {
+    let service = "payment-svc";
+    let commits = (0..COMMITS.len())
+        .map(|i| {
+            let mut images = Vec::new();
+            for env in ["dev", "stage", "prod"] {
+                let (held, current) = payment_holdings(env);
+                if held.contains(&i) {
+                    images.push(ImageBadge {
+                        service: service.into(),
+                        environment: env.into(),
+                        tag: tag_of(i),
+                        digest: Some(image_digest(service, i)),
+                        mutable_tag: (current == i).then(|| mutable_of(env).to_string()),
+                        drift: false,
+                    });
+                }
+            }
+            // ledger-api's rebuilt 1.8.0 image: drift, shown only when ledger-api is selected.
+            if i == 4 {
+                for env in ["stage", "prod"] {
+                    images.push(ImageBadge {
+                        service: "ledger-api".into(),
+                        environment: env.into(),
+                        tag: tag_of(4),
+                        digest: Some(digest(&format!("ledger-api:{env}:rebuilt"))),
+                        mutable_tag: None,
+                        drift: true,
+                    });
+                }
+            }
+            CommitRow {
+                commit: commit(i),
+                images,
+            }
+        })
+        .collect();
+    CommitsView {
+        branch: "develop".into(),
+        reference: "refs/heads/develop".into(),
+        commits,
+        more: true,
+        older: Vec::new(),
+        off_branch: Vec::new(),
+        unknown: Vec::new(),
+        drift: Vec::new(),
+        errors: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+pub fn branches() -> Vec<BranchInfo> {
+    let branch = |name: &str,
+                  kind,
+                  head: usize,
+                  dev: Option<(usize, usize)>,
+                  main: Option<(usize, usize)>| {
+        BranchInfo {
+            name: name.into(),
+            kind,
+            head: commit(head),
+            ahead_of_develop: dev.map(|d| d.0),
+            behind_develop: dev.map(|d| d.1),
+            ahead_of_main: main.map(|m| m.0),
+            behind_main: main.map(|m| m.1),
+        }
+    };
+    vec![
+        branch(
+            "develop",
+            BranchKind::Develop,
+            0,
+            Some((0, 0)),
+            Some((14, 0)),
+        ),
+        branch("main", BranchKind::Main, 3, Some((0, 14)), Some((0, 0))),
+        branch(
+            "release/v1.8.0-sha-e81d44c",
+            BranchKind::Release,
+            4,
+            Some((0, 9)),
+            Some((2, 1)),
+        ),
+        branch(
+            "hotfix/jpy-rounding",
+            BranchKind::Hotfix,
+            3,
+            Some((1, 3)),
+            Some((1, 0)),
+        ),
+    ]
+}
+
+// ---- registries -----------------------------------------------------------------
+
+const PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
+
+pub fn images(service: &str, env: &str) -> EnvironmentImages {
+    let (held, current) = payment_holdings(env);
+    let images = held
+        .iter()
+        .map(|&i| ImageInfo {
+            tag: tag_of(i),
+            digest: image_digest(service, i),
+            media_type: "application/vnd.oci.image.index.v1+json".into(),
+            platforms: if i == 2 {
+                vec!["linux/amd64".into()]
+            } else {
+                PLATFORMS.iter().map(|p| p.to_string()).collect()
+            },
+            created: Some(ago(Duration::seconds(COMMITS[i].3 - 600))),
+            size: 48_213_504 + 1_048_576 * i as u64,
+            also_tagged: if i == current {
+                vec![mutable_of(env).to_string()]
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    let repository = match service {
+        "ledger-api" => "team-money/ledger-api",
+        other => other,
+    };
+    EnvironmentImages {
+        environment: env.into(),
+        repository: format!("registry.{env}.example.com/{repository}"),
+        images,
+        other_tags: vec!["buildcache".into()],
+    }
+}
+
+fn cell(service: &str, env: &str, i: Option<usize>) -> StatusCell {
+    StatusCell {
+        service: service.into(),
+        environment: env.into(),
+        mutable_tag: Some(mutable_of(env).to_string()),
+        digest: i.map(|i| image_digest(service, i)),
+        tags: i.map(tag_of).into_iter().collect(),
+        image_count: if i.is_some() { 3 } else { 0 },
+        error: None,
+        commit: i.map(|i| CommitRef {
+            sha: COMMITS[i].0.into(),
+            short: COMMITS[i].0[..7].into(),
+            subject: COMMITS[i].2.into(),
+        }),
+        behind: None,
+        drift: Vec::new(),
+        digests: Default::default(),
+    }
+}
+
+fn behind(from: &str, commits: usize) -> Option<Behind> {
+    Some(Behind {
+        from: from.into(),
+        commits,
+        truncated: false,
+    })
+}
+
+/// What runs where: payment-svc flows normally, ledger-api has a rebuilt tag in prod,
+/// web-frontend's stage registry is down and prod has never had it.
+pub fn status() -> StatusReport {
+    let mut cells = vec![
+        cell("payment-svc", "dev", Some(0)),
+        StatusCell {
+            behind: behind("dev", 2),
+            ..cell("payment-svc", "stage", Some(2))
+        },
+        StatusCell {
+            behind: behind("stage", 1),
+            ..cell("payment-svc", "prod", Some(3))
+        },
+        cell("ledger-api", "dev", Some(1)),
+        StatusCell {
+            behind: behind("dev", 0),
+            ..cell("ledger-api", "stage", Some(1))
+        },
+        StatusCell {
+            behind: behind("stage", 3),
+            drift: vec![tag_of(4)],
+            ..cell("ledger-api", "prod", Some(4))
+        },
+        cell("web-frontend", "dev", Some(0)),
+        StatusCell {
+            error: Some(
+                "registry.stage.example.com: 503 Service Unavailable after 5 attempts".into(),
+            ),
+            ..cell("web-frontend", "stage", None)
+        },
+        cell("web-frontend", "prod", None),
+    ];
+    cells[8].mutable_tag = Some("prod".into());
+    StatusReport {
+        cells,
+        drift: vec![Drift {
+            service: "ledger-api".into(),
+            tag: tag_of(4),
+            digests: vec![
+                ("stage".into(), digest("ledger-api:stage:rebuilt")),
+                ("prod".into(), digest("ledger-api:prod:rebuilt")),
+            ],
+        }],
+        git_unavailable: None,
+        notes: Vec::new(),
+    }
+}
+
+// ---- plans ------------------------------------------------------------------------
+
+fn blob(name: &str, size: u64, action: BlobAction) -> BlobStep {
+    BlobStep {
+        digest: digest(name),
+        size,
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        action,
+    }
+}
+
+/// Promoting payment-svc's sha-7a1c9e0 from stage to prod: two layers copied, one mounted,
+/// the base present; the immutable tag created, `prod` moved off sha-3f9a2c1.
+pub fn plan_for(request: &PromotionRequest) -> Plan {
+    let service = request.selector.service();
+    let tag = match &request.selector {
+        gantry::domain::ImageSelector::Tag { tag, .. } => tag.clone(),
+        gantry::domain::ImageSelector::Commit { sha, .. } => format!("sha-{}", &sha[..7]),
+        gantry::domain::ImageSelector::Digest { .. } => tag_of(2),
+    };
+    let index = COMMITS
+        .iter()
+        .position(|c| tag == format!("sha-{}", &c.0[..7]))
+        .unwrap_or(2);
+    let mut plan = Plan::outline(
+        service,
+        &request.from,
+        &request.to,
+        &format!("registry.{}.example.com/{service}", request.from),
+        &format!("registry.{}.example.com/{service}", request.to),
+        &tag,
+        image_digest(service, index),
+    );
+    plan.platforms = PLATFORMS.iter().map(|p| p.to_string()).collect();
+    plan.manifests = PLATFORMS
+        .iter()
+        .map(|p| ManifestStep {
+            digest: digest(&format!("{tag}:{p}")),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            platform: p.to_string(),
+            action: ManifestAction::Push,
+        })
+        .collect();
+    plan.blobs = vec![
+        blob("base-debian-12.9", 29_124_608, BlobAction::Present),
+        blob("app-layer-amd64", 18_350_080, BlobAction::Copy),
+        blob("app-layer-arm64", 17_825_792, BlobAction::Copy),
+        blob("config-amd64", 7_340, BlobAction::Mount),
+    ];
+    let (_, current) = payment_holdings(&request.to);
+    plan.tags = vec![
+        TagStep {
+            tag: tag.clone(),
+            action: TagAction::Create,
+        },
+        TagStep {
+            tag: mutable_of(&request.to).into(),
+            action: TagAction::Move {
+                from: image_digest(service, current),
+            },
+        },
+    ];
+    plan
+}
+
+/// The same promotion refused: prod already has that tag with another digest.
+pub fn refused_plan_for(request: &PromotionRequest) -> Plan {
+    let mut plan = plan_for(request);
+    let other = digest("rebuilt elsewhere");
+    plan.blobs.clear();
+    plan.manifests.clear();
+    plan.refusal = Some(format!(
+        "{}:{} already exists in {} with digest {} but the image being promoted is {}; immutable tags are never moved",
+        plan.target, plan.tag, plan.to, other, plan.digest
+    ));
+    plan.tags = vec![TagStep {
+        tag: plan.tag.clone(),
+        action: TagAction::Conflict { current: other },
+    }];
+    plan
+}
+
+pub fn cut_outcome(version: &str) -> CutOutcome {
+    CutOutcome {
+        plan: BranchPlan {
+            branch: format!("release/v{version}-sha-{}", &COMMITS[2].0[..7]),
+            commit: commit(2),
+            version: Some(version.into()),
+            version_suggested: false,
+        },
+        missing_images: vec!["web-frontend".into()],
+        pushed: None,
+        notes: Vec::new(),
+    }
+}
+
+// ---- driving ------------------------------------------------------------------------
+
+pub fn key(c: char) -> KeyChord {
+    KeyChord::plain(Key::Char(c))
+}
+
+pub fn special(k: Key) -> KeyChord {
+    KeyChord::plain(k)
+}
+
+/// Presses every key of `keys` (characters), returning every effect in order.
+pub fn type_keys(app: &mut App, keys: &str) -> Vec<Effect> {
+    keys.chars().flat_map(|c| app.on_key(key(c))).collect()
+}
+
+/// Answers every load effect with the fixture's data; returns the effects that were not loads.
+pub fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
+    let mut rest = Vec::new();
+    for effect in effects {
+        let event = match effect {
+            Effect::LoadStatus => DataEvent::Status(Ok(status())),
+            Effect::LoadCommits => DataEvent::Commits(Ok(commits_view())),
+            Effect::LoadBranches => DataEvent::Branches(Ok(branches())),
+            Effect::LoadImages { service, env } => DataEvent::Images {
+                result: Ok(images(&service, &env)),
+                service,
+                env,
+            },
+            other => {
+                rest.push(other);
+                continue;
+            }
+        };
+        let more = app.on_data(event);
+        rest.extend(answer(app, more));
+    }
+    rest
+}
+
+/// An app on `screen`'s number key with everything loaded.
+pub fn loaded_app(screen_key: char) -> App {
+    let mut app = app();
+    let effects = app.start();
+    answer(&mut app, effects);
+    let effects = app.on_key(key(screen_key));
+    answer(&mut app, effects);
+    app
+}

@@ -1,0 +1,893 @@
+//! The console's state machine driven by keys: which screen, which row, which dialog, and
+//! which effects come back. No terminal, no network, no clock: `App` with fixture data.
+
+mod console_fixture;
+
+use console_fixture::*;
+use gantry::domain::ImageSelector;
+use gantry::engine::{EngineEvent, EventKind, JobId, Progress, PromotionRequest, Step};
+use gantry::keys::{Action, Key, KeyChord, Screen};
+use gantry::tui::app::{App, DataEvent, Dialog, Effect, Input, JobState, Level, Loadable};
+
+fn images_effect(service: &str, env: &str) -> Effect {
+    Effect::LoadImages {
+        service: service.into(),
+        env: env.into(),
+    }
+}
+
+/// payment-svc's images in dev, loaded, on the Images screen.
+fn images_app() -> App {
+    let mut app = loaded_app('4');
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(effects, vec![images_effect("payment-svc", "dev")]);
+    answer(&mut app, effects);
+    assert_eq!(app.screen, Screen::Images);
+    app
+}
+
+fn tag_selector(service: &str, tag: &str) -> ImageSelector {
+    ImageSelector::Tag {
+        service: service.into(),
+        tag: tag.into(),
+    }
+}
+
+fn plan_request(effects: &[Effect]) -> PromotionRequest {
+    match effects {
+        [Effect::PlanPromotion(request)] => request.clone(),
+        other => panic!("expected one PlanPromotion, got {other:?}"),
+    }
+}
+
+fn plan_state(app: &App) -> &Loadable<gantry::engine::Plan> {
+    match &app.dialog {
+        Some(Dialog::Promotion { plan, .. }) => plan,
+        other => panic!("expected the promotion dialog, got {other:?}"),
+    }
+}
+
+/// Opens the dialog on the selected image, fills it with `plan`, presses `y`: the job.
+fn promote_with(app: &mut App, plan: fn(&PromotionRequest) -> gantry::engine::Plan) -> JobId {
+    let request = plan_request(&app.on_key(key('p')));
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan(&request)),
+        request: request.clone(),
+    });
+    match app.on_key(key('y')).as_slice() {
+        [Effect::StartPromotion { job, request: r }] => {
+            assert_eq!(*r, request);
+            *job
+        }
+        other => panic!("expected StartPromotion, got {other:?}"),
+    }
+}
+
+fn event(job: JobId, kind: EventKind) -> EngineEvent {
+    EngineEvent { job, kind }
+}
+
+fn warning(app: &App) -> &str {
+    match &app.message {
+        Some((Level::Warn, text)) => text,
+        other => panic!("expected a warning, got {other:?}"),
+    }
+}
+
+// ---- screens and loading ----------------------------------------------------------
+
+#[test]
+fn number_keys_switch_screens_and_load_each_thing_once() {
+    let mut app = app();
+    assert_eq!(app.screen, Screen::Environments);
+    let effects = app.start();
+    assert_eq!(effects, vec![Effect::LoadStatus]);
+    assert!(matches!(app.status, Loadable::Loading));
+    answer(&mut app, effects);
+    assert!(matches!(app.status, Loadable::Loaded(_)));
+
+    // Commits loads the history and the branch heads that label it.
+    let effects = app.on_key(key('1'));
+    assert_eq!(app.screen, Screen::Commits);
+    assert_eq!(effects, vec![Effect::LoadCommits, Effect::LoadBranches]);
+    answer(&mut app, effects);
+    // Branches came with the commits.
+    assert_eq!(app.on_key(key('2')), vec![]);
+    assert_eq!(app.screen, Screen::Branches);
+    assert_eq!(
+        app.on_key(key('3')),
+        vec![images_effect("payment-svc", "dev")]
+    );
+    assert_eq!(app.screen, Screen::Images);
+    assert_eq!(app.on_key(key('4')), vec![]);
+    assert_eq!(app.screen, Screen::Environments);
+    assert_eq!(app.on_key(key('5')), vec![]);
+    assert_eq!(app.screen, Screen::Promotions);
+    // Images were never answered: a second visit does not ask again while loading.
+    assert_eq!(app.on_key(key('3')), vec![]);
+    assert_eq!(app.on_key(key('1')), vec![]);
+
+    // ctrl-r reloads what is already there.
+    assert_eq!(
+        app.on_key(KeyChord::ctrl('r')),
+        vec![Effect::LoadCommits, Effect::LoadBranches]
+    );
+    assert!(matches!(app.commits, Loadable::Loading));
+    app.on_key(key('4'));
+    assert_eq!(app.on_key(key('R')), vec![Effect::LoadStatus]);
+}
+
+#[test]
+fn tab_cycles_the_five_screens_and_loads_on_the_way() {
+    let mut app = app();
+    let effects = app.start();
+    answer(&mut app, effects);
+    let tab = special(Key::Tab);
+    assert_eq!(app.on_key(tab), vec![]);
+    assert_eq!(app.screen, Screen::Promotions);
+    assert_eq!(
+        app.on_key(tab),
+        vec![Effect::LoadCommits, Effect::LoadBranches]
+    );
+    assert_eq!(app.screen, Screen::Commits);
+    assert_eq!(app.on_key(tab), vec![]);
+    assert_eq!(app.screen, Screen::Branches);
+    assert_eq!(app.on_key(tab), vec![images_effect("payment-svc", "dev")]);
+    assert_eq!(app.screen, Screen::Images);
+    assert_eq!(app.on_key(special(Key::BackTab)), vec![]);
+    assert_eq!(app.screen, Screen::Branches);
+}
+
+#[test]
+fn a_failed_load_is_retried_on_the_next_visit() {
+    let mut app = loaded_app('4');
+    app.on_key(key('1'));
+    app.on_data(DataEvent::Commits(Err("not a git repository".into())));
+    assert!(matches!(app.commits, Loadable::Failed(_)));
+    app.on_key(key('4'));
+    assert_eq!(app.on_key(key('1')), vec![Effect::LoadCommits]);
+}
+
+#[test]
+fn help_lists_the_screen_it_was_opened_from_and_esc_returns() {
+    let mut app = images_app();
+    app.on_key(key('?'));
+    assert_eq!(app.screen, Screen::Help);
+    assert_eq!(app.help_for(), Screen::Images);
+    app.on_key(special(Key::Esc));
+    assert_eq!(app.screen, Screen::Images);
+}
+
+#[test]
+fn q_quits() {
+    let mut app = loaded_app('4');
+    assert_eq!(app.on_key(key('q')), vec![Effect::Quit]);
+    assert!(app.quit);
+}
+
+// ---- moving ---------------------------------------------------------------------
+
+#[test]
+fn j_k_top_bottom_and_pages_move_and_clamp_the_selection() {
+    let mut app = images_app();
+    assert_eq!(app.image_rows().len(), 5);
+    app.page = 2;
+    let selected = |app: &App| app.list(Screen::Images).selected;
+    app.on_key(key('k'));
+    assert_eq!(selected(&app), 0, "k at the top stays");
+    app.on_key(key('j'));
+    app.on_key(special(Key::Down));
+    assert_eq!(selected(&app), 2);
+    app.on_key(key('G'));
+    assert_eq!(selected(&app), 4);
+    assert_eq!(
+        app.list(Screen::Images).offset,
+        3,
+        "the last row is visible"
+    );
+    app.on_key(key('j'));
+    assert_eq!(selected(&app), 4, "j at the bottom stays");
+    app.on_key(key('g'));
+    assert_eq!(selected(&app), 0);
+    assert_eq!(app.list(Screen::Images).offset, 0);
+    app.on_key(special(Key::PageDown));
+    assert_eq!(selected(&app), 2);
+    app.on_key(special(Key::PageDown));
+    app.on_key(special(Key::PageDown));
+    assert_eq!(selected(&app), 4, "pgdn clamps at the last row");
+    app.on_key(KeyChord::ctrl('u'));
+    assert_eq!(selected(&app), 2);
+    app.on_key(special(Key::Up));
+    assert_eq!(selected(&app), 1);
+}
+
+#[test]
+fn moving_on_an_empty_list_stays_at_zero() {
+    let mut app = loaded_app('5');
+    for k in ['j', 'G', 'k', 'g'] {
+        app.on_key(key(k));
+        assert_eq!(app.list(Screen::Promotions).selected, 0);
+    }
+}
+
+#[test]
+fn environments_left_right_move_the_column_and_enter_drills_into_images() {
+    let mut app = loaded_app('4');
+    assert_eq!(app.env_column, 0);
+    assert_eq!(app.on_key(special(Key::Right)), vec![]);
+    assert_eq!(app.env_column, 1);
+    app.on_key(special(Key::Right));
+    assert_eq!(app.env_column, 2);
+    app.on_key(special(Key::Right));
+    assert_eq!(app.env_column, 0, "wraps around");
+    app.on_key(special(Key::Left));
+    assert_eq!(app.env_column, 2);
+    app.on_key(special(Key::Left));
+    assert_eq!(app.env_column, 1);
+
+    app.on_key(key('j'));
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(app.screen, Screen::Images);
+    assert_eq!(app.service(), Some("ledger-api"));
+    assert_eq!(app.environment().map(|e| e.name.as_str()), Some("stage"));
+    assert_eq!(effects, vec![images_effect("ledger-api", "stage")]);
+}
+
+#[test]
+fn images_switch_service_and_environment() {
+    let mut app = images_app();
+    app.on_key(key('j'));
+    assert_eq!(
+        app.on_key(key(']')),
+        vec![images_effect("ledger-api", "dev")]
+    );
+    assert_eq!(
+        app.list(Screen::Images).selected,
+        0,
+        "a new list starts at the top"
+    );
+    assert_eq!(
+        app.on_key(key('e')),
+        vec![images_effect("ledger-api", "stage")]
+    );
+    assert_eq!(
+        app.on_key(special(Key::Left)),
+        vec![images_effect("payment-svc", "stage")]
+    );
+    assert_eq!(
+        app.on_key(key('E')),
+        vec![],
+        "payment-svc in dev is loaded already"
+    );
+    assert_eq!(app.environment().map(|e| e.name.as_str()), Some("dev"));
+}
+
+// ---- filter and palette -------------------------------------------------------------
+
+#[test]
+fn typing_a_filter_reduces_rows_and_esc_clears_it() {
+    let mut app = images_app();
+    app.on_key(key('G'));
+    app.on_key(key('/'));
+    assert!(matches!(
+        app.input,
+        Some(Input::Filter {
+            screen: Screen::Images,
+            ..
+        })
+    ));
+    type_keys(&mut app, "9b2");
+    let rows: Vec<String> = app.image_rows().iter().map(|i| i.tag.clone()).collect();
+    assert_eq!(rows, vec![tag_of(1)]);
+    assert_eq!(
+        app.list(Screen::Images).selected,
+        0,
+        "selection back on the first match"
+    );
+    // Keys are text while typing: `q` does not quit, `j` does not move.
+    type_keys(&mut app, "qj");
+    assert!(!app.quit);
+    assert_eq!(app.filter(Screen::Images), "9b2qj");
+    assert!(app.image_rows().is_empty());
+    app.on_key(special(Key::Backspace));
+    app.on_key(special(Key::Backspace));
+    assert_eq!(app.image_rows().len(), 1);
+    app.on_key(special(Key::Esc));
+    assert!(app.input.is_none());
+    assert_eq!(app.filter(Screen::Images), "");
+    assert_eq!(app.image_rows().len(), 5);
+}
+
+#[test]
+fn enter_keeps_a_filter_and_esc_then_clears_it_before_going_back() {
+    let mut app = images_app();
+    type_keys(&mut app, "/latest");
+    app.on_key(special(Key::Enter));
+    assert!(app.input.is_none());
+    assert_eq!(app.image_rows().len(), 1, "mutable tags are searched too");
+    // Keys act again once the filter is kept.
+    app.on_key(key('j'));
+    app.on_key(special(Key::Esc));
+    assert_eq!(app.screen, Screen::Images, "first esc clears the filter");
+    assert_eq!(app.image_rows().len(), 5);
+    app.on_key(special(Key::Esc));
+    assert_eq!(app.screen, Screen::Environments, "second esc goes back");
+}
+
+#[test]
+fn palette_selects_service_environment_and_screen() {
+    let mut app = loaded_app('4');
+    app.on_key(key(':'));
+    assert!(matches!(app.input, Some(Input::Palette { .. })));
+    let effects = type_keys(&mut app, "service ledger");
+    assert!(effects.is_empty());
+    let effects = app.on_key(special(Key::Enter));
+    assert!(app.input.is_none());
+    assert_eq!(app.screen, Screen::Images);
+    assert_eq!(app.service(), Some("ledger-api"));
+    assert_eq!(effects, vec![images_effect("ledger-api", "dev")]);
+
+    type_keys(&mut app, ":env prod");
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(app.environment().map(|e| e.name.as_str()), Some("prod"));
+    assert_eq!(effects, vec![images_effect("ledger-api", "prod")]);
+
+    type_keys(&mut app, ":promotions");
+    app.on_key(special(Key::Enter));
+    assert_eq!(app.screen, Screen::Promotions);
+
+    type_keys(&mut app, ":branch");
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(app.screen, Screen::Branches);
+    assert_eq!(effects, vec![Effect::LoadBranches]);
+}
+
+#[test]
+fn palette_refuses_unknown_names_and_esc_abandons_it() {
+    let mut app = loaded_app('4');
+    type_keys(&mut app, ":service billing");
+    assert_eq!(app.on_key(special(Key::Enter)), vec![]);
+    assert!(warning(&app).contains("payment-svc, ledger-api, web-frontend"));
+    assert_eq!(app.screen, Screen::Environments);
+
+    type_keys(&mut app, ":deploy");
+    app.on_key(special(Key::Enter));
+    assert!(warning(&app).contains("unknown command `deploy`"));
+
+    type_keys(&mut app, ":quit");
+    app.on_key(special(Key::Esc));
+    assert!(!app.quit && app.input.is_none());
+    type_keys(&mut app, ":quit");
+    assert_eq!(app.on_key(special(Key::Enter)), vec![Effect::Quit]);
+}
+
+// ---- promotion --------------------------------------------------------------------
+
+#[test]
+fn promote_from_images_plans_into_the_environment_promoted_from_this_one() {
+    let mut app = images_app();
+    app.on_key(key('j'));
+    let request = plan_request(&app.on_key(key('p')));
+    assert_eq!(
+        request,
+        PromotionRequest {
+            selector: tag_selector("payment-svc", &tag_of(1)),
+            from: "dev".into(),
+            to: "stage".into(),
+        }
+    );
+    assert!(matches!(plan_state(&app), Loadable::Loading));
+    // Confirming before the plan is there does nothing.
+    assert_eq!(app.on_key(key('y')), vec![]);
+    assert!(app.dialog.is_some());
+
+    // From stage the target is prod.
+    app.on_key(special(Key::Esc));
+    let effects = app.on_key(key('e'));
+    assert_eq!(effects, vec![images_effect("payment-svc", "stage")]);
+    answer(&mut app, effects);
+    let request = plan_request(&app.on_key(key('p')));
+    assert_eq!(
+        (request.from.as_str(), request.to.as_str()),
+        ("stage", "prod")
+    );
+    assert_eq!(request.selector, tag_selector("payment-svc", &tag_of(2)));
+}
+
+#[test]
+fn planned_fills_the_dialog_and_y_starts_a_running_job() {
+    let mut app = images_app();
+    let request = plan_request(&app.on_key(key('p')));
+    // An answer for another request (a target changed meanwhile) is ignored.
+    let mut other = request.clone();
+    other.to = "prod".into();
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&other)),
+        request: other,
+    });
+    assert!(matches!(plan_state(&app), Loadable::Loading));
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&request)),
+        request: request.clone(),
+    });
+    assert!(matches!(plan_state(&app), Loadable::Loaded(p) if p.to == "stage"));
+
+    let effects = app.on_key(key('y'));
+    let [Effect::StartPromotion {
+        job,
+        request: started,
+    }] = effects.as_slice()
+    else {
+        panic!("expected StartPromotion, got {effects:?}");
+    };
+    assert_eq!(*started, request);
+    assert!(app.dialog.is_none());
+    assert_eq!(app.screen, Screen::Promotions);
+    assert_eq!(app.jobs.len(), 1);
+    assert_eq!(app.jobs[0].id, *job);
+    assert_eq!(app.jobs[0].state, JobState::Running);
+    assert!(app.jobs[0].plan.is_some());
+    assert_eq!(app.job_rows()[0].id, *job, "the new job is selected");
+}
+
+#[test]
+fn enter_also_confirms_and_esc_cancels_without_effects() {
+    let mut app = images_app();
+    let request = plan_request(&app.on_key(key('p')));
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&request)),
+        request,
+    });
+    assert_eq!(app.on_key(special(Key::Esc)), vec![]);
+    assert!(app.dialog.is_none());
+    assert!(app.jobs.is_empty());
+    assert_eq!(app.screen, Screen::Images);
+
+    let request = plan_request(&app.on_key(key('p')));
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&request)),
+        request,
+    });
+    assert_eq!(app.on_key(key('n')), vec![], "n cancels too");
+    assert!(app.dialog.is_none() && app.jobs.is_empty());
+
+    let request = plan_request(&app.on_key(key('p')));
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&request)),
+        request,
+    });
+    assert!(matches!(
+        app.on_key(special(Key::Enter)).as_slice(),
+        [Effect::StartPromotion { .. }]
+    ));
+}
+
+#[test]
+fn a_refused_or_failed_plan_cannot_be_confirmed() {
+    let mut app = images_app();
+    let request = plan_request(&app.on_key(key('p')));
+    app.on_data(DataEvent::Planned {
+        result: Ok(refused_plan_for(&request)),
+        request,
+    });
+    assert_eq!(app.on_key(key('y')), vec![]);
+    assert_eq!(app.on_key(special(Key::Enter)), vec![]);
+    assert!(app.jobs.is_empty());
+    assert!(app.dialog.is_some(), "the refusal stays on screen");
+    app.on_key(special(Key::Esc));
+
+    let request = plan_request(&app.on_key(key('p')));
+    app.on_data(DataEvent::Planned {
+        result: Err("registry.stage.example.com: 401 Unauthorized".into()),
+        request,
+    });
+    assert_eq!(app.on_key(key('y')), vec![]);
+    assert!(app.jobs.is_empty());
+}
+
+#[test]
+fn tab_in_the_dialog_replans_for_the_next_target() {
+    // qa is promoted from dev too: dev's images have two targets.
+    let text = CONFIG.replace(
+        "[[service]]\nname = \"payment-svc\"",
+        "[[environment]]\nname = \"qa\"\nregistry = \"registry.qa.example.com\"\nfrom = \"dev\"\n\n[[service]]\nname = \"payment-svc\"",
+    );
+    let mut app = App::new(&config_from(&text), false, now());
+    let effects = app.start();
+    answer(&mut app, effects);
+    let effects = app.on_key(special(Key::Enter));
+    answer(&mut app, effects);
+    let first = plan_request(&app.on_key(key('p')));
+    assert_eq!(first.to, "stage");
+    let second = plan_request(&app.on_key(special(Key::Tab)));
+    assert_eq!(second.to, "qa");
+    assert_eq!(second.selector, first.selector);
+    // The stage plan arriving late does not fill the qa dialog.
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&first)),
+        request: first,
+    });
+    assert!(matches!(plan_state(&app), Loadable::Loading));
+    let third = plan_request(&app.on_key(special(Key::Tab)));
+    assert_eq!(third.to, "stage");
+}
+
+#[test]
+fn promote_from_environments_takes_what_the_source_runs() {
+    let mut app = loaded_app('4');
+    app.on_key(special(Key::Right));
+    let request = plan_request(&app.on_key(key('p')));
+    assert_eq!(
+        request,
+        PromotionRequest {
+            selector: tag_selector("payment-svc", &tag_of(0)),
+            from: "dev".into(),
+            to: "stage".into(),
+        }
+    );
+    app.on_key(special(Key::Esc));
+    // dev is promoted from nowhere.
+    app.on_key(special(Key::Left));
+    assert_eq!(app.on_key(key('p')), vec![]);
+    assert!(warning(&app).contains("dev"));
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn promote_from_commits_starts_where_the_commit_got_furthest() {
+    let mut app = loaded_app('1');
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    let request = plan_request(&app.on_key(key('p')));
+    assert_eq!(
+        request,
+        PromotionRequest {
+            selector: ImageSelector::Commit {
+                service: "payment-svc".into(),
+                sha: COMMITS[2].0.into(),
+            },
+            from: "stage".into(),
+            to: "prod".into(),
+        }
+    );
+}
+
+// ---- jobs -----------------------------------------------------------------------------
+
+#[test]
+fn engine_events_update_the_job() {
+    let mut app = images_app();
+    let job = promote_with(&mut app, plan_for);
+    let progress = Progress {
+        step: Step::CopyingBlobs,
+        bytes_done: 10,
+        bytes_total: 100,
+        blobs_done: 1,
+        blobs_total: 3,
+    };
+    assert_eq!(
+        app.on_engine(event(job, EventKind::Progress(progress))),
+        vec![]
+    );
+    assert_eq!(app.jobs[0].progress, Some(progress));
+    // Another job's events change nothing here.
+    app.on_engine(event(
+        JobId(7),
+        EventKind::Finished {
+            summary: "other".into(),
+        },
+    ));
+    assert_eq!(app.jobs[0].state, JobState::Running);
+
+    app.on_engine(event(
+        job,
+        EventKind::Finished {
+            summary: "promoted payment-svc:sha-c4e1f0a dev -> stage".into(),
+        },
+    ));
+    assert_eq!(app.jobs[0].state, JobState::Done);
+    assert_eq!(
+        app.jobs[0].outcome.as_deref(),
+        Some("promoted payment-svc:sha-c4e1f0a dev -> stage")
+    );
+    // What the target holds changed: it is read again when shown.
+    assert!(matches!(app.status, Loadable::Idle));
+    assert_eq!(app.on_key(key('4')), vec![Effect::LoadStatus]);
+}
+
+#[test]
+fn failed_jobs_are_failed_or_refused_by_exit_code() {
+    let mut app = images_app();
+    let failed = promote_with(&mut app, plan_for);
+    app.on_key(key('3'));
+    let refused = promote_with(&mut app, plan_for);
+    app.on_engine(event(
+        failed,
+        EventKind::Failed {
+            reason: "registry.stage.example.com: 502 Bad Gateway".into(),
+            exit_code: 1,
+        },
+    ));
+    app.on_engine(event(
+        refused,
+        EventKind::Failed {
+            reason: "refused: outside the deploy window".into(),
+            exit_code: 3,
+        },
+    ));
+    let state = |id: JobId| app.jobs.iter().find(|j| j.id == id).map(|j| j.state);
+    assert_eq!(state(failed), Some(JobState::Failed));
+    assert_eq!(state(refused), Some(JobState::Refused));
+    assert_eq!(
+        app.jobs
+            .iter()
+            .find(|j| j.id == refused)
+            .and_then(|j| j.outcome.as_deref()),
+        Some("refused: outside the deploy window")
+    );
+}
+
+#[test]
+fn x_cancels_the_selected_running_job_only() {
+    let mut app = images_app();
+    let first = promote_with(&mut app, plan_for);
+    app.on_key(key('3'));
+    app.on_key(key('j'));
+    let second = promote_with(&mut app, plan_for);
+    assert_ne!(first, second);
+    // Newest first: the second is selected.
+    assert_eq!(app.on_key(key('x')), vec![Effect::CancelJob(second)]);
+    app.on_cancelled(second);
+    let state = |app: &App, id: JobId| app.jobs.iter().find(|j| j.id == id).map(|j| j.state);
+    assert_eq!(state(&app, second), Some(JobState::Cancelled));
+    assert_eq!(state(&app, first), Some(JobState::Running));
+    // A job that is not running is not cancelled again.
+    assert_eq!(app.on_key(key('x')), vec![]);
+    app.on_key(key('j'));
+    assert_eq!(app.on_key(key('x')), vec![Effect::CancelJob(first)]);
+}
+
+#[test]
+fn enter_on_a_promotion_opens_its_details() {
+    let mut app = images_app();
+    let job = promote_with(&mut app, plan_for);
+    app.on_key(special(Key::Enter));
+    assert!(matches!(app.dialog, Some(Dialog::Job(id)) if id == job));
+    app.on_key(special(Key::Esc));
+    assert!(app.dialog.is_none());
+    assert_eq!(app.screen, Screen::Promotions);
+}
+
+// ---- rollback ----------------------------------------------------------------------
+
+#[test]
+fn rollback_after_a_promotion_that_moved_the_tag() {
+    let mut app = images_app();
+    let effects = app.on_key(key('e'));
+    answer(&mut app, effects);
+    // sha-7a1c9e0 from stage to prod moves `prod` off sha-3f9a2c1.
+    let job = promote_with(&mut app, plan_for);
+    // Not before it finished.
+    app.on_key(key('b'));
+    assert!(app.dialog.is_none());
+    app.on_engine(event(
+        job,
+        EventKind::Finished {
+            summary: "promoted".into(),
+        },
+    ));
+    assert_eq!(app.on_key(key('b')), vec![]);
+    match &app.dialog {
+        Some(Dialog::Rollback {
+            service,
+            env,
+            current,
+            to,
+        }) => {
+            assert_eq!((service.as_str(), env.as_str()), ("payment-svc", "prod"));
+            assert_eq!(
+                current.clone(),
+                Some((tag_of(2), image_digest("payment-svc", 2)))
+            );
+            assert_eq!(to.clone(), (tag_of(3), image_digest("payment-svc", 3)));
+        }
+        other => panic!("expected the rollback dialog, got {other:?}"),
+    }
+    assert_eq!(
+        app.on_key(key('y')),
+        vec![Effect::Rollback {
+            service: "payment-svc".into(),
+            env: "prod".into(),
+            to: image_digest("payment-svc", 3),
+        }]
+    );
+    assert!(app.dialog.is_none());
+    app.on_data(DataEvent::RolledBack {
+        service: "payment-svc".into(),
+        env: "prod".into(),
+        result: Ok("prod -> sha-3f9a2c1".into()),
+    });
+    assert!(matches!(&app.message, Some((Level::Info, m)) if m == "prod -> sha-3f9a2c1"));
+}
+
+#[test]
+fn rollback_from_environments_uses_the_loaded_images_or_says_what_is_missing() {
+    let mut app = loaded_app('4');
+    app.on_key(special(Key::Right));
+    // Nothing known about stage's earlier images yet.
+    assert_eq!(app.on_key(key('b')), vec![]);
+    assert!(app.dialog.is_none());
+    assert!(warning(&app).contains("open Images for stage"));
+
+    let effects = app.on_key(special(Key::Enter));
+    answer(&mut app, effects);
+    app.on_key(key('4'));
+    app.on_key(key('b'));
+    match &app.dialog {
+        Some(Dialog::Rollback { current, to, .. }) => {
+            assert_eq!(current.as_ref().map(|c| c.0.clone()), Some(tag_of(2)));
+            assert_eq!(to.0, tag_of(3));
+        }
+        other => panic!("expected the rollback dialog, got {other:?}"),
+    }
+    assert_eq!(app.on_key(special(Key::Esc)), vec![]);
+    assert!(app.dialog.is_none());
+}
+
+// ---- release ---------------------------------------------------------------------
+
+#[test]
+fn release_dialog_takes_a_version_and_force_then_cuts_once() {
+    let mut app = loaded_app('1');
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    assert_eq!(app.on_key(key('c')), vec![]);
+    type_keys(&mut app, "v1.9.0x");
+    app.on_key(special(Key::Backspace));
+    app.on_key(key('0'));
+    app.on_key(special(Key::Tab));
+    match &app.dialog {
+        Some(Dialog::Release {
+            commit,
+            version,
+            force,
+            ..
+        }) => {
+            assert_eq!(commit, COMMITS[2].0);
+            assert_eq!(version, "1.9.0", "only digits and dots are typed");
+            assert!(*force);
+        }
+        other => panic!("expected the release dialog, got {other:?}"),
+    }
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(
+        effects,
+        vec![Effect::CutRelease {
+            commit: COMMITS[2].0.into(),
+            version: Some("1.9.0".into()),
+            force: true,
+        }]
+    );
+    assert_eq!(app.on_key(special(Key::Enter)), vec![], "cut once");
+    app.on_data(DataEvent::BranchCut(Ok(cut_outcome("1.9.0"))));
+    assert_eq!(
+        app.on_key(special(Key::Enter)),
+        vec![Effect::LoadCommits, Effect::LoadBranches]
+    );
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn release_without_a_version_lets_gantry_choose_and_esc_cancels() {
+    let mut app = loaded_app('1');
+    app.on_key(key('c'));
+    app.on_key(special(Key::Tab));
+    app.on_key(special(Key::Tab));
+    assert_eq!(
+        app.on_key(special(Key::Enter)),
+        vec![Effect::CutRelease {
+            commit: COMMITS[0].0.into(),
+            version: None,
+            force: false,
+        }]
+    );
+    app.on_data(DataEvent::BranchCut(Err("release/v1.9.0 exists".into())));
+    assert_eq!(app.on_key(special(Key::Esc)), vec![], "nothing to reload");
+    assert!(app.dialog.is_none());
+
+    app.on_key(key('c'));
+    assert_eq!(app.on_key(special(Key::Esc)), vec![]);
+    assert!(app.dialog.is_none());
+}
+
+// ---- read-only ---------------------------------------------------------------------
+
+#[test]
+fn readonly_refuses_every_change_with_a_warning_and_no_effect() {
+    let mut app = readonly_app();
+    let effects = app.start();
+    answer(&mut app, effects);
+    app.on_key(special(Key::Right));
+    for (screen_key, action_key) in [
+        ('4', 'p'),
+        ('4', 'b'),
+        ('3', 'p'),
+        ('1', 'c'),
+        ('1', 'p'),
+        ('5', 'x'),
+        ('2', 'h'),
+    ] {
+        let effects = app.on_key(key(screen_key));
+        answer(&mut app, effects);
+        app.message = None;
+        assert_eq!(
+            app.on_key(key(action_key)),
+            vec![],
+            "{screen_key} {action_key}"
+        );
+        assert!(app.dialog.is_none(), "{screen_key} {action_key}");
+        assert!(
+            warning(&app).starts_with("read-only:"),
+            "{screen_key} {action_key}"
+        );
+    }
+    assert!(app.jobs.is_empty());
+}
+
+#[test]
+fn readonly_from_the_config_and_help_hides_what_writes() {
+    let text = format!("{CONFIG}\n[ui]\nreadonly = true\n");
+    let app = App::new(&config_from(&text), false, now());
+    assert!(app.readonly);
+    for screen in Screen::ALL {
+        let shown: Vec<Action> = app
+            .keymap
+            .bindings_for(screen)
+            .into_iter()
+            .filter(|b| app.allowed(b.action))
+            .map(|b| b.action)
+            .collect();
+        assert!(shown.iter().all(|a| !a.mutates()), "{screen:?}: {shown:?}");
+        assert!(shown.contains(&Action::Quit));
+    }
+    let writable = console_fixture::app();
+    let images: Vec<Action> = writable
+        .keymap
+        .bindings_for(Screen::Images)
+        .into_iter()
+        .filter(|b| writable.allowed(b.action))
+        .map(|b| b.action)
+        .collect();
+    assert!(images.contains(&Action::Promote));
+}
+
+// ---- keys from the config ------------------------------------------------------------
+
+#[test]
+fn keys_rebound_in_the_config_take_effect() {
+    let text = format!(
+        "{CONFIG}\n[keys]\nquit = \"Q\"\ndown = [\"n\", \"down\"]\n\n[keys.images]\npromote = \"P\"\n"
+    );
+    let mut app = App::new(&config_from(&text), false, now());
+    let effects = app.start();
+    answer(&mut app, effects);
+    assert_eq!(app.on_key(key('q')), vec![], "q is no longer quit");
+    assert!(!app.quit);
+    app.on_key(key('n'));
+    assert_eq!(app.list(Screen::Environments).selected, 1);
+    app.on_key(key('j'));
+    assert_eq!(
+        app.list(Screen::Environments).selected,
+        1,
+        "j is no longer down"
+    );
+
+    let effects = app.on_key(special(Key::Enter));
+    answer(&mut app, effects);
+    assert_eq!(app.on_key(key('p')), vec![]);
+    assert!(app.dialog.is_none());
+    let request = plan_request(&app.on_key(key('P')));
+    assert_eq!(request.selector.service(), "ledger-api");
+    app.on_key(special(Key::Esc));
+    assert_eq!(app.on_key(key('Q')), vec![Effect::Quit]);
+}

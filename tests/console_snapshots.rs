@@ -1,0 +1,590 @@
+//! Snapshots of every console screen, drawn by `ui::render` on ratatui's `TestBackend`:
+//! loading, loaded, failed and empty states, dialogs, a filter being typed, and small
+//! terminals. Data is hand-made and `now` is fixed, so every hash and age is stable.
+
+mod console_fixture;
+
+use console_fixture::*;
+use gantry::engine::{EngineEvent, EventKind, JobId, Progress, Step};
+use gantry::keys::{Action, Key, Screen};
+use gantry::tui::app::{App, DataEvent, Dialog, Effect, Loadable};
+use gantry::tui::theme::Theme;
+use gantry::tui::ui;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Modifier;
+use ratatui::text::Span;
+use ratatui::Terminal;
+
+fn theme() -> Theme {
+    Theme::parse(
+        include_str!("../themes/dark.toml"),
+        std::path::Path::new("themes/dark.toml"),
+        true,
+    )
+    .expect("built-in theme parses")
+}
+
+/// The buffer as text: one line per row, wide symbols counted once, trailing spaces trimmed.
+fn buffer_text(buffer: &Buffer) -> String {
+    let width = buffer.area.width.max(1) as usize;
+    let mut out = String::new();
+    for row in buffer.content().chunks(width) {
+        let mut line = String::new();
+        let mut skip = 0usize;
+        for cell in row {
+            if skip == 0 {
+                line.push_str(cell.symbol());
+            }
+            skip = skip.max(Span::raw(cell.symbol()).width()).saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Draws `app` on a `width` x `height` terminal, as the event loop does.
+fn draw(app: &mut App, width: u16, height: u16) -> String {
+    let area = ratatui::layout::Rect::new(0, 0, width, height);
+    app.page = ui::page_rows(app.screen, ui::areas(area).body);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| ui::render(frame, app, &theme()))
+        .expect("draws");
+    buffer_text(terminal.backend().buffer())
+}
+
+fn screen(app: &mut App) -> String {
+    draw(app, 100, 24)
+}
+
+fn request_from_images(app: &mut App) -> gantry::engine::PromotionRequest {
+    let effects = app.on_key(key('p'));
+    match effects.as_slice() {
+        [Effect::PlanPromotion(request)] => request.clone(),
+        other => panic!("expected a plan request, got {other:?}"),
+    }
+}
+
+// ---- environments ------------------------------------------------------------------
+
+#[test]
+fn environments_loading() {
+    let mut app = app();
+    let effects = app.start();
+    assert_eq!(effects, vec![Effect::LoadStatus]);
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn environments_loaded() {
+    let mut app = loaded_app('4');
+    // ledger-api in prod: the drifted cell.
+    app.on_key(key('j'));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn environments_error_cell_selected() {
+    let mut app = loaded_app('4');
+    // web-frontend in stage: its registry is down; the reason shows below the matrix.
+    app.on_key(key('G'));
+    app.on_key(special(Key::Right));
+    let text = screen(&mut app);
+    assert!(
+        text.contains("503 Service Unavailable after 5 attempts"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn environments_failed() {
+    let mut app = app();
+    app.start();
+    app.on_data(DataEvent::Status(Err(
+        "registry.dev.example.com: cannot connect (dns error: failed to lookup address information: Name or service not known)"
+            .into(),
+    )));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn environments_git_unavailable() {
+    let mut app = app();
+    app.start();
+    let mut report = status();
+    report.git_unavailable = Some("/srv/gantry: not a git repository".into());
+    for cell in &mut report.cells {
+        cell.commit = None;
+        cell.behind = None;
+    }
+    app.on_data(DataEvent::Status(Ok(report)));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+/// Text snapshots drop styles: the selected row and the selected cell are checked here.
+#[test]
+fn environments_selection_is_highlighted() {
+    let mut app = loaded_app('4');
+    app.on_key(key('j'));
+    app.on_key(special(Key::Right));
+    let mut terminal = Terminal::new(TestBackend::new(100, 24)).expect("test terminal");
+    terminal
+        .draw(|frame| ui::render(frame, &app, &theme()))
+        .expect("draws");
+    let buffer = terminal.backend().buffer().clone();
+    let text = buffer_text(&buffer);
+    let lines: Vec<&str> = text.lines().collect();
+    let row = lines
+        .iter()
+        .position(|l| l.starts_with("ledger-api"))
+        .expect("ledger-api row") as u16;
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("SERVICE"))
+        .expect("header");
+    let stage = lines[header].find("stage").expect("stage column") as u16;
+    let prod = lines[header].find("prod").expect("prod column") as u16;
+    let selection = theme().selection;
+    assert_eq!(
+        buffer[(0, row)].bg,
+        selection.bg.expect("selection has a background")
+    );
+    assert!(buffer[(stage, row)].modifier.contains(Modifier::REVERSED));
+    assert!(!buffer[(prod, row)].modifier.contains(Modifier::REVERSED));
+    assert_ne!(buffer[(0, row + 1)].bg, buffer[(0, row)].bg);
+    // The detail line names the selected cell.
+    assert!(text.contains(" ledger-api in stage: sha-9b27d3e"), "{text}");
+}
+
+// ---- images ------------------------------------------------------------------------
+
+fn images_app() -> App {
+    let mut app = loaded_app('4');
+    // payment-svc in dev, the newest images.
+    let effects = app.on_key(special(Key::Enter));
+    answer(&mut app, effects);
+    app
+}
+
+#[test]
+fn images_loading() {
+    let mut app = loaded_app('4');
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(effects.len(), 1);
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn images_loaded() {
+    let mut app = images_app();
+    app.on_key(key('j'));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn images_loaded_stage() {
+    let mut app = images_app();
+    let effects = app.on_key(key('e'));
+    answer(&mut app, effects);
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn images_empty() {
+    let mut app = loaded_app('4');
+    app.on_key(key('G'));
+    app.on_key(special(Key::Right));
+    app.on_key(special(Key::Right));
+    app.on_key(special(Key::Enter));
+    let mut listing = images("web-frontend", "prod");
+    listing.images.clear();
+    listing.other_tags.clear();
+    app.on_data(DataEvent::Images {
+        service: "web-frontend".into(),
+        env: "prod".into(),
+        result: Ok(listing),
+    });
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn images_failed() {
+    let mut app = loaded_app('4');
+    app.on_key(key('G'));
+    app.on_key(special(Key::Right));
+    app.on_key(special(Key::Enter));
+    app.on_data(DataEvent::Images {
+        service: "web-frontend".into(),
+        env: "stage".into(),
+        result: Err("registry.stage.example.com: 503 Service Unavailable after 5 attempts".into()),
+    });
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn images_filter_being_typed() {
+    let mut app = images_app();
+    let all = app.image_rows().len();
+    type_keys(&mut app, "/9b2");
+    assert_eq!(app.image_rows().len(), 1);
+    assert!(all > 1);
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+// ---- commits and branches -----------------------------------------------------------
+
+#[test]
+fn commits_loaded() {
+    let mut app = loaded_app('2');
+    let effects = app.on_key(key('1'));
+    answer(&mut app, effects);
+    app.on_key(key('j'));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn commits_loaded_other_service_shows_drift() {
+    let mut app = loaded_app('2');
+    let effects = app.on_key(key('1'));
+    answer(&mut app, effects);
+    let effects = app.on_key(key(']'));
+    answer(&mut app, effects);
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn commits_failed() {
+    let mut app = app();
+    app.start();
+    app.on_key(key('1'));
+    app.on_data(DataEvent::Commits(Err(
+        "/srv/gantry: not a git repository (set [git] path in /srv/gantry/gantry.toml)".into(),
+    )));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn branches_loaded() {
+    let mut app = loaded_app('2');
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+// ---- promotions ---------------------------------------------------------------------
+
+#[test]
+fn promotions_empty() {
+    let mut app = loaded_app('5');
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+/// Starts a promotion of the selected image from the Images screen; returns its job.
+fn promote_selected(app: &mut App) -> JobId {
+    let request = request_from_images(app);
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&request)),
+        request,
+    });
+    match app.on_key(key('y')).as_slice() {
+        [Effect::StartPromotion { job, .. }] => *job,
+        other => panic!("expected a started promotion, got {other:?}"),
+    }
+}
+
+#[test]
+fn promotions_running() {
+    let mut app = images_app();
+    app.on_key(key('j'));
+    let job = promote_selected(&mut app);
+    app.on_engine(EngineEvent {
+        job,
+        kind: EventKind::Progress(Progress {
+            step: Step::CopyingBlobs,
+            bytes_done: 21_495_808,
+            bytes_total: 36_175_872,
+            blobs_done: 1,
+            blobs_total: 3,
+        }),
+    });
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn promotions_finished_failed_refused() {
+    let mut app = images_app();
+    // Four promotions of dev's images to stage: done, failed, refused, still running.
+    let mut jobs = Vec::new();
+    for i in 0..4 {
+        let effects = app.on_key(key('3'));
+        answer(&mut app, effects);
+        app.on_key(key('g'));
+        for _ in 0..i {
+            app.on_key(key('j'));
+        }
+        jobs.push(promote_selected(&mut app));
+    }
+    app.on_engine(EngineEvent {
+        job: jobs[0],
+        kind: EventKind::Finished {
+            summary: "promoted payment-svc:sha-c4e1f0a dev -> stage (sha256:4c4b2e1b9a0f): 2 blobs copied (36.2 MB), 1 mounted, 1 present; tags sha-c4e1f0a, stage".into(),
+        },
+    });
+    app.on_engine(EngineEvent {
+        job: jobs[1],
+        kind: EventKind::Failed {
+            reason:
+                "registry.stage.example.com: 502 Bad Gateway after 5 attempts (PUT blob upload)"
+                    .into(),
+            exit_code: 1,
+        },
+    });
+    app.on_engine(EngineEvent {
+        job: jobs[2],
+        kind: EventKind::Failed {
+            reason: "refused: payment-svc:sha-7a1c9e0 already exists in stage with another digest"
+                .into(),
+            exit_code: 3,
+        },
+    });
+    app.on_engine(EngineEvent {
+        job: jobs[3],
+        kind: EventKind::Progress(Progress {
+            step: Step::Tagging,
+            bytes_done: 36_175_872,
+            bytes_total: 36_175_872,
+            blobs_done: 3,
+            blobs_total: 3,
+        }),
+    });
+    // The failed one, whose reason shows in full below the table.
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+// ---- help ---------------------------------------------------------------------------
+
+#[test]
+fn help_from_images() {
+    let mut app = images_app();
+    app.on_key(key('?'));
+    assert_eq!(app.screen, Screen::Help);
+    let text = screen(&mut app);
+    assert!(text.contains("promote the selected image"), "{text}");
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("p ")),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn help_from_images_readonly() {
+    let mut app = readonly_app();
+    let effects = app.start();
+    answer(&mut app, effects);
+    let effects = app.on_key(special(Key::Enter));
+    answer(&mut app, effects);
+    app.on_key(key('?'));
+    let text = screen(&mut app);
+    assert!(!text.contains("promote"), "{text}");
+    assert!(text.contains("READ-ONLY"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+// ---- dialogs ------------------------------------------------------------------------
+
+#[test]
+fn promotion_dialog_planning() {
+    let mut app = images_app();
+    request_from_images(&mut app);
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn promotion_dialog_planned() {
+    let mut app = images_app();
+    // sha-7a1c9e0 from stage to prod: copy, mount, present, `prod` moves.
+    let effects = app.on_key(key('e'));
+    answer(&mut app, effects);
+    let request = request_from_images(&mut app);
+    assert_eq!(
+        (request.from.as_str(), request.to.as_str()),
+        ("stage", "prod")
+    );
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&request)),
+        request,
+    });
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn promotion_dialog_refused() {
+    let mut app = images_app();
+    let effects = app.on_key(key('e'));
+    answer(&mut app, effects);
+    let request = request_from_images(&mut app);
+    app.on_data(DataEvent::Planned {
+        result: Ok(refused_plan_for(&request)),
+        request,
+    });
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn promotion_dialog_plan_failed() {
+    let mut app = images_app();
+    let request = request_from_images(&mut app);
+    app.on_data(DataEvent::Planned {
+        result: Err("registry.stage.example.com: 401 Unauthorized: check the login for stage (username ci-promoter)".into()),
+        request,
+    });
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn rollback_dialog() {
+    // Promote stage's image to prod, let it finish, then roll prod back from Promotions.
+    let mut app = images_app();
+    let effects = app.on_key(key('e'));
+    answer(&mut app, effects);
+    let job = promote_selected(&mut app);
+    app.on_engine(EngineEvent {
+        job,
+        kind: EventKind::Finished {
+            summary: "promoted payment-svc:sha-7a1c9e0 stage -> prod".into(),
+        },
+    });
+    let effects = app.on_key(key('b'));
+    assert!(effects.is_empty());
+    assert!(matches!(app.dialog, Some(Dialog::Rollback { .. })));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn release_dialog_typing() {
+    let mut app = loaded_app('1');
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    app.on_key(key('c'));
+    type_keys(&mut app, "1.9.0");
+    app.on_key(special(Key::Tab));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn release_dialog_done() {
+    let mut app = loaded_app('1');
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    app.on_key(key('c'));
+    type_keys(&mut app, "1.9.0");
+    app.on_key(special(Key::Tab));
+    app.on_key(special(Key::Enter));
+    app.on_data(DataEvent::BranchCut(Ok(cut_outcome("1.9.0"))));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn job_details_dialog() {
+    let mut app = images_app();
+    let effects = app.on_key(key('e'));
+    answer(&mut app, effects);
+    let job = promote_selected(&mut app);
+    app.on_engine(EngineEvent {
+        job,
+        kind: EventKind::Finished {
+            summary: "promoted payment-svc:sha-7a1c9e0 stage -> prod (sha256:2f1d0c8a7b3e): 2 blobs copied (36.2 MB), 1 mounted, 1 present; tags sha-7a1c9e0, prod".into(),
+        },
+    });
+    app.on_key(special(Key::Enter));
+    assert!(matches!(app.dialog, Some(Dialog::Job(_))));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn palette_being_typed() {
+    let mut app = loaded_app('4');
+    type_keys(&mut app, ":service led");
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn readonly_refusal_message() {
+    let mut app = readonly_app();
+    let effects = app.start();
+    answer(&mut app, effects);
+    let effects = app.on_action(Action::Rollback);
+    assert!(effects.is_empty());
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+// ---- small terminals ----------------------------------------------------------------
+
+#[test]
+fn narrow_environments() {
+    let mut app = loaded_app('4');
+    let text = draw(&mut app, 50, 12);
+    assert!(
+        text.lines().next().unwrap_or("").contains("gantry"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn narrow_images() {
+    let mut app = images_app();
+    let text = draw(&mut app, 50, 12);
+    assert!(
+        text.lines().next().unwrap_or("").contains("gantry"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn narrow_promotion_dialog() {
+    let mut app = images_app();
+    let effects = app.on_key(key('e'));
+    answer(&mut app, effects);
+    let request = request_from_images(&mut app);
+    app.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&request)),
+        request,
+    });
+    insta::assert_snapshot!(draw(&mut app, 50, 12));
+}
+
+/// Every screen and dialog at sizes down to nothing: drawing never panics.
+#[test]
+fn tiny_terminals_never_panic() {
+    let mut apps: Vec<App> = ['1', '2', '3', '4', '5']
+        .into_iter()
+        .map(loaded_app)
+        .collect();
+    let mut help = images_app();
+    help.on_key(key('?'));
+    apps.push(help);
+    let mut dialog = images_app();
+    let request = request_from_images(&mut dialog);
+    dialog.on_data(DataEvent::Planned {
+        result: Ok(plan_for(&request)),
+        request,
+    });
+    apps.push(dialog);
+    let mut release = loaded_app('1');
+    release.on_key(key('c'));
+    apps.push(release);
+    let mut failed = app();
+    failed.status = Loadable::Failed("x".repeat(300));
+    apps.push(failed);
+    for app in &mut apps {
+        for (w, h) in [(0, 0), (1, 1), (10, 3), (20, 5), (30, 8), (50, 12), (80, 2)] {
+            draw(app, w, h);
+        }
+    }
+}
