@@ -559,6 +559,46 @@ fn narrow_promotion_dialog() {
     insta::assert_snapshot!(draw(&mut app, 50, 12));
 }
 
+/// `page_rows` (what paging and mouse clicks count on) is the number of rows drawn.
+#[test]
+fn page_rows_match_the_rows_drawn() {
+    let mut app = images_app();
+    let mut listing = images("payment-svc", "dev");
+    let template = listing.images[1].clone();
+    listing.images = (0..40)
+        .map(|i| gantry::engine::inventory::ImageInfo {
+            tag: format!("sha-{i:07x}"),
+            ..template.clone()
+        })
+        .collect();
+    app.on_data(DataEvent::Images {
+        service: "payment-svc".into(),
+        env: "dev".into(),
+        result: Ok(listing),
+    });
+    app.on_key(key('G'));
+    let text = draw(&mut app, 100, 24);
+    let body = ui::areas(ratatui::layout::Rect::new(0, 0, 100, 24)).body;
+    let drawn = text.lines().filter(|l| l.starts_with("sha-")).count();
+    assert_eq!(drawn, ui::page_rows(Screen::Images, body), "{text}");
+    assert!(
+        text.contains("sha-0000027"),
+        "the last row is shown: {text}"
+    );
+
+    let services: String = (0..30)
+        .map(|i| format!("[[service]]\nname = \"svc-{i:02}\"\n"))
+        .collect();
+    let mut app = App::new(&config_from(&format!("{CONFIG}\n{services}")), false, now());
+    let effects = app.start();
+    answer(&mut app, effects);
+    app.on_key(key('G'));
+    let text = draw(&mut app, 100, 24);
+    let drawn = text.lines().filter(|l| l.starts_with("svc-")).count();
+    assert_eq!(drawn, ui::page_rows(Screen::Environments, body), "{text}");
+    assert!(text.contains("svc-29"), "the last row is shown: {text}");
+}
+
 /// Every screen and dialog at sizes down to nothing: drawing never panics.
 #[test]
 fn tiny_terminals_never_panic() {

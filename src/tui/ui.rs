@@ -44,9 +44,16 @@ pub fn list_top(screen: Screen) -> u16 {
     }
 }
 
-/// How many list rows fit in `body` on `screen`.
+/// How many list rows fit in `body` on `screen`: what `render` draws.
 pub fn page_rows(screen: Screen, body: Rect) -> usize {
-    body.height.saturating_sub(list_top(screen) + 1).max(1) as usize
+    let mut rows = body.height.saturating_sub(list_top(screen));
+    // The detail lines under the list (see `split_detail`).
+    if matches!(screen, Screen::Environments | Screen::Promotions)
+        && body.height.saturating_sub(1) >= DETAIL_MIN_AREA
+    {
+        rows = rows.saturating_sub(DETAIL_ROWS);
+    }
+    rows.max(1) as usize
 }
 
 pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
@@ -554,12 +561,17 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
     );
 }
 
+/// Rows about the selected row under a list, shown when the list's area has this many.
+const DETAIL_ROWS: u16 = 2;
+const DETAIL_MIN_AREA: u16 = 6;
+
 /// A list's area and, below it, two rows about the selected row when there is room.
 fn split_detail(area: Rect) -> (Rect, Option<Rect>) {
-    if area.height < 6 {
+    if area.height < DETAIL_MIN_AREA {
         return (area, None);
     }
-    let [list, detail] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
+    let [list, detail] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(DETAIL_ROWS)]).areas(area);
     (list, Some(detail))
 }
 
