@@ -891,3 +891,31 @@ fn keys_rebound_in_the_config_take_effect() {
     app.on_key(special(Key::Esc));
     assert_eq!(app.on_key(key('Q')), vec![Effect::Quit]);
 }
+
+#[test]
+fn environments_filter_narrows_services_and_enter_follows_the_filtered_row() {
+    let mut app = loaded_app('4');
+    assert_eq!(app.row_count(Screen::Environments), 3);
+    type_keys(&mut app, "/ledger");
+    app.on_key(special(Key::Enter));
+    assert_eq!(app.service_rows(), ["ledger-api"]);
+    assert_eq!(app.row_count(Screen::Environments), 1);
+    // The one visible row is ledger-api, whatever its position in the configuration.
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(effects, vec![images_effect("ledger-api", "dev")]);
+    assert_eq!(app.service(), Some("ledger-api"));
+}
+
+#[test]
+fn ctrl_c_quits_even_from_a_dialog_or_a_filter() {
+    let mut app = images_app();
+    app.on_key(key('p'));
+    assert!(app.dialog.is_some());
+    assert_eq!(app.on_key(KeyChord::ctrl('c')), vec![Effect::Quit]);
+    assert!(app.quit);
+
+    let mut app = images_app();
+    app.on_key(key('/'));
+    assert!(app.input.is_some());
+    assert_eq!(app.on_key(KeyChord::ctrl('c')), vec![Effect::Quit]);
+}

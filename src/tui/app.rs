@@ -310,6 +310,11 @@ impl App {
     // ---- input ------------------------------------------------------------------
 
     pub fn on_key(&mut self, chord: KeyChord) -> Vec<Effect> {
+        // ctrl-c leaves from anywhere, even a dialog or a half-typed filter.
+        if chord == KeyChord::ctrl('c') {
+            self.quit = true;
+            return vec![Effect::Quit];
+        }
         if self.input.is_some() {
             return self.on_input_key(chord);
         }
@@ -718,7 +723,7 @@ impl App {
     pub fn row_count(&self, screen: Screen) -> usize {
         match screen {
             Screen::Images => self.image_rows().len(),
-            Screen::Environments => self.services.len(),
+            Screen::Environments => self.service_rows().len(),
             Screen::Commits => self.commit_rows().len(),
             Screen::Branches => self.branch_rows().len(),
             Screen::Promotions => self.job_rows().len(),
@@ -763,9 +768,18 @@ impl App {
             }
             Screen::Environments => {
                 // Drill into the selected cell's images.
+                let Some(service) = self
+                    .service_rows()
+                    .get(self.selected(Screen::Environments))
+                    .map(|s| s.to_string())
+                else {
+                    return Vec::new();
+                };
                 self.service_idx = self
-                    .selected(Screen::Environments)
-                    .min(self.services.len().saturating_sub(1));
+                    .services
+                    .iter()
+                    .position(|s| *s == service)
+                    .unwrap_or(0);
                 self.env_idx = self
                     .env_column
                     .min(self.environments.len().saturating_sub(1));
@@ -782,6 +796,15 @@ impl App {
     fn matches(&self, screen: Screen, text: &str) -> bool {
         let filter = self.filter(screen);
         filter.is_empty() || text.to_lowercase().contains(&filter.to_lowercase())
+    }
+
+    /// The Environments screen's rows: services, filtered by name.
+    pub fn service_rows(&self) -> Vec<&str> {
+        self.services
+            .iter()
+            .filter(|s| self.matches(Screen::Environments, s))
+            .map(String::as_str)
+            .collect()
     }
 
     pub fn image_rows(&self) -> Vec<&crate::engine::inventory::ImageInfo> {
@@ -917,9 +940,9 @@ impl App {
             Screen::Environments => {
                 // Promote what `from` runs into the selected environment.
                 let Some(service) = self
-                    .services
+                    .service_rows()
                     .get(self.selected(Screen::Environments))
-                    .cloned()
+                    .map(|s| s.to_string())
                 else {
                     return Vec::new();
                 };
@@ -1029,9 +1052,9 @@ impl App {
         let (service, env) = match self.screen {
             Screen::Environments => {
                 let Some(service) = self
-                    .services
+                    .service_rows()
                     .get(self.selected(Screen::Environments))
-                    .cloned()
+                    .map(|s| s.to_string())
                 else {
                     return Vec::new();
                 };

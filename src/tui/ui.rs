@@ -472,8 +472,8 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
     let mut header = vec!["SERVICE"];
     header.extend(app.environments.iter().map(|e| e.name.as_str()));
     // Service names are never cut; environments share the rest.
-    let service_width = app
-        .services
+    let services = app.service_rows();
+    let service_width = services
         .iter()
         .map(|s| s.chars().count())
         .max()
@@ -483,7 +483,7 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
     widths.extend(app.environments.iter().map(|_| Constraint::Fill(1)));
     let list = app.list(Screen::Environments);
     if let Some(area) = detail {
-        let service = app.services.get(list.selected).map(String::as_str);
+        let service = services.get(list.selected).copied();
         let env = app.environments.get(app.env_column);
         if let (Some(service), Some(env)) = (service, env) {
             let text = cell_detail(report, service, env, theme);
@@ -497,13 +497,13 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
         TableSpec {
             header,
             widths,
-            len: app.services.len(),
+            len: services.len(),
             list,
-            empty: "no services configured",
+            empty: "no service matches",
         },
         |i| {
-            let service = &app.services[i];
-            let mut cells = vec![Cell::from(service.clone())];
+            let service = services[i];
+            let mut cells = vec![Cell::from(service.to_string())];
             for (column, env) in app.environments.iter().enumerate() {
                 let cell = report
                     .cells
