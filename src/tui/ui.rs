@@ -508,7 +508,7 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
                 let cell = report
                     .cells
                     .iter()
-                    .find(|c| &c.service == service && c.environment == env.name);
+                    .find(|c| c.service == service && c.environment == env.name);
                 let (text, style) = match cell {
                     None => ("-".to_string(), theme.muted),
                     Some(c) if c.error.is_some() => ("error".to_string(), theme.error),
