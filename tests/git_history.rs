@@ -463,3 +463,53 @@ fn shallow_and_bare_clones_work_with_what_they_have() {
     assert!(stderr(&out).contains("bare repository"), "{}", stderr(&out));
     assert_eq!(json(&out)["commits"][0]["sha"], c["d5"].as_str());
 }
+
+#[test]
+fn tag_positions_follow_develop_as_it_moves_and_is_rewritten() {
+    let case = git_case("chain-cache", "repo", false);
+    let repo = TestRepo::init(&case.dir.path().join("repo"));
+    let c = standard_history(&repo);
+    let regs = registries();
+    seed(&case, regs.dev.addr(), &c["d1"], 161, &[]);
+    seed(&case, regs.dev.addr(), &c["d5"], 162, &[]);
+    // Off develop's first parents: placing it walks the whole chain, which is then cached.
+    seed(&case, regs.dev.addr(), &c["f1"], 163, &[]);
+    let place = |tag_sha: &str| {
+        let out = gantry_git(&case, &["commits", "--limit", "1", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let view = json(&out);
+        let tag = format!("sha-{}", short(tag_sha));
+        let found = |list: &str| {
+            view[list]
+                .as_array()
+                .expect("list")
+                .iter()
+                .find(|t| t["tag"] == tag.as_str())
+                .cloned()
+        };
+        match (found("older"), found("off_branch")) {
+            (Some(t), _) => Some(t["position"].as_u64().expect("position")),
+            (None, Some(_)) => None,
+            (None, None) => panic!("{tag} neither placed nor off the branch: {view}"),
+        }
+    };
+    // develop: d5 d4 d3 m1 d2 d1
+    assert_eq!(place(&c["d1"]), Some(5));
+    assert_eq!(place(&c["f1"]), None);
+    let cached: Vec<_> = std::fs::read_dir(case.dir.path().join("state/gantry/git"))
+        .map(|d| d.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    assert_eq!(cached.len(), 1, "one cached chain");
+
+    // Two commits on top: the cached chain is extended, not trusted as it was.
+    repo.commit("Add tracing");
+    repo.commit("Add alerts");
+    assert_eq!(place(&c["d1"]), Some(7));
+    assert_eq!(place(&c["d5"]), Some(2));
+
+    // develop rewritten below d5: d5's image is now off the branch, d1 moves up.
+    repo.git(&["reset", "-q", "--hard", &c["d3"]]);
+    repo.commit("Rewritten work");
+    assert_eq!(place(&c["d5"]), None);
+    assert_eq!(place(&c["d1"]), Some(4));
+}

@@ -216,8 +216,9 @@ impl Engine {
     {
         let settings = self.config.git.clone();
         let short_len = self.config.tags.short_len;
+        let cache_dir = super::lock::state_dir().join("git");
         tokio::task::spawn_blocking(move || {
-            let repo = GitRepo::open(&settings, short_len)?;
+            let repo = GitRepo::open(&settings, short_len)?.with_cache_dir(cache_dir);
             let answer = work(&repo)?;
             Ok((answer, repo.notes()))
         })

@@ -4,6 +4,7 @@
 //! open a [`GitRepo`] inside `spawn_blocking` and drop it there. Nothing in this module
 //! touches the worktree, the index or HEAD: branches are created as references only.
 
+mod cache;
 mod push;
 mod release;
 
@@ -177,6 +178,8 @@ pub struct GitRepo {
     settings: GitSettings,
     short_len: usize,
     notes: RefCell<Vec<String>>,
+    /// Where first-parent chains are cached; `None` disables the cache.
+    cache_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -231,7 +234,71 @@ impl GitRepo {
             settings: settings.clone(),
             short_len,
             notes: RefCell::new(notes),
+            cache_dir: None,
         })
+    }
+
+    /// Caches first-parent chains under `dir` (gantry's state directory), so tags deep in
+    /// a long history are placed without reading every commit on each run.
+    pub fn with_cache_dir(mut self, dir: PathBuf) -> GitRepo {
+        self.cache_dir = Some(dir);
+        self
+    }
+
+    /// The chain cache file for `reference`, when caching applies: first-parent walks of
+    /// a complete (not shallow) history.
+    fn chain_cache(&self, reference: &str) -> Option<PathBuf> {
+        if !self.settings.first_parent || self.repo.is_shallow() {
+            return None;
+        }
+        let dir = self.cache_dir.as_ref()?;
+        Some(cache::path(dir, self.repo.path(), reference))
+    }
+
+    /// `head`'s first-parent chain from the cache, extended by the commits added since;
+    /// `None` when nothing is cached. A head that never reaches the cached one (a
+    /// rewritten branch) is walked to the end and cached anew.
+    fn cached_chain(&self, file: &Path, head: Oid) -> Result<Option<Vec<Oid>>, GitError> {
+        let Some(cached) = cache::load(file) else {
+            return Ok(None);
+        };
+        if cached.first() == Some(&head) {
+            return Ok(Some(cached));
+        }
+        let mut chain = Vec::new();
+        let mut met = false;
+        for oid in self.first_parent_walk(head)? {
+            let oid = match oid {
+                Ok(oid) => oid,
+                Err(e) if e.code() == ErrorCode::NotFound => break,
+                Err(e) => return Err(GitError::git("walking history")(e)),
+            };
+            if Some(&oid) == cached.first() {
+                met = true;
+                break;
+            }
+            chain.push(oid);
+        }
+        self.hint_after_walk(chain.len());
+        if met {
+            chain.extend(cached);
+        }
+        cache::store(file, &chain);
+        Ok(Some(chain))
+    }
+
+    fn first_parent_walk(&self, head: Oid) -> Result<git2::Revwalk<'_>, GitError> {
+        let mut revwalk = self
+            .repo
+            .revwalk()
+            .map_err(GitError::git("walking history"))?;
+        revwalk
+            .simplify_first_parent()
+            .map_err(GitError::git("walking history"))?;
+        revwalk
+            .push(head)
+            .map_err(GitError::git("walking history"))?;
+        Ok(revwalk)
     }
 
     /// What is missing from this repository (shallow, bare, a usable commit-graph), for
@@ -527,7 +594,7 @@ impl GitRepo {
     /// commit, not the whole history. A commit not met by then is off the branch. Digits
     /// that match several objects name the commit among them met on the branch, if any.
     pub fn locate(&self, branch: &str, prefixes: &[String]) -> Result<Vec<Lookup>, GitError> {
-        let (_, head) = self.branch_head(branch)?;
+        let (reference, head) = self.branch_head(branch)?;
         let mut lookups: Vec<Lookup> = prefixes.iter().map(|p| self.lookup(p)).collect();
         let mut wanted: HashMap<Oid, Vec<usize>> = HashMap::new();
         let mut ambiguous: Vec<(String, usize)> = Vec::new();
@@ -546,6 +613,14 @@ impl GitRepo {
         }
         if wanted.is_empty() && ambiguous.is_empty() {
             return Ok(lookups);
+        }
+        let cache_file = self.chain_cache(&reference);
+        if let Some(file) = &cache_file {
+            if let Some(chain) = self.cached_chain(file, head)? {
+                let walk = chain.into_iter().map(Ok);
+                self.place(walk, &mut lookups, &wanted, &mut ambiguous, i64::MAX, None)?;
+                return Ok(lookups);
+            }
         }
         let cutoff = if wanted.is_empty() {
             i64::MAX
@@ -566,16 +641,49 @@ impl GitRepo {
         revwalk
             .push(head)
             .map_err(GitError::git("walking history"))?;
+        // The whole chain, when it is walked to its end, goes to the cache.
+        let mut chain = cache_file.as_ref().map(|_| Vec::new());
+        let complete = self.place(
+            revwalk,
+            &mut lookups,
+            &wanted,
+            &mut ambiguous,
+            cutoff,
+            chain.as_mut(),
+        )?;
+        if let (true, Some(file), Some(chain)) = (complete, &cache_file, &chain) {
+            cache::store(file, chain);
+        }
+        Ok(lookups)
+    }
+
+    /// Gives each wanted commit met in `walk` its position; returns true when the walk
+    /// ran to the end of history (rather than stopping once everything was placed, or
+    /// past `cutoff`). Records the walked ids in `chain` when asked.
+    fn place(
+        &self,
+        walk: impl Iterator<Item = Result<Oid, git2::Error>>,
+        lookups: &mut [Lookup],
+        wanted: &HashMap<Oid, Vec<usize>>,
+        ambiguous: &mut Vec<(String, usize)>,
+        cutoff: i64,
+        mut chain: Option<&mut Vec<Oid>>,
+    ) -> Result<bool, GitError> {
         let mut remaining = wanted.len();
         let mut past_cutoff = 0usize;
         let mut walked = 0usize;
-        for (position, oid) in revwalk.enumerate() {
-            walked = position + 1;
+        let mut complete = true;
+        for (position, oid) in walk.enumerate() {
             let oid = match oid {
                 Ok(oid) => oid,
+                // The edge of a shallow clone.
                 Err(e) if e.code() == ErrorCode::NotFound => break,
                 Err(e) => return Err(GitError::git("walking history")(e)),
             };
+            walked = position + 1;
+            if let Some(chain) = chain.as_deref_mut() {
+                chain.push(oid);
+            }
             if let Some(indexes) = wanted.get(&oid) {
                 remaining -= 1;
                 for &i in indexes {
@@ -602,6 +710,7 @@ impl GitRepo {
                 }
             }
             if remaining == 0 && ambiguous.is_empty() {
+                complete = false;
                 break;
             }
             // Reading the time costs a commit object: once in a while is enough.
@@ -611,12 +720,15 @@ impl GitRepo {
             {
                 past_cutoff += 64;
                 if past_cutoff >= SLOP_COMMITS {
+                    complete = false;
                     break;
                 }
             }
         }
-        self.hint_after_walk(walked);
-        Ok(lookups)
+        if chain.is_some() || cutoff != i64::MAX {
+            self.hint_after_walk(walked);
+        }
+        Ok(complete)
     }
 
     /// The commits reachable from `from` but not from `to` (all of `from`'s history when
