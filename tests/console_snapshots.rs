@@ -147,14 +147,14 @@ fn environments_selection_is_highlighted() {
         .expect("header");
     let stage = lines[header].find("stage").expect("stage column") as u16;
     let prod = lines[header].find("prod").expect("prod column") as u16;
-    let selection = theme().selection;
-    assert_eq!(
-        buffer[(0, row)].bg,
-        selection.bg.expect("selection has a background")
-    );
-    assert!(buffer[(stage, row)].modifier.contains(Modifier::REVERSED));
-    assert!(!buffer[(prod, row)].modifier.contains(Modifier::REVERSED));
-    assert_ne!(buffer[(0, row + 1)].bg, buffer[(0, row)].bg);
+    // The matrix selects a cell, not a row: only that cell wears the selection.
+    let selection_bg = theme().selection.bg.expect("selection has a background");
+    assert_eq!(buffer[(stage, row)].bg, selection_bg);
+    assert_ne!(buffer[(prod, row)].bg, selection_bg);
+    assert_ne!(buffer[(0, row)].bg, selection_bg);
+    assert_ne!(buffer[(stage, row + 1)].bg, selection_bg);
+    // The selected service's name stands out from the others.
+    assert_ne!(buffer[(0, row)].fg, buffer[(0, row + 1)].fg);
     // The detail line names the selected cell.
     assert!(text.contains(" ledger-api in stage: sha-9b27d3e"), "{text}");
 }

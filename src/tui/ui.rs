@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
@@ -259,6 +259,8 @@ struct TableSpec<'a> {
     list: ListView,
     /// Said instead of an empty table.
     empty: &'a str,
+    /// Whether the selected row is drawn as the selection (the matrix selects a cell).
+    row_highlight: bool,
 }
 
 /// Draws `rows` windowed to what fits: only visible rows are built.
@@ -275,6 +277,7 @@ fn render_table<'a>(
         len,
         list,
         empty,
+        row_highlight,
     } = spec;
     if len == 0 {
         frame.render_widget(
@@ -290,7 +293,7 @@ fn render_table<'a>(
     let rows: Vec<Row> = (view.offset..end)
         .map(|i| {
             let r = row(i);
-            if i == view.selected {
+            if row_highlight && i == view.selected {
                 r.style(theme.selection)
             } else {
                 r
@@ -427,6 +430,7 @@ fn render_images(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             len: rows.len(),
             list: app.list(Screen::Images),
             empty: "no SHA-tagged images here",
+            row_highlight: true,
         },
         |i| {
             let image = rows[i];
@@ -500,10 +504,16 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
             len: services.len(),
             list,
             empty: "no service matches",
+            row_highlight: false,
         },
         |i| {
             let service = services[i];
-            let mut cells = vec![Cell::from(service.to_string())];
+            let name_style = if i == list.selected {
+                theme.title
+            } else {
+                theme.text
+            };
+            let mut cells = vec![Cell::from(Span::styled(service.to_string(), name_style))];
             for (column, env) in app.environments.iter().enumerate() {
                 let cell = report
                     .cells
@@ -549,8 +559,9 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
                         (text, style)
                     }
                 };
+                // The matrix highlights one cell, not the row: the cell is the selection.
                 let style = if i == list.selected && column == app.env_column {
-                    style.add_modifier(Modifier::REVERSED)
+                    theme.selection
                 } else {
                     style
                 };
@@ -707,6 +718,7 @@ fn render_commits(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             len: rows.len(),
             list: app.list(Screen::Commits),
             empty: "no commits",
+            row_highlight: true,
         },
         |i| {
             let row = rows[i];
@@ -768,6 +780,7 @@ fn render_branches(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             len: rows.len(),
             list: app.list(Screen::Branches),
             empty: "no develop, main, release or hotfix branch",
+            row_highlight: true,
         },
         |i| {
             let b = rows[i];
@@ -861,6 +874,7 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             len: rows.len(),
             list,
             empty: "no promotion yet: press p on an image, a commit or an environment",
+            row_highlight: true,
         },
         |i| {
             let job = rows[i];
