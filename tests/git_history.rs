@@ -470,10 +470,6 @@ fn tag_positions_follow_develop_as_it_moves_and_is_rewritten() {
     let repo = TestRepo::init(&case.dir.path().join("repo"));
     let c = standard_history(&repo);
     let regs = registries();
-    seed(&case, regs.dev.addr(), &c["d1"], 161, &[]);
-    seed(&case, regs.dev.addr(), &c["d5"], 162, &[]);
-    // Off develop's first parents: placing it walks the whole chain, which is then cached.
-    seed(&case, regs.dev.addr(), &c["f1"], 163, &[]);
     let place = |tag_sha: &str| {
         let out = gantry_git(&case, &["commits", "--limit", "1", "--json"]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -493,7 +489,15 @@ fn tag_positions_follow_develop_as_it_moves_and_is_rewritten() {
             (None, None) => panic!("{tag} neither placed nor off the branch: {view}"),
         }
     };
-    // develop: d5 d4 d3 m1 d2 d1
+    // develop: d5 d4 d3 m1 d2 d1. Only d4 at first: the walk stops there and caches
+    // the two commits it read.
+    seed(&case, regs.dev.addr(), &c["d4"], 164, &[]);
+    assert_eq!(place(&c["d4"]), Some(1));
+    seed(&case, regs.dev.addr(), &c["d1"], 161, &[]);
+    seed(&case, regs.dev.addr(), &c["d5"], 162, &[]);
+    // Off develop's first parents: placing it walks the whole chain, which is then cached.
+    seed(&case, regs.dev.addr(), &c["f1"], 163, &[]);
+    // d1 lies below the cached part: the walk resumes under it, counting on from there.
     assert_eq!(place(&c["d1"]), Some(5));
     assert_eq!(place(&c["f1"]), None);
     let cached: Vec<_> = std::fs::read_dir(case.dir.path().join("state/gantry/git"))
@@ -506,6 +510,7 @@ fn tag_positions_follow_develop_as_it_moves_and_is_rewritten() {
     repo.commit("Add alerts");
     assert_eq!(place(&c["d1"]), Some(7));
     assert_eq!(place(&c["d5"]), Some(2));
+    assert_eq!(place(&c["d4"]), Some(3));
 
     // develop rewritten below d5: d5's image is now off the branch, d1 moves up.
     repo.git(&["reset", "-q", "--hard", &c["d3"]]);

@@ -20,6 +20,8 @@ use crate::domain::is_commit_id;
 
 pub use release::{BranchPlan, Version};
 
+pub(crate) use push::{offer_credentials, CredentialOffers};
+
 /// A commit as people read it in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CommitInfo {
@@ -598,14 +600,12 @@ impl GitRepo {
         let mut lookups: Vec<Lookup> = prefixes.iter().map(|p| self.lookup(p)).collect();
         let mut wanted: HashMap<Oid, Vec<usize>> = HashMap::new();
         let mut ambiguous: Vec<(String, usize)> = Vec::new();
-        let mut oldest = i64::MAX;
         for (i, lookup) in lookups.iter().enumerate() {
             match lookup {
                 Lookup::Commit { commit, .. } => {
                     if let Ok(oid) = Oid::from_str(&commit.sha) {
                         wanted.entry(oid).or_default().push(i);
                     }
-                    oldest = oldest.min(commit.commit_time);
                 }
                 Lookup::Ambiguous => ambiguous.push((prefixes[i].to_ascii_lowercase(), i)),
                 Lookup::Missing => {}
@@ -614,19 +614,47 @@ impl GitRepo {
         if wanted.is_empty() && ambiguous.is_empty() {
             return Ok(lookups);
         }
+        // First the cached part of the chain, if any: exact, and no commit is read.
         let cache_file = self.chain_cache(&reference);
-        if let Some(file) = &cache_file {
-            if let Some(chain) = self.cached_chain(file, head)? {
-                let walk = chain.into_iter().map(Ok);
-                self.place(walk, &mut lookups, &wanted, &mut ambiguous, i64::MAX, None)?;
-                return Ok(lookups);
-            }
-        }
-        let cutoff = if wanted.is_empty() {
-            i64::MAX
-        } else {
-            oldest.saturating_sub(SLOP_SECONDS)
+        let mut chain = match &cache_file {
+            Some(file) => self.cached_chain(file, head)?.unwrap_or_default(),
+            None => Vec::new(),
         };
+        if !chain.is_empty() {
+            let cached = chain.iter().copied().map(Ok);
+            self.place(
+                cached,
+                0,
+                &mut lookups,
+                &wanted,
+                &mut ambiguous,
+                i64::MAX,
+                None,
+            )?;
+        }
+        let unplaced: HashMap<Oid, Vec<usize>> = wanted
+            .into_iter()
+            .filter(|(_, indexes)| {
+                indexes
+                    .iter()
+                    .any(|&i| matches!(lookups.get(i), Some(Lookup::Commit { position: None, .. })))
+            })
+            .collect();
+        if unplaced.is_empty() && ambiguous.is_empty() {
+            return Ok(lookups);
+        }
+
+        // Then on down the history (below the cached part: the chain under a commit
+        // never changes), until everything is placed or the walk is well past the oldest.
+        let oldest = unplaced
+            .values()
+            .flatten()
+            .filter_map(|&i| match lookups.get(i) {
+                Some(Lookup::Commit { commit, .. }) => Some(commit.commit_time),
+                _ => None,
+            })
+            .min();
+        let cutoff = oldest.map_or(i64::MAX, |t| t.saturating_sub(SLOP_SECONDS));
         // A revwalk yields ids without building commit objects, and reads the
         // commit-graph file when the repository has one.
         let mut revwalk = self
@@ -638,49 +666,58 @@ impl GitRepo {
                 .simplify_first_parent()
                 .map_err(GitError::git("walking history"))?;
         }
+        let (start, skip) = match chain.last() {
+            Some(tail) => (*tail, 1),
+            None => (head, 0),
+        };
         revwalk
-            .push(head)
+            .push(start)
             .map_err(GitError::git("walking history"))?;
-        // The whole chain, when it is walked to its end, goes to the cache.
-        let mut chain = cache_file.as_ref().map(|_| Vec::new());
-        let complete = self.place(
-            revwalk,
+        let mut walked = cache_file.as_ref().map(|_| Vec::new());
+        self.place(
+            revwalk.skip(skip),
+            chain.len(),
             &mut lookups,
-            &wanted,
+            &unplaced,
             &mut ambiguous,
             cutoff,
-            chain.as_mut(),
+            walked.as_mut(),
         )?;
-        if let (true, Some(file), Some(chain)) = (complete, &cache_file, &chain) {
-            cache::store(file, chain);
+        if let (Some(file), Some(walked)) = (&cache_file, walked) {
+            if !walked.is_empty() {
+                chain.extend(walked);
+                cache::store(file, &chain);
+            }
         }
         Ok(lookups)
     }
 
-    /// Gives each wanted commit met in `walk` its position; returns true when the walk
-    /// ran to the end of history (rather than stopping once everything was placed, or
-    /// past `cutoff`). Records the walked ids in `chain` when asked.
+    /// Gives each wanted commit met in `walk` its position (counted from `offset`), until
+    /// all are placed or the walk is well past `cutoff`. Records the walked ids in `chain`
+    /// when asked.
+    #[allow(clippy::too_many_arguments)]
     fn place(
         &self,
         walk: impl Iterator<Item = Result<Oid, git2::Error>>,
+        offset: usize,
         lookups: &mut [Lookup],
         wanted: &HashMap<Oid, Vec<usize>>,
         ambiguous: &mut Vec<(String, usize)>,
         cutoff: i64,
         mut chain: Option<&mut Vec<Oid>>,
-    ) -> Result<bool, GitError> {
+    ) -> Result<(), GitError> {
         let mut remaining = wanted.len();
         let mut past_cutoff = 0usize;
         let mut walked = 0usize;
-        let mut complete = true;
-        for (position, oid) in walk.enumerate() {
+        for (step, oid) in walk.enumerate() {
+            let position = offset + step;
             let oid = match oid {
                 Ok(oid) => oid,
                 // The edge of a shallow clone.
                 Err(e) if e.code() == ErrorCode::NotFound => break,
                 Err(e) => return Err(GitError::git("walking history")(e)),
             };
-            walked = position + 1;
+            walked = step + 1;
             if let Some(chain) = chain.as_deref_mut() {
                 chain.push(oid);
             }
@@ -710,25 +747,21 @@ impl GitRepo {
                 }
             }
             if remaining == 0 && ambiguous.is_empty() {
-                complete = false;
                 break;
             }
             // Reading the time costs a commit object: once in a while is enough.
-            if cutoff != i64::MAX
-                && position % 64 == 63
-                && self.commit(oid)?.time().seconds() < cutoff
+            if cutoff != i64::MAX && step % 64 == 63 && self.commit(oid)?.time().seconds() < cutoff
             {
                 past_cutoff += 64;
                 if past_cutoff >= SLOP_COMMITS {
-                    complete = false;
                     break;
                 }
             }
         }
-        if chain.is_some() || cutoff != i64::MAX {
+        if cutoff != i64::MAX {
             self.hint_after_walk(walked);
         }
-        Ok(complete)
+        Ok(())
     }
 
     /// The commits reachable from `from` but not from `to` (all of `from`'s history when
