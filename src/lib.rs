@@ -8,4 +8,5 @@ pub mod git;
 pub mod keys;
 pub mod registry;
 pub mod sandbox;
+pub mod signing;
 pub mod tui;

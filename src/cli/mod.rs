@@ -3,6 +3,7 @@
 mod demo;
 mod git_commands;
 mod output;
+mod signing_commands;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -125,6 +126,24 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Cosign-compatible signing keys
+    Keys {
+        #[command(subcommand)]
+        command: signing_commands::KeysCommand,
+    },
+    /// Check an image's cosign signatures in an environment (exit 3: unsigned or invalid)
+    Verify {
+        /// service:sha-2b2e927 (any tag), service:2b2e927 (commit) or service@sha256:<hex>
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Trust this public key (PEM) instead of the configured ones
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Point an environment's mutable tag back at an image it already holds
     Rollback {
         service: String,
@@ -176,6 +195,7 @@ pub async fn run(cli: Cli) -> i32 {
             no_wait,
             no_tui,
         }) => demo::run(dir, no_wait, no_tui, cli.readonly).await,
+        Some(Command::Keys { command }) => signing_commands::keys(command),
         Some(command) => match Config::discover(cli.config.as_deref()) {
             Ok(config) => run_with_config(config, command).await,
             Err(e) => Err(e.into()),
@@ -274,6 +294,13 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             to,
             json,
         } => rollback(&engine, &service, &env, &to, json).await,
+        Command::Verify {
+            image,
+            env,
+            key,
+            json,
+        } => signing_commands::verify(&engine, &image, &env, key.as_deref(), json).await,
+        Command::Keys { .. } => unreachable!("keys run without a configuration"),
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }
 }

@@ -61,6 +61,20 @@ pub fn print_plan(plan: &Plan, executed: bool) {
             human_bytes(blob.size)
         ));
     }
+    let signatures = &plan.signatures;
+    if signatures.source + signatures.present > 0 || signatures.writes() {
+        let doing = signatures.describe();
+        out.push_str(&format!(
+            "  sigs     {}  (source has {}, target has {})\n",
+            if doing.is_empty() {
+                "unchanged"
+            } else {
+                &doing
+            },
+            signatures.source,
+            signatures.present
+        ));
+    }
     for tag in &plan.tags {
         let action = match &tag.action {
             TagAction::Create => "create".to_string(),

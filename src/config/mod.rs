@@ -24,6 +24,28 @@ pub struct Config {
     pub ui: UiSettings,
     /// Default keys with `[keys]` applied.
     pub keymap: crate::keys::Keymap,
+    pub signing: SigningSettings,
+}
+
+/// `[signing]`: the key promotions sign with and the keys signatures are checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningSettings {
+    /// A cosign private key (ENCRYPTED SIGSTORE PRIVATE KEY), absolute.
+    pub key: Option<PathBuf>,
+    /// The environment variable holding the key's password; unset means the empty password.
+    pub password_env: String,
+    /// Public keys (PEM) trusted when checking signatures, absolute.
+    pub public_keys: Vec<PathBuf>,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        SigningSettings {
+            key: None,
+            password_env: crate::signing::DEFAULT_PASSWORD_ENV.into(),
+            public_keys: Vec::new(),
+        }
+    }
 }
 
 /// The console's look and behaviour.
@@ -253,6 +275,10 @@ pub struct Environment {
     pub ca_file: Option<PathBuf>,
     /// gantry never writes here: promotions and rollbacks into it are refused.
     pub readonly: bool,
+    /// Promotions into this environment sign the image with `[signing] key`.
+    pub sign: bool,
+    /// Public keys trusted for this environment's images instead of `[signing] public_keys`.
+    pub verify_keys: Vec<PathBuf>,
 }
 
 /// A user name and where its password lives: the configuration never holds the secret itself.
@@ -417,6 +443,19 @@ struct RawConfig {
     /// `action = "key"` or `["k1", "k2"]`, and `[keys.<screen>]` tables of the same.
     #[serde(default)]
     keys: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    #[serde(default)]
+    signing: Option<Spanned<RawSigning>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    #[serde(default)]
+    key: Option<Spanned<String>>,
+    #[serde(default)]
+    password_env: Option<Spanned<String>>,
+    #[serde(default)]
+    public_keys: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -442,6 +481,10 @@ struct RawEnvironment {
     ca_file: Option<Spanned<String>>,
     #[serde(default)]
     readonly: bool,
+    #[serde(default)]
+    sign: Option<Spanned<bool>>,
+    #[serde(default)]
+    verify_keys: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -510,6 +553,8 @@ impl Validator<'_> {
             ));
         }
 
+        let signing = self.signing(raw.signing.as_ref())?;
+
         if raw.environment.is_empty() {
             return Err(self.error(
                 0..0,
@@ -569,6 +614,7 @@ impl Validator<'_> {
                 None => None,
             };
             let (login, ca_file) = self.transport(env)?;
+            let (sign, verify_keys) = self.environment_signing(env, &signing)?;
             environments.push(Environment {
                 name: name.clone(),
                 registry: registry.clone(),
@@ -579,6 +625,8 @@ impl Validator<'_> {
                 login,
                 ca_file,
                 readonly: env.readonly,
+                sign,
+                verify_keys,
             });
         }
         for env in &raw.environment {
@@ -658,6 +706,7 @@ impl Validator<'_> {
             services,
             ui,
             keymap,
+            signing,
         })
     }
 
@@ -826,6 +875,116 @@ impl Validator<'_> {
             None => None,
         };
         Ok((login, ca_file))
+    }
+
+    /// `[signing]`: key files must exist and be of the right kind now, not when a promotion
+    /// is half done. The private key is only looked at, not decrypted: its password may
+    /// live only where promotions run.
+    fn signing(&self, raw: Option<&Spanned<RawSigning>>) -> Result<SigningSettings, ConfigError> {
+        let mut settings = SigningSettings::default();
+        let Some(raw) = raw else {
+            return Ok(settings);
+        };
+        let raw = raw.get_ref();
+        if let Some(key) = &raw.key {
+            let path = self.key_file(key, "signing.key")?;
+            crate::signing::check_private_key_file(&path).map_err(|why| {
+                self.error(key.span(), format!("signing.key `{}` {why}", key.get_ref()))
+            })?;
+            settings.key = Some(path);
+        }
+        if let Some(var) = &raw.password_env {
+            let value = var.get_ref();
+            if !is_valid_env_var(value) {
+                return Err(self.error(
+                    var.span(),
+                    format!("signing.password_env `{value}` is not an environment variable name (the name, not the password)"),
+                ));
+            }
+            settings.password_env = value.clone();
+        }
+        settings.public_keys = self.public_keys(&raw.public_keys, "signing.public_keys")?;
+        Ok(settings)
+    }
+
+    /// An environment's `sign` and `verify_keys`: signing needs a configured key.
+    fn environment_signing(
+        &self,
+        env: &RawEnvironment,
+        signing: &SigningSettings,
+    ) -> Result<(bool, Vec<PathBuf>), ConfigError> {
+        let sign = match &env.sign {
+            Some(sign) if *sign.get_ref() => {
+                if signing.key.is_none() {
+                    return Err(self.error(
+                        sign.span(),
+                        format!(
+                            "environment `{}` has sign = true but no key is configured: set [signing] key = \"cosign.key\" (see `gantry keys generate`)",
+                            env.name.get_ref()
+                        ),
+                    ));
+                }
+                true
+            }
+            _ => false,
+        };
+        let verify_keys = self.public_keys(&env.verify_keys, "verify_keys")?;
+        Ok((sign, verify_keys))
+    }
+
+    fn public_keys(
+        &self,
+        files: &[Spanned<String>],
+        key: &str,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
+        files
+            .iter()
+            .map(|file| {
+                let path = self.key_file(file, key)?;
+                crate::signing::PublicKey::load(&path).map_err(|e| {
+                    let why = match e {
+                        crate::signing::SigningError::Key { reason, .. } => reason,
+                        other => other.to_string(),
+                    };
+                    self.error(file.span(), format!("{key} `{}` {why}", file.get_ref()))
+                })?;
+                Ok(path)
+            })
+            .collect()
+    }
+
+    /// A key file named in the configuration: relative to it, and present.
+    fn key_file(&self, file: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
+        let value = file.get_ref();
+        if value.trim().is_empty() {
+            return Err(self.error(file.span(), format!("{key} is empty")));
+        }
+        let path = self.relative_to_config(value);
+        if !path.is_file() {
+            return Err(self.error(
+                file.span(),
+                format!("{key} `{value}`: no such file ({})", path.display()),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// `approvals = N`: a handful at most, or nobody could ever promote.
+    fn approvals(&self, env: &RawEnvironment) -> Result<u32, ConfigError> {
+        let Some(approvals) = &env.approvals else {
+            return Ok(0);
+        };
+        let value = *approvals.get_ref();
+        if value > MAX_APPROVALS {
+            return Err(self.error(
+                approvals.span(),
+                format!(
+                    "environment `{}`: approvals = {value} is more than {MAX_APPROVALS}",
+                    env.name.get_ref()
+                ),
+            ));
+        }
+        Ok(value)
     }
 
     /// Paths in the file are relative to the file, not to wherever gantry happens to run.

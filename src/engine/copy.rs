@@ -59,6 +59,17 @@ pub(crate) async fn execute(
             .await?;
     }
 
+    // Signatures before tags: a tagged image always has its signatures.
+    crate::signing::remote::apply(
+        source,
+        &plan.source_repository,
+        target,
+        &plan.target_repository,
+        &plan.digest,
+        &plan.signatures,
+    )
+    .await?;
+
     counters.set_step(Step::Tagging);
     // Another promotion (from another machine, past the local lock) may have written the
     // tags since we planned: check them all before writing any, so we never half-tag.

@@ -194,6 +194,8 @@ pub struct Engine {
     image_slots: Arc<Semaphore>,
     next_job: AtomicU64,
     events: Option<mpsc::UnboundedSender<EngineEvent>>,
+    /// `[signing] key`, decrypted on first use (see `crate::signing`).
+    pub(crate) signing_key_cache: tokio::sync::OnceCell<Arc<crate::signing::SigningKey>>,
 }
 
 impl Engine {
@@ -218,6 +220,7 @@ impl Engine {
             clients,
             next_job: AtomicU64::new(1),
             events: None,
+            signing_key_cache: tokio::sync::OnceCell::new(),
         })
     }
 

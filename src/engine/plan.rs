@@ -37,6 +37,8 @@ pub struct Plan {
     pub manifests: Vec<ManifestStep>,
     pub blobs: Vec<BlobStep>,
     pub tags: Vec<TagStep>,
+    /// Signatures carried from the source and added (`crate::signing`).
+    pub signatures: crate::signing::SignatureStep,
     /// Why the promotion must not happen, if a rule forbids it.
     pub refusal: Option<String>,
     #[serde(skip)]
@@ -139,6 +141,7 @@ impl Plan {
             manifests: Vec::new(),
             blobs: Vec::new(),
             tags: Vec::new(),
+            signatures: Default::default(),
             refusal: None,
             from_env: from.to_string(),
             source_repository: String::new(),
@@ -175,6 +178,7 @@ impl Plan {
                 .iter()
                 .all(|m| m.action == ManifestAction::Present)
             && self.tags.iter().all(|t| t.action == TagAction::Unchanged)
+            && !self.signatures.writes()
     }
 
     /// One line for logs and the CLI.
@@ -193,8 +197,9 @@ impl Plan {
         } else {
             "would promote"
         };
+        let signatures = self.signatures.describe();
         format!(
-            "{verb} {}:{} {} -> {} ({}): {} blobs copied ({}), {} mounted, {} present; tags {}",
+            "{verb} {}:{} {} -> {} ({}): {} blobs copied ({}), {} mounted, {} present; tags {}{}{}",
             self.service,
             self.tag,
             self.from,
@@ -208,7 +213,9 @@ impl Plan {
                 .iter()
                 .map(|t| t.tag.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if signatures.is_empty() { "" } else { "; " },
+            signatures
         )
     }
 }
@@ -240,6 +247,7 @@ pub(crate) async fn build(
         manifests: Vec::new(),
         blobs: Vec::new(),
         tags: Vec::new(),
+        signatures: Default::default(),
         refusal: None,
         from_env: source_env.name.clone(),
         source_repository: source_repository.clone(),
@@ -301,6 +309,16 @@ pub(crate) async fn build(
             action,
         });
     }
+
+    plan.signatures = engine
+        .plan_signatures(
+            service,
+            (source, &source_repository),
+            target_env,
+            (target, &target_repository),
+            &digest,
+        )
+        .await?;
 
     // A manifest the registry accepted has all its blobs and children: no need to walk it.
     let top_present = existing.is_some()

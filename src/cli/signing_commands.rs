@@ -1,0 +1,138 @@
+//! `gantry keys generate` and `gantry verify`: cosign-compatible keys and signature checks.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::{exit, output, Failure};
+use crate::domain::{Digest, ImageSelector};
+use crate::engine::{Engine, EngineError};
+use crate::signing::{self, PublicKey, SignatureStatus, SigningError};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new key pair as cosign does: cosign.key (encrypted with $COSIGN_PASSWORD,
+    /// empty if unset) and cosign.pub; existing files are never overwritten
+    Generate {
+        /// Where to write them
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        output_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn key_failure(e: SigningError) -> Failure {
+    let code = match &e {
+        SigningError::Key { .. } => exit::INPUT,
+        SigningError::Registry(_) => exit::REGISTRY,
+        SigningError::Refused(_) => exit::REFUSED,
+    };
+    Failure {
+        code,
+        message: e.to_string(),
+    }
+}
+
+#[derive(Serialize)]
+struct Generated {
+    private_key: PathBuf,
+    public_key: PathBuf,
+    /// The variable the password came from; never the password itself.
+    password_env: &'static str,
+    empty_password: bool,
+}
+
+/// `gantry keys ...`: needs no configuration.
+pub fn keys(command: KeysCommand) -> Result<i32, Failure> {
+    match command {
+        KeysCommand::Generate { output_dir, json } => {
+            let password = std::env::var(signing::DEFAULT_PASSWORD_ENV).unwrap_or_default();
+            let (private_key, public_key) =
+                signing::generate_key_pair(&output_dir, password.as_bytes())
+                    .map_err(key_failure)?;
+            let report = Generated {
+                private_key,
+                public_key,
+                password_env: signing::DEFAULT_PASSWORD_ENV,
+                empty_password: password.is_empty(),
+            };
+            if json {
+                output::print_json(&report);
+            } else {
+                println!(
+                    "private key: {} (encrypted with {})\npublic key:  {}",
+                    report.private_key.display(),
+                    if report.empty_password {
+                        format!(
+                            "an empty password: ${} is unset or empty",
+                            report.password_env
+                        )
+                    } else {
+                        format!("the password in ${}", report.password_env)
+                    },
+                    report.public_key.display()
+                );
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// `gantry verify SERVICE:REF --env ENV [--key PUB]`: 0 if a trusted key signed the image,
+/// 3 if it is unsigned or no signature verifies.
+pub async fn verify(
+    engine: &Engine,
+    image: &str,
+    env: &str,
+    key: Option<&Path>,
+    json: bool,
+) -> Result<i32, Failure> {
+    let config = engine.config();
+    let selector = ImageSelector::parse(image, &config.tags.prefix).map_err(EngineError::from)?;
+    let service = config
+        .service(selector.service())
+        .map_err(EngineError::from)?
+        .clone();
+    let environment = config.environment(env).map_err(EngineError::from)?.clone();
+    let keys = match key {
+        Some(path) => Some(vec![PublicKey::load(path).map_err(key_failure)?]),
+        None => None,
+    };
+    let digest: Digest = match &selector {
+        ImageSelector::Digest { digest, .. } => digest.clone(),
+        ImageSelector::Tag { tag, .. } => engine.digest_in(&environment, &service, tag).await?,
+        ImageSelector::Commit { .. } => {
+            engine
+                .resolve(&selector, &environment)
+                .await?
+                .manifest
+                .digest
+        }
+    };
+    let report = engine
+        .verify_signatures(&service.name, env, &digest, keys)
+        .await?;
+    if json {
+        output::print_json(&report);
+    } else {
+        let mut out = format!(
+            "{}@{} in {}: {}\n",
+            report.image, report.digest, report.environment, report.status
+        );
+        for check in &report.signatures {
+            let verdict = match &check.problem {
+                None => format!("valid: {}", check.valid_for.join(", ")),
+                Some(problem) => format!("not valid: {problem}"),
+            };
+            out.push_str(&format!("  {}  {verdict}\n", check.layer.short()));
+        }
+        out.push_str(&format!("  keys: {}\n", report.keys.join(", ")));
+        print!("{out}");
+    }
+    Ok(match report.status {
+        SignatureStatus::Signed { .. } => exit::OK,
+        SignatureStatus::Unsigned | SignatureStatus::Invalid { .. } => exit::REFUSED,
+    })
+}
