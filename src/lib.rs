@@ -6,6 +6,7 @@ pub mod domain;
 pub mod engine;
 pub mod git;
 pub mod keys;
+pub mod ledger;
 pub mod registry;
 pub mod sandbox;
 pub mod signing;

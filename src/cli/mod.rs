@@ -2,6 +2,7 @@
 
 mod demo;
 mod git_commands;
+mod ledger_commands;
 mod output;
 mod signing_commands;
 
@@ -144,6 +145,60 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask for a promotion that needs approvals: records the image's digest now
+    Request {
+        /// service:sha-2b2e927 (tag), service:2b2e927 (commit) or service@sha256:<hex>
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        /// Target environment
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Source environment (default: the target's `from`)
+        #[arg(long, value_name = "ENV")]
+        from: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request, as git's user.email (never your own request, once per person)
+    Approve {
+        /// The request's id (or at least its first 6 digits)
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests waiting for approvals or for `gantry execute`
+    Requests {
+        /// Include requests already carried out
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Promote every approved request not carried out yet (what a CI job runs)
+    Execute {
+        /// Print what would be promoted and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ledger: who requested, approved, promoted and rolled back what, and when
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        command: Option<ledger_commands::AuditCommand>,
+        /// Only this service's records
+        #[arg(long, value_name = "S")]
+        service: Option<String>,
+        /// Only records about this environment (as target or source)
+        #[arg(long, value_name = "E")]
+        env: Option<String>,
+        /// Only this kind (request, approval, promotion, rollback...)
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Point an environment's mutable tag back at an image it already holds
     Rollback {
         service: String,
@@ -257,6 +312,7 @@ async fn rollback(
     } else {
         println!("{}", outcome.summary());
     }
+    ledger_commands::print_rollback_note(outcome.ledger.as_ref());
     Ok(exit::OK)
 }
 
@@ -294,6 +350,24 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             to,
             json,
         } => rollback(&engine, &service, &env, &to, json).await,
+        Command::Request {
+            image,
+            to,
+            from,
+            json,
+        } => ledger_commands::request(&engine, &image, &to, from.as_deref(), json).await,
+        Command::Approve { id, json } => ledger_commands::approve(&engine, &id, json).await,
+        Command::Requests { all, json } => ledger_commands::requests(&engine, all, json).await,
+        Command::Execute { dry_run, json } => {
+            ledger_commands::execute(&engine, dry_run, json).await
+        }
+        Command::Audit {
+            command,
+            service,
+            env,
+            kind,
+            json,
+        } => ledger_commands::audit(&engine, command, service, env, kind, json).await,
         Command::Verify {
             image,
             env,
@@ -396,6 +470,10 @@ async fn promote(
                 (None, None) => {}
             }
         }
+    }
+    for report in &reports {
+        let note = report.outcome.as_ref().and_then(|o| o.ledger.as_ref());
+        ledger_commands::print_ledger_note(&report.image, note);
     }
     Ok(worst_exit_code(reports.iter().map(|r| r.exit_code)))
 }

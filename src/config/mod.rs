@@ -22,6 +22,7 @@ pub struct Config {
     pub environments: Vec<Environment>,
     pub services: Vec<Service>,
     pub ui: UiSettings,
+    pub ledger: LedgerSettings,
     /// Default keys with `[keys]` applied.
     pub keymap: crate::keys::Keymap,
     pub signing: SigningSettings,
@@ -104,6 +105,63 @@ impl Default for GitSettings {
         }
     }
 }
+
+/// Where requests, approvals and promotions are recorded: a ref of the application repository.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerSettings {
+    /// Record promotions, rollbacks, requests and approvals.
+    pub enabled: bool,
+    /// The ref holding the chain of records.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Fetched before and pushed after every write. `None`: `origin` when the repository
+    /// has it, else none; `""`: none, the ledger stays in this clone.
+    pub remote: Option<String>,
+    /// Pushes tried when another writer wins the race, each after fetching and re-chaining.
+    pub attempts: u32,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        LedgerSettings {
+            enabled: true,
+            reference: "refs/gantry/ledger".into(),
+            remote: None,
+            attempts: 5,
+        }
+    }
+}
+
+impl LedgerSettings {
+    fn check(&self) -> Result<(), String> {
+        let reference = &self.reference;
+        if !reference.starts_with("refs/") || !is_valid_ref_path(&reference["refs/".len()..]) {
+            return Err(format!(
+                "ledger.ref `{reference}` is not a valid ref name under refs/ (say `refs/gantry/ledger`)"
+            ));
+        }
+        if reference.starts_with("refs/heads/") || reference.starts_with("refs/tags/") {
+            return Err(format!(
+                "ledger.ref `{reference}` would be a branch or a tag that clones and checkouts pick up: keep it outside refs/heads and refs/tags"
+            ));
+        }
+        if let Some(remote) = self.remote.as_deref().filter(|r| !r.is_empty()) {
+            if !is_valid_ref_path(remote) {
+                return Err(format!(
+                    "ledger.remote `{remote}` is not a valid remote name"
+                ));
+            }
+        }
+        if self.attempts == 0 {
+            return Err("ledger.attempts must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The most approvals an environment may ask for.
+pub const MAX_APPROVALS: u32 = 20;
 
 /// The placeholders a release template may use.
 pub const RELEASE_PLACEHOLDERS: [&str; 3] = ["{version}", "{short}", "{sha}"];
@@ -273,6 +331,8 @@ pub struct Environment {
     pub login: Option<Login>,
     /// Extra root certificates (PEM) trusted for this registry, absolute.
     pub ca_file: Option<PathBuf>,
+    /// Distinct people (not the requester) who must approve an image before it is promoted here.
+    pub approvals: u32,
     /// gantry never writes here: promotions and rollbacks into it are refused.
     pub readonly: bool,
     /// Promotions into this environment sign the image with `[signing] key`.
@@ -440,6 +500,8 @@ struct RawConfig {
     service: Vec<RawService>,
     #[serde(default)]
     ui: Option<Spanned<UiSettings>>,
+    #[serde(default)]
+    ledger: Option<Spanned<LedgerSettings>>,
     /// `action = "key"` or `["k1", "k2"]`, and `[keys.<screen>]` tables of the same.
     #[serde(default)]
     keys: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
@@ -479,6 +541,8 @@ struct RawEnvironment {
     password_file: Option<Spanned<String>>,
     #[serde(default)]
     ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    approvals: Option<Spanned<u32>>,
     #[serde(default)]
     readonly: bool,
     #[serde(default)]
@@ -624,6 +688,7 @@ impl Validator<'_> {
                 from: env.from.as_ref().map(|f| f.get_ref().clone()),
                 login,
                 ca_file,
+                approvals: self.approvals(env)?,
                 readonly: env.readonly,
                 sign,
                 verify_keys,
@@ -696,6 +761,10 @@ impl Validator<'_> {
         }
 
         let (ui, _) = split_spanned(raw.ui);
+        let (ledger, ledger_span) = split_spanned(raw.ledger);
+        if let Err(why) = ledger.check() {
+            return Err(self.error(ledger_span, why));
+        }
         let keymap = self.keymap(&raw.keys)?;
         Ok(Config {
             source: self.path.to_path_buf(),
@@ -705,6 +774,7 @@ impl Validator<'_> {
             environments,
             services,
             ui,
+            ledger,
             keymap,
             signing,
         })

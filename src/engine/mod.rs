@@ -7,6 +7,7 @@
 mod copy;
 pub mod history;
 pub mod inventory;
+pub mod ledger;
 pub mod lock;
 pub mod plan;
 pub mod rollback;
@@ -178,6 +179,9 @@ pub struct PromotionOutcome {
     pub plan: Plan,
     /// False for a dry run.
     pub executed: bool,
+    /// The ledger record of a promotion that changed something (or fulfilled a request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<ledger::LedgerNote>,
 }
 
 pub struct Engine {
@@ -365,7 +369,11 @@ impl Engine {
         let source_env = self.config.environment(&request.from)?;
         let target_env = self.config.environment(&request.to)?;
         let resolved = self.resolve(&request.selector, source_env).await?;
-        plan::build(self, service, source_env, target_env, resolved).await
+        let mut plan = plan::build(self, service, source_env, target_env, resolved).await?;
+        if plan.refusal.is_none() && !plan.is_noop() {
+            plan.refusal = self.approval_refusal(&plan).await;
+        }
+        Ok(plan)
     }
 
     /// `promote` under a job id the caller chose (the console tracks its own jobs).
@@ -408,6 +416,14 @@ impl Engine {
         }
         match &result {
             Ok(outcome) => {
+                if let Some(warning) = outcome.ledger.as_ref().and_then(|l| l.warning.as_ref()) {
+                    self.emit(
+                        job,
+                        EventKind::Log {
+                            message: warning.clone(),
+                        },
+                    );
+                }
                 let now = counters.snapshot();
                 let changed = last_sent
                     .lock()
@@ -469,7 +485,10 @@ impl Engine {
             )?)
         };
         counters.set_step(Step::Planning);
-        let plan = plan::build(self, service, source_env, target_env, resolved).await?;
+        let mut plan = plan::build(self, service, source_env, target_env, resolved).await?;
+        if plan.refusal.is_none() && !plan.is_noop() {
+            plan.refusal = self.approval_refusal(&plan).await;
+        }
         counters.set_totals(plan.bytes_to_transfer(), plan.blobs_to_transfer());
         if let Some(refusal) = &plan.refusal {
             return Err(EngineError::Refused(refusal.clone()));
@@ -478,13 +497,17 @@ impl Engine {
             return Ok(PromotionOutcome {
                 plan,
                 executed: false,
+                ledger: None,
             });
         }
         copy::execute(self, &plan, counters).await?;
+        // After the copy: a ledger failure is a warning on a promotion that happened.
+        let ledger = self.record_promotion(&plan).await;
         counters.set_step(Step::Done);
         Ok(PromotionOutcome {
             plan,
             executed: true,
+            ledger,
         })
     }
 

@@ -13,6 +13,9 @@ pub struct RollbackOutcome {
     pub to: Digest,
     /// The immutable tag of the image rolled back to.
     pub image_tag: String,
+    /// The ledger record of a rollback that moved the tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<super::ledger::LedgerNote>,
 }
 
 impl RollbackOutcome {
@@ -107,13 +110,15 @@ impl Engine {
                 .put_manifest(&repository, &mutable, &manifest)
                 .await?;
         }
-        Ok(RollbackOutcome {
+        let outcome = RollbackOutcome {
             service: service.name,
             environment: env.name,
             tag: mutable,
             from,
             to: to.clone(),
             image_tag,
-        })
+            ledger: None,
+        };
+        Ok(self.note_rollback(outcome).await)
     }
 }

@@ -7,6 +7,41 @@ use git2::{Cred, CredentialType, ErrorClass, PushOptions, RemoteCallbacks};
 
 use super::{GitError, GitRepo};
 
+/// Which credentials one network operation has offered. libgit2 calls back again after
+/// each refused credential: each kind is offered once, or a wrong key would loop forever.
+#[derive(Default)]
+pub(crate) struct CredentialOffers {
+    agent: Cell<bool>,
+    helper: Cell<bool>,
+    default: Cell<bool>,
+}
+
+/// Answers libgit2's credential requests the way git does: ssh-agent for ssh remotes,
+/// git's credential helper for https, nothing for a local path.
+pub(crate) fn offer_credentials<'a>(
+    callbacks: &mut RemoteCallbacks<'a>,
+    config: &'a git2::Config,
+    offers: &'a CredentialOffers,
+) {
+    callbacks.credentials(move |url, username, allowed| {
+        if allowed.contains(CredentialType::USERNAME) {
+            return Cred::username(username.unwrap_or("git"));
+        }
+        if allowed.contains(CredentialType::SSH_KEY) && !offers.agent.replace(true) {
+            return Cred::ssh_key_from_agent(username.unwrap_or("git"));
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) && !offers.helper.replace(true) {
+            return Cred::credential_helper(config, url, username);
+        }
+        if allowed.contains(CredentialType::DEFAULT) && !offers.default.replace(true) {
+            return Cred::default();
+        }
+        Err(git2::Error::from_str(
+            "no credentials accepted (tried ssh-agent and git's credential helper)",
+        ))
+    });
+}
+
 impl GitRepo {
     /// Pushes `refs/heads/<branch>` to the same name on `[git] remote`. A remote that
     /// already has the branch rejects the push (never forced).
@@ -34,33 +69,11 @@ impl GitRepo {
             .config()
             .map_err(|e| failure(e.message().to_string(), false, false))?;
 
-        // libgit2 calls back again after each refused credential: offer each kind once,
-        // or a wrong key would loop forever.
-        let tried_agent = Cell::new(false);
-        let tried_helper = Cell::new(false);
-        let tried_default = Cell::new(false);
+        let offers = CredentialOffers::default();
         let rejection: RefCell<Option<String>> = RefCell::new(None);
         let result = {
             let mut callbacks = RemoteCallbacks::new();
-            callbacks.credentials(|url, username, allowed| {
-                if allowed.contains(CredentialType::USERNAME) {
-                    return Cred::username(username.unwrap_or("git"));
-                }
-                if allowed.contains(CredentialType::SSH_KEY) && !tried_agent.replace(true) {
-                    return Cred::ssh_key_from_agent(username.unwrap_or("git"));
-                }
-                if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
-                    && !tried_helper.replace(true)
-                {
-                    return Cred::credential_helper(&config, url, username);
-                }
-                if allowed.contains(CredentialType::DEFAULT) && !tried_default.replace(true) {
-                    return Cred::default();
-                }
-                Err(git2::Error::from_str(
-                    "no credentials accepted (tried ssh-agent and git's credential helper)",
-                ))
-            });
+            offer_credentials(&mut callbacks, &config, &offers);
             callbacks.push_update_reference(|reference, status| {
                 if let Some(status) = status {
                     *rejection.borrow_mut() = Some(format!("{reference}: {status}"));
