@@ -1014,3 +1014,24 @@ fn bad_ledger_settings_are_located() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_example_configuration_documents_the_ledger() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let config = gantry::config::Config::load(&path).expect("config.example.toml parses");
+    assert_eq!(config.environment("prod").expect("prod").approvals, 2);
+    assert_eq!(config.environment("stage").expect("stage").approvals, 0);
+    assert!(config.ledger.enabled);
+    assert_eq!(config.ledger.reference, "refs/gantry/ledger");
+    assert_eq!(config.ledger.remote, None);
+    let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/ci");
+    for (file, runs) in [
+        ("pr-check.yml", "audit verify"),
+        ("build-dev.yml", "sha-"),
+        ("promote-stage.yml", "--to stage"),
+        ("promote-prod.yml", "execute"),
+    ] {
+        let text = std::fs::read_to_string(workflows.join(file)).expect(file);
+        assert!(text.contains(runs), "{file} should run `{runs}`");
+    }
+}
