@@ -645,11 +645,13 @@ impl Store {
             RemoteState::NoRemote | RemoteState::Unreachable => 0,
         };
         if problem.is_none() {
-            match (synced.remote, synced.head) {
-                (RemoteState::At(remote), _) => self.set_anchor(remote)?,
-                (RemoteState::NoRemote, Some(head)) => self.set_anchor(head)?,
-                _ => {}
-            }
+            // A reader that may not write the repository still gets its answer; the
+            // anchor then waits for the next write.
+            let _ = match (synced.remote, synced.head) {
+                (RemoteState::At(remote), _) => self.set_anchor(remote),
+                (RemoteState::NoRemote, Some(head)) => self.set_anchor(head),
+                _ => Ok(()),
+            };
         }
         if unpushed > 0 {
             notes.push(format!(
