@@ -19,6 +19,9 @@ use super::{chain_hash, verify, Anchor, LedgerError, NewRecord, RawEntry, Record
 use crate::config::LedgerSettings;
 use crate::git::{offer_credentials, CredentialOffers};
 
+/// Milliseconds between push attempts after a lost race, times the attempt, plus jitter.
+const RACE_BACKOFF_MS: u64 = 25;
+
 /// One writer per process at a time; other processes are kept out by compare-and-swap
 /// updates of the ledger ref.
 static WRITER: Mutex<()> = Mutex::new(());
@@ -788,7 +791,7 @@ impl Store {
                 )
             }
         };
-        for _ in 0..self.attempts {
+        for attempt in 1..=self.attempts {
             match self.push(spec, head, expected) {
                 Ok(()) => {
                     self.set_anchor(head)?;
@@ -808,6 +811,12 @@ impl Store {
                     });
                 }
                 Err(PushError::Race) => {
+                    // Writers that collided once would collide again in lockstep: wait a
+                    // little, a different little for each.
+                    let jitter = rand::random_range(0..RACE_BACKOFF_MS);
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        RACE_BACKOFF_MS * u64::from(attempt) + jitter,
+                    ));
                     let synced = self.sync()?;
                     notes.extend(synced.notes);
                     if let Some(problem) = synced.problem {
