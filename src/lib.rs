@@ -2,8 +2,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod domain;
 pub mod engine;
+pub mod gates;
 pub mod git;
 pub mod keys;
 pub mod ledger;

@@ -339,6 +339,10 @@ pub struct Environment {
     pub sign: bool,
     /// Public keys trusted for this environment's images instead of `[signing] public_keys`.
     pub verify_keys: Vec<PathBuf>,
+    /// `[environment.deploy]`: what points the environment at a promoted image.
+    pub deploy: crate::deploy::settings::DeploySettings,
+    /// `[environment.gates]`: rules a promotion into this environment must pass.
+    pub gates: crate::gates::GatesConfig,
 }
 
 /// A user name and where its password lives: the configuration never holds the secret itself.
@@ -549,6 +553,10 @@ struct RawEnvironment {
     sign: Option<Spanned<bool>>,
     #[serde(default)]
     verify_keys: Vec<Spanned<String>>,
+    #[serde(default)]
+    deploy: Option<Spanned<crate::deploy::settings::RawDeploy>>,
+    #[serde(default)]
+    gates: Option<crate::gates::GatesConfig>,
 }
 
 #[derive(Deserialize)]
@@ -692,6 +700,9 @@ impl Validator<'_> {
                 readonly: env.readonly,
                 sign,
                 verify_keys,
+                // Filled in once the services are known: deploy files name them.
+                deploy: Default::default(),
+                gates: env.gates.clone().unwrap_or_default(),
             });
         }
         for env in &raw.environment {
@@ -758,6 +769,16 @@ impl Validator<'_> {
                 name: name.clone(),
                 repository,
             });
+        }
+
+        let service_names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+        for (env, raw_env) in environments.iter_mut().zip(&raw.environment) {
+            if let Some(deploy) = &raw_env.deploy {
+                env.deploy = deploy
+                    .get_ref()
+                    .validate(&env.name, &service_names, self.path.parent(), deploy.span())
+                    .map_err(|(span, why)| self.error(span, why))?;
+            }
         }
 
         let (ui, _) = split_spanned(raw.ui);
