@@ -14,8 +14,9 @@
 #       spread  1,000 tags on every 100th develop commit down to the very first: the join
 #               must walk the whole history to place them (the worst case);
 #       none    no tags: the git walk and one tag list alone, as the floor.
-#     The spread case runs cold (gantry's cache of develop's first-parent chain removed
-#     before each run) and warm (the cache the first run wrote, as every later run has).
+#     The recent and spread cases run cold (gantry's cache of develop's first-parent chain
+#     removed before each run) and warm (the cache the first run wrote, as every later
+#     run has).
 #     `latest` points at the newest commit's image in each.
 #
 # Times each case ROUNDS times (wall clock; CPU and peak RSS from /usr/bin/time), then again
@@ -250,6 +251,7 @@ run_case() { # label service args...
 }
 
 run_case none bench-none commits --limit 200
+run_case recent-cold bench-recent commits --limit 200
 run_case recent bench-recent commits --limit 200
 run_case recent-json bench-recent commits --limit 200 --json
 run_case spread-cold bench-spread commits --limit 200
@@ -288,7 +290,8 @@ echo
 echo "| case | SHA tags | wall (median of $ROUNDS) | CPU user+sys | peak RSS | < 300 ms, < 150 MB |"
 echo "|---|---:|---:|---:|---:|---|"
 row none "no images (git walk + one tag list)" 0
-row recent "on the newest 9,900 commits" "1,000"
+row recent-cold "on the newest 9,900 commits, first run (no chain cache)" "1,000"
+row recent "on the newest 9,900 commits, later runs (chain cached)" "1,000"
 row recent-json "same, --json" "1,000"
 row spread-cold "down to the first of 100,000, first run (no chain cache)" "1,000"
 row spread "down to the first of 100,000, later runs (chain cached)" "1,000"
