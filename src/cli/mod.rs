@@ -1,6 +1,8 @@
 //! The headless command line: parsing, running engine jobs, text and JSON output, exit codes.
 
 mod demo;
+mod deploy_commands;
+mod gate_commands;
 mod git_commands;
 mod ledger_commands;
 mod output;
@@ -24,6 +26,8 @@ pub mod exit {
     pub const REGISTRY: i32 = 1;
     pub const INPUT: i32 = 2;
     pub const REFUSED: i32 = 3;
+    /// The promotion or rollback happened; the environment's deploy step failed.
+    pub const DEPLOY: i32 = 4;
 }
 
 #[derive(Debug, Parser)]
@@ -59,7 +63,23 @@ pub enum Command {
         /// Print the plan and change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Promote through a freeze window; the reason is recorded in the ledger
+        #[arg(long, value_name = "REASON")]
+        override_freeze: Option<String>,
         /// Machine-readable output on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why a promotion would pass or be refused: every gate of the target, and what would satisfy it
+    Why {
+        /// service:sha-2b2e927, service:2b2e927 or service@sha256:<hex>
+        image: String,
+        /// Target environment
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Source environment (default: the target's `from`)
+        #[arg(long, value_name = "ENV")]
+        from: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -199,6 +219,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run only the deploy step (GitOps bump or hook) for what ENV runs, or a given image
+    Deploy {
+        service: String,
+        /// The environment to deploy
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Deploy this digest (it must be in ENV) instead of what ENV's mutable tag points at
+        #[arg(long, value_name = "D", conflicts_with = "tag")]
+        digest: Option<String>,
+        /// Deploy the image with this tag in ENV
+        #[arg(long, value_name = "T")]
+        tag: Option<String>,
+        /// Show the exact file diff or command and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Point an environment's mutable tag back at an image it already holds
     Rollback {
         service: String,
@@ -311,9 +349,12 @@ async fn rollback(
         output::print_json(&outcome);
     } else {
         println!("{}", outcome.summary());
+        if let Some(deploy) = &outcome.deploy {
+            deploy_commands::print_outcome(deploy, true);
+        }
     }
     ledger_commands::print_rollback_note(outcome.ledger.as_ref());
-    Ok(exit::OK)
+    Ok(deploy_commands::exit_code(outcome.deploy.as_ref()))
 }
 
 async fn run_with_config(config: Config, command: Command) -> Result<i32, Failure> {
@@ -324,8 +365,29 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             to,
             from,
             dry_run,
+            override_freeze,
             json,
-        } => promote(&mut engine, &images, &to, from.as_deref(), dry_run, json).await,
+        } => {
+            if let Some(reason) = override_freeze {
+                if reason.trim().is_empty() {
+                    return Err(Failure {
+                        code: exit::INPUT,
+                        message: "--override-freeze needs a reason; it is recorded in the ledger"
+                            .into(),
+                    });
+                }
+                engine.set_gate_overrides(crate::gates::GateOverrides {
+                    freeze_reason: Some(reason),
+                });
+            }
+            promote(&mut engine, &images, &to, from.as_deref(), dry_run, json).await
+        }
+        Command::Why {
+            image,
+            to,
+            from,
+            json,
+        } => gate_commands::why(&engine, &image, &to, from.as_deref(), json).await,
         Command::Images { service, env, json } => {
             images(&engine, &service, env.as_deref(), json).await
         }
@@ -350,6 +412,25 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             to,
             json,
         } => rollback(&engine, &service, &env, &to, json).await,
+        Command::Deploy {
+            service,
+            env,
+            digest,
+            tag,
+            dry_run,
+            json,
+        } => {
+            deploy_commands::deploy(
+                &mut engine,
+                &service,
+                &env,
+                digest.as_deref(),
+                tag.as_deref(),
+                dry_run,
+                json,
+            )
+            .await
+        }
         Command::Request {
             image,
             to,
@@ -447,7 +528,7 @@ async fn promote(
             Ok(outcome) => PromotionReport {
                 image: image.clone(),
                 ok: true,
-                exit_code: exit::OK,
+                exit_code: deploy_commands::exit_code(outcome.deploy.as_ref()),
                 outcome: Some(outcome),
                 error: None,
             },
@@ -465,7 +546,12 @@ async fn promote(
     } else {
         for report in &reports {
             match (&report.outcome, &report.error) {
-                (Some(outcome), _) => output::print_plan(&outcome.plan, outcome.executed),
+                (Some(outcome), _) => {
+                    output::print_plan(&outcome.plan, outcome.executed);
+                    if let Some(deploy) = &outcome.deploy {
+                        deploy_commands::print_outcome(deploy, true);
+                    }
+                }
                 (None, Some(error)) => eprintln!("gantry: {}: {error}", report.image),
                 (None, None) => {}
             }
@@ -484,8 +570,9 @@ fn worst_exit_code(codes: impl Iterator<Item = i32>) -> i32 {
         .max_by_key(|code| match *code {
             exit::OK => 0,
             exit::REFUSED => 1,
-            exit::INPUT => 2,
-            _ => 3,
+            exit::DEPLOY => 2,
+            exit::INPUT => 3,
+            _ => 4,
         })
         .unwrap_or(exit::OK)
 }

@@ -84,6 +84,17 @@ pub fn print_plan(plan: &Plan, executed: bool) {
         };
         out.push_str(&format!("  tag      {:8} {}\n", tag.tag, action));
     }
+    for gate in &plan.gates {
+        match &gate.outcome {
+            crate::gates::GateOutcome::Pass { detail } => {
+                out.push_str(&format!("  gate     {:<8} pass: {detail}\n", gate.gate))
+            }
+            crate::gates::GateOutcome::Blocked { reason, remedy } => out.push_str(&format!(
+                "  gate     {:<8} BLOCKED: {reason} (to pass: {remedy})\n",
+                gate.gate
+            )),
+        }
+    }
     out.push_str(&format!("  {}\n", plan.summary(executed)));
     print!("{out}");
 }
@@ -160,6 +171,14 @@ pub fn print_status(config: &Config, cells: &[StatusCell]) {
             cell.error.as_deref().unwrap_or_default()
         ));
     }
+    for cell in cells {
+        if let Some(why) = cell.deployed.as_ref().and_then(|d| d.error.as_ref()) {
+            out.push_str(&format!(
+                "{} in {}: deployed state unknown: {why}\n",
+                cell.service, cell.environment
+            ));
+        }
+    }
     print!("{out}");
 }
 
@@ -188,7 +207,33 @@ fn status_text(cell: &StatusCell) -> String {
     if !cell.drift.is_empty() {
         text.push_str(" DRIFT");
     }
+    if let Some(deployed) = &cell.deployed {
+        text.push_str(&deployed_text(deployed));
+    }
     text
+}
+
+/// Promoted vs deployed: ` deployed`, ` NOT DEPLOYED (manifests: sha-1 89abcde)`.
+fn deployed_text(deployed: &crate::deploy::DeployedState) -> String {
+    if deployed.error.is_some() {
+        return " deployed:?".into();
+    }
+    let pinned = match (&deployed.tag, &deployed.digest) {
+        (Some(tag), Some(digest)) => format!("{tag} {}", short_digest(digest)),
+        (Some(tag), None) => tag.clone(),
+        (None, Some(digest)) => short_digest(digest),
+        (None, None) => "nothing".into(),
+    };
+    match deployed.in_sync {
+        Some(true) => " deployed".into(),
+        Some(false) => format!(" NOT DEPLOYED (manifests: {pinned})"),
+        None => format!(" (manifests: {pinned})"),
+    }
+}
+
+fn short_digest(digest: &str) -> String {
+    let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
+    hex.chars().take(7).collect()
 }
 
 /// At most `width` characters, with an ellipsis when cut.
@@ -484,6 +529,7 @@ pub async fn render_progress(mut events: mpsc::UnboundedReceiver<EngineEvent>) {
                     Step::CopyingBlobs => "copying",
                     Step::PushingManifests => "manifests",
                     Step::Tagging => "tagging",
+                    Step::Deploying => "deploying",
                     Step::Done => "done",
                 };
                 entry.1 = format!(

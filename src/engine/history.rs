@@ -209,7 +209,7 @@ struct Listing {
 impl Engine {
     /// Runs `work` on a blocking thread with the repository open; returns its answer and
     /// what the repository lacks.
-    async fn with_git<T, F>(&self, work: F) -> Result<(T, Vec<String>), HistoryError>
+    pub(crate) async fn with_git<T, F>(&self, work: F) -> Result<(T, Vec<String>), HistoryError>
     where
         T: Send + 'static,
         F: FnOnce(&GitRepo) -> Result<T, GitError> + Send + 'static,

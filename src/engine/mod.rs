@@ -56,6 +56,8 @@ pub enum Step {
     CopyingBlobs,
     PushingManifests,
     Tagging,
+    /// The environment's deploy step (`crate::deploy`), after the image is promoted.
+    Deploying,
     Done,
 }
 
@@ -67,6 +69,7 @@ impl Step {
             2 => Step::CopyingBlobs,
             3 => Step::PushingManifests,
             4 => Step::Tagging,
+            5 => Step::Deploying,
             _ => Step::Done,
         }
     }
@@ -142,6 +145,8 @@ pub enum EngineError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
 }
 
 impl EngineError {
@@ -153,6 +158,7 @@ impl EngineError {
             EngineError::Lock(_) => 1,
             EngineError::Registry(e) if e.is_not_found() || e.is_configuration() => 2,
             EngineError::Registry(_) => 1,
+            EngineError::Deploy(e) => e.exit_code(),
         }
     }
 }
@@ -182,11 +188,16 @@ pub struct PromotionOutcome {
     /// The ledger record of a promotion that changed something (or fulfilled a request).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<ledger::LedgerNote>,
+    /// The environment's deploy step: `None` when it has none. A failed deploy leaves
+    /// the promotion standing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::deploy::DeployOutcome>,
 }
 
 pub struct Engine {
     config: Arc<Config>,
-    state_dir: std::path::PathBuf,
+    gate_overrides: crate::gates::GateOverrides,
+    pub(crate) state_dir: std::path::PathBuf,
     http: reqwest::Client,
     /// Built on first use: an environment the command never touches costs nothing, not
     /// even the TLS roots of its `ca_file`.
@@ -197,7 +208,7 @@ pub struct Engine {
     blob_slots: Arc<Semaphore>,
     image_slots: Arc<Semaphore>,
     next_job: AtomicU64,
-    events: Option<mpsc::UnboundedSender<EngineEvent>>,
+    pub(crate) events: Option<mpsc::UnboundedSender<EngineEvent>>,
     /// `[signing] key`, decrypted on first use (see `crate::signing`).
     pub(crate) signing_key_cache: tokio::sync::OnceCell<Arc<crate::signing::SigningKey>>,
 }
@@ -214,6 +225,7 @@ impl Engine {
             .map(|env| (env.name.clone(), OnceLock::new()))
             .collect();
         Ok(Engine {
+            gate_overrides: Default::default(),
             ca_clients: std::sync::Mutex::new(HashMap::new()),
             docker_config: Arc::new(DockerConfigFile::from_env()),
             state_dir: lock::state_dir(),
@@ -312,11 +324,11 @@ impl Engine {
         Ok(cell.get_or_init(|| Arc::new(client)))
     }
 
-    fn new_job(&self) -> JobId {
+    pub(crate) fn new_job(&self) -> JobId {
         JobId(self.next_job.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn emit(&self, job: JobId, kind: EventKind) {
+    pub(crate) fn emit(&self, job: JobId, kind: EventKind) {
         if let Some(events) = &self.events {
             let _ = events.send(EngineEvent { job, kind });
         }
@@ -371,9 +383,42 @@ impl Engine {
         let resolved = self.resolve(&request.selector, source_env).await?;
         let mut plan = plan::build(self, service, source_env, target_env, resolved).await?;
         if plan.refusal.is_none() && !plan.is_noop() {
-            plan.refusal = self.approval_refusal(&plan).await;
+            plan.gates = self.evaluate_gates(&plan, &self.gate_overrides).await;
+            plan.refusal = crate::gates::refusal(&plan.gates);
         }
         Ok(plan)
+    }
+
+    /// Overrides (a freeze) apply to every promotion of this engine from now on.
+    pub fn set_gate_overrides(&mut self, overrides: crate::gates::GateOverrides) {
+        self.gate_overrides = overrides;
+    }
+
+    /// An override is only valid once recorded: refuse the promotion if it cannot be.
+    async fn record_overrides(&self, plan: &Plan) -> Result<(), EngineError> {
+        let Some(reason) = &self.gate_overrides.freeze_reason else {
+            return Ok(());
+        };
+        let used = plan.gates.iter().any(|g| {
+            g.gate == "freeze"
+                && matches!(&g.outcome, crate::gates::GateOutcome::Pass { detail } if detail.contains("overridden"))
+        });
+        if !used {
+            return Ok(());
+        }
+        let record = crate::ledger::NewRecord {
+            kind: crate::ledger::RecordKind::Override,
+            service: Some(plan.service.clone()),
+            environment: Some(plan.to.clone()),
+            digest: Some(plan.digest.clone()),
+            tag: Some(plan.tag.clone()),
+            details: serde_json::json!({ "gate": "freeze", "reason": reason }),
+        };
+        self.record(record).await.map(|_| ()).map_err(|e| {
+            EngineError::Refused(format!(
+                "the freeze override cannot be recorded ({e}); overrides are only allowed on the record"
+            ))
+        })
     }
 
     /// `promote` under a job id the caller chose (the console tracks its own jobs).
@@ -397,7 +442,7 @@ impl Engine {
         let counters = Arc::new(Counters::default());
         let last_sent = Arc::new(std::sync::Mutex::new(None));
         let reporter = self.spawn_reporter(job, counters.clone(), last_sent.clone());
-        let result = self.promote_job(request, dry_run, &counters).await;
+        let result = self.promote_job(job, request, dry_run, &counters).await;
         if let Some(reporter) = reporter {
             reporter.abort();
             let _ = reporter.await;
@@ -452,6 +497,7 @@ impl Engine {
 
     async fn promote_job(
         &self,
+        job: JobId,
         request: &PromotionRequest,
         dry_run: bool,
         counters: &Arc<Counters>,
@@ -487,27 +533,39 @@ impl Engine {
         counters.set_step(Step::Planning);
         let mut plan = plan::build(self, service, source_env, target_env, resolved).await?;
         if plan.refusal.is_none() && !plan.is_noop() {
-            plan.refusal = self.approval_refusal(&plan).await;
+            plan.gates = self.evaluate_gates(&plan, &self.gate_overrides).await;
+            plan.refusal = crate::gates::refusal(&plan.gates);
         }
         counters.set_totals(plan.bytes_to_transfer(), plan.blobs_to_transfer());
         if let Some(refusal) = &plan.refusal {
             return Err(EngineError::Refused(refusal.clone()));
         }
         if dry_run {
+            let deploy = self
+                .deploy_step(job, &deploy_request(&plan, target_env, None), true)
+                .await;
             return Ok(PromotionOutcome {
                 plan,
                 executed: false,
                 ledger: None,
+                deploy,
             });
         }
+        self.record_overrides(&plan).await?;
         copy::execute(self, &plan, counters).await?;
         // After the copy: a ledger failure is a warning on a promotion that happened.
         let ledger = self.record_promotion(&plan).await;
+        counters.set_step(Step::Deploying);
+        let record = ledger.as_ref().and_then(|l| l.record.clone());
+        let deploy = self
+            .deploy_step(job, &deploy_request(&plan, target_env, record), false)
+            .await;
         counters.set_step(Step::Done);
         Ok(PromotionOutcome {
             plan,
             executed: true,
             ledger,
+            deploy,
         })
     }
 
@@ -542,5 +600,22 @@ impl Engine {
                 }
             }
         }))
+    }
+}
+
+/// The deploy that follows `plan` in `target`.
+fn deploy_request(
+    plan: &Plan,
+    target: &Environment,
+    ledger_record: Option<String>,
+) -> crate::deploy::Request {
+    crate::deploy::Request {
+        service: plan.service.clone(),
+        environment: target.name.clone(),
+        image_name: plan.target.clone(),
+        tag: plan.tag.clone(),
+        digest: plan.digest.clone(),
+        reason: crate::deploy::Reason::Promotion,
+        ledger_record,
     }
 }

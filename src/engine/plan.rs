@@ -41,6 +41,9 @@ pub struct Plan {
     pub signatures: crate::signing::SignatureStep,
     /// Why the promotion must not happen, if a rule forbids it.
     pub refusal: Option<String>,
+    /// What each gate of the target said (empty when it has none, or nothing would change).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gates::GateResult>,
     #[serde(skip)]
     pub(crate) from_env: String,
     #[serde(skip)]
@@ -143,6 +146,7 @@ impl Plan {
             tags: Vec::new(),
             signatures: Default::default(),
             refusal: None,
+            gates: Vec::new(),
             from_env: from.to_string(),
             source_repository: String::new(),
             target_repository: String::new(),
@@ -249,6 +253,7 @@ pub(crate) async fn build(
         tags: Vec::new(),
         signatures: Default::default(),
         refusal: None,
+        gates: Vec::new(),
         from_env: source_env.name.clone(),
         source_repository: source_repository.clone(),
         target_repository: target_repository.clone(),

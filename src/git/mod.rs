@@ -5,6 +5,7 @@
 //! touches the worktree, the index or HEAD: branches are created as references only.
 
 mod cache;
+mod containing;
 mod push;
 mod release;
 
@@ -156,7 +157,7 @@ impl GitError {
         }
     }
 
-    fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+    pub(crate) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
         let context = context.into();
         move |e| GitError::Git {
             context,

@@ -319,13 +319,14 @@ pub async fn check(
         SigRead::Malformed(reason) => return Ok((SignatureStatus::Invalid { reason }, Vec::new())),
         SigRead::Present(manifest) => manifest,
     };
-    let checks: Vec<LayerCheck> = stream::iter(manifest.layers.iter())
+    // Owned layers: borrowed stream items make callers' futures unprovably Send.
+    let checks: Vec<LayerCheck> = stream::iter(manifest.layers.clone())
         .map(|layer| async move {
             let check = match client.get_blob_bytes(repository, &layer.digest).await {
-                Ok(payload) => check_layer(layer, &payload, digest, keys),
-                Err(e) if e.is_not_found() => missing(layer, "payload blob is missing"),
+                Ok(payload) => check_layer(&layer, &payload, digest, keys),
+                Err(e) if e.is_not_found() => missing(&layer, "payload blob is missing"),
                 Err(RegistryError::DigestMismatch { .. }) => {
-                    missing(layer, "payload does not match its digest")
+                    missing(&layer, "payload does not match its digest")
                 }
                 Err(e) => return Err(e),
             };

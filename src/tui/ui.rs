@@ -893,6 +893,7 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
                         Step::CopyingBlobs => "copy",
                         Step::PushingManifests => "manifests",
                         Step::Tagging => "tag",
+                        Step::Deploying => "deploy",
                         Step::Done => "done",
                     };
                     format!(
@@ -1003,11 +1004,27 @@ fn plan_lines(plan: &Plan, theme: &Theme) -> Vec<Line<'static>> {
             Span::styled(text, style),
         ]));
     }
+    for gate in &plan.gates {
+        let line = match &gate.outcome {
+            crate::gates::GateOutcome::Pass { detail } => Line::from(vec![
+                Span::styled(format!("gate {:<13}", gate.gate), theme.text),
+                Span::styled(format!("pass  {detail}"), theme.ok),
+            ]),
+            crate::gates::GateOutcome::Blocked { reason, remedy } => Line::from(vec![
+                Span::styled(format!("gate {:<13}", gate.gate), theme.text),
+                Span::styled(format!("BLOCKED  {reason}; to pass: {remedy}"), theme.error),
+            ]),
+        };
+        lines.push(line);
+    }
+    // Blocked gates already say why; repeat the refusal only when no gate explains it.
     if let Some(refusal) = &plan.refusal {
-        lines.push(Line::from(Span::styled(
-            format!("refused: {refusal}"),
-            theme.error,
-        )));
+        if !plan.gates.iter().any(|g| g.is_blocked()) {
+            lines.push(Line::from(Span::styled(
+                format!("refused: {refusal}"),
+                theme.error,
+            )));
+        }
     }
     let count = |a: BlobAction| plan.blobs.iter().filter(|b| b.action == a).count();
     let pushes = plan
