@@ -38,7 +38,10 @@ fn demo_builds_a_sandbox_that_gantry_can_read() {
     // The application repository exists and its commits are the images' tags.
     let repo = sandbox.join("app");
     assert!(repo.join(".git").is_dir());
-    assert_eq!(config.git.path.canonicalize().ok(), repo.canonicalize().ok());
+    assert_eq!(
+        config.git.path.canonicalize().ok(),
+        repo.canonicalize().ok()
+    );
     assert!(text.contains("gantry release cut"), "{text}");
     // With --no-wait the registries are gone: the config points at ports nobody serves now.
     let status = gantry_in(

@@ -347,6 +347,9 @@ async fn rollback(
     let outcome = engine.rollback(service, env, &digest).await?;
     if json {
         output::print_json(&outcome);
+        if let Some(deploy) = &outcome.deploy {
+            deploy_commands::print_failure(deploy, false);
+        }
     } else {
         println!("{}", outcome.summary());
         if let Some(deploy) = &outcome.deploy {
@@ -543,6 +546,12 @@ async fn promote(
     }
     if json {
         output::print_json(&reports);
+        for deploy in reports
+            .iter()
+            .filter_map(|r| r.outcome.as_ref().and_then(|o| o.deploy.as_ref()))
+        {
+            deploy_commands::print_failure(deploy, false);
+        }
     } else {
         for report in &reports {
             match (&report.outcome, &report.error) {

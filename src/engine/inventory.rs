@@ -68,6 +68,9 @@ pub struct StatusCell {
     /// Every tag read and its digest; kept for the drift check, too long to print.
     #[serde(skip)]
     pub digests: BTreeMap<String, Digest>,
+    /// What the environment's GitOps file pins, when it has one: promoted vs deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed: Option<crate::deploy::DeployedState>,
 }
 
 /// A commit named in the status matrix.
@@ -303,7 +306,7 @@ impl Engine {
                     .map(move |env| (service.clone(), env.clone()))
             })
             .collect();
-        stream::iter(cells)
+        let cells: Vec<StatusCell> = stream::iter(cells)
             .map(|(service, env)| async move {
                 let (service, env) = (&service, &env);
                 let mut cell = StatusCell {
@@ -318,6 +321,7 @@ impl Engine {
                     behind: None,
                     drift: Vec::new(),
                     digests: BTreeMap::new(),
+                    deployed: None,
                 };
                 if let Err(e) = self.fill_status(&mut cell, service, env).await {
                     cell.error = Some(e.to_string());
@@ -325,8 +329,11 @@ impl Engine {
                 cell
             })
             .buffered(LIST_CONCURRENCY)
-            .collect()
-            .await
+            .collect::<Vec<_>>()
+            .await;
+        let mut cells = cells;
+        self.attach_deployed(&mut cells).await;
+        cells
     }
 
     async fn fill_status(

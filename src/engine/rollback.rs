@@ -16,6 +16,9 @@ pub struct RollbackOutcome {
     /// The ledger record of a rollback that moved the tag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<super::ledger::LedgerNote>,
+    /// The environment's deploy step, re-run with the digest rolled back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::deploy::DeployOutcome>,
 }
 
 impl RollbackOutcome {
@@ -110,6 +113,7 @@ impl Engine {
                 .put_manifest(&repository, &mutable, &manifest)
                 .await?;
         }
+        let image_name = env.image_name(&service);
         let outcome = RollbackOutcome {
             service: service.name,
             environment: env.name,
@@ -118,7 +122,20 @@ impl Engine {
             to: to.clone(),
             image_tag,
             ledger: None,
+            deploy: None,
         };
-        Ok(self.note_rollback(outcome).await)
+        let mut outcome = self.note_rollback(outcome).await;
+        // Still under the lock: the environment is pointed back before anyone promotes again.
+        let request = crate::deploy::Request {
+            service: outcome.service.clone(),
+            environment: outcome.environment.clone(),
+            image_name,
+            tag: outcome.image_tag.clone(),
+            digest: outcome.to.clone(),
+            reason: crate::deploy::Reason::Rollback,
+            ledger_record: outcome.ledger.as_ref().and_then(|l| l.record.clone()),
+        };
+        outcome.deploy = self.deploy_step(self.new_job(), &request, false).await;
+        Ok(outcome)
     }
 }

@@ -965,6 +965,86 @@ mod tests {
         }
     }
 
+    /// `git daemon` serving `base` over git://, with pushes allowed; stopped on drop.
+    struct Daemon(std::process::Child);
+
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn serve(base: &Path) -> (Daemon, u16) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("git")
+            .args([
+                "daemon",
+                "--export-all",
+                "--enable=receive-pack",
+                "--reuseaddr",
+            ])
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon(child);
+        // Ready when it accepts connections; bounded, not timed.
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (daemon, port);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("git daemon did not start on port {port}");
+    }
+
+    #[test]
+    fn over_the_git_protocol_a_stale_push_is_refused_then_rechained() {
+        let dir = tempfile::tempdir().unwrap();
+        Repository::init_bare(dir.path().join("remote.git")).unwrap();
+        let (_daemon, port) = serve(dir.path());
+        let url = format!("git://127.0.0.1:{port}/remote.git");
+        let clone = |name: &str, email: &str| {
+            let path = dir.path().join(name);
+            let repo = Repository::init(&path).unwrap();
+            repo.remote("origin", &url).unwrap();
+            repo.config()
+                .and_then(|c| c.open_level(git2::ConfigLevel::Local))
+                .and_then(|mut c| c.set_str("user.email", email))
+                .unwrap();
+            Store::open(&path, &LedgerSettings::default()).unwrap()
+        };
+        let a = clone("a", "ana@example.com");
+        let b = clone("b", "bob@example.com");
+        assert!(a.remote.as_ref().is_some_and(|r| r.local.is_none()));
+        assert_eq!(
+            a.append(note("one")).unwrap().pushed_to.as_deref(),
+            Some("origin")
+        );
+        let written = b
+            .write_local(&mut |_| Ok(Some(note("two"))))
+            .unwrap()
+            .unwrap();
+        a.append(note("three")).unwrap();
+        // The server's receive-pack refuses b's update (it does not descend from what
+        // the remote holds now); b fetches, re-chains and pushes again.
+        let appended = b.publish(written).unwrap();
+        assert_eq!(appended.warning, None);
+        assert_eq!(appended.record.seq, 3);
+        let snapshot = a.load().unwrap();
+        assert_eq!(snapshot.problem, None);
+        assert_eq!(services(&snapshot), ["one", "three", "two"]);
+    }
+
     #[test]
     fn a_remote_cut_back_is_reported_and_never_built_on() {
         let dir = tempfile::tempdir().unwrap();

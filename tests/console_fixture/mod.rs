@@ -316,6 +316,7 @@ fn cell(service: &str, env: &str, i: Option<usize>) -> StatusCell {
         behind: None,
         drift: Vec::new(),
         digests: Default::default(),
+        deployed: None,
     }
 }
 
