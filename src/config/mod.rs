@@ -1368,6 +1368,9 @@ name = "payment-svc"
         );
         assert_eq!(config.copy.parallel_blobs, 6);
         assert_eq!(config.ui.theme, "dark");
+        let gates = &config.environment("prod").unwrap().gates;
+        assert!(gates.signature && gates.scan.is_some() && gates.freeze.len() == 2);
+        assert_eq!(gates.merged_to.as_deref(), Some("main"));
         assert!(config.environment("perf").unwrap().readonly);
         assert!(!config.environment("qa").unwrap().readonly);
     }
