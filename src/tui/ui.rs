@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Dialog, Input, JobState, Level, ListView, Loadable};
+use super::app::{App, Dialog, Input, JobState, Level, ListView, Loadable, SigMark};
 use super::theme::Theme;
 use crate::domain::human_bytes;
 use crate::engine::plan::ManifestAction;
@@ -404,6 +404,7 @@ fn render_images(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
         ("PLATFORMS", 23, 5),
         ("AGE", 6, 1),
         ("SIZE", 8, 4),
+        ("SIG", 3, 6),
         ("TAGS", 6, 2),
     ];
     let kept = fitting_columns(
@@ -440,6 +441,15 @@ fn render_images(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
                 2 => Cell::from(image.platforms.join(",")),
                 3 => Cell::from(age(image.created.as_deref(), now)),
                 4 => Cell::from(human_bytes(image.size)),
+                5 => {
+                    let key = (service.clone(), env.clone(), image.digest.clone());
+                    match app.signatures.get(&key) {
+                        Some(SigMark::Signed) => Cell::from(Span::styled("✓", theme.ok)),
+                        Some(SigMark::Invalid) => Cell::from(Span::styled("✗", theme.error)),
+                        Some(SigMark::Unsigned) => Cell::from(Span::styled("-", theme.muted)),
+                        None => Cell::from(""),
+                    }
+                }
                 _ => Cell::from(Span::styled(image.also_tagged.join(","), theme.ok)),
             };
             Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
