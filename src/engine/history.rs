@@ -485,10 +485,12 @@ impl Engine {
             })
         });
         off_branch.sort_by(|a, b| {
-            (&a.service, &a.environment, &a.tag).cmp(&(&b.service, &b.environment, &b.tag))
+            (order(&a.service, &a.environment), &a.tag)
+                .cmp(&(order(&b.service, &b.environment), &b.tag))
         });
         unknown.sort_by(|a, b| {
-            (&a.service, &a.environment, &a.tag).cmp(&(&b.service, &b.environment, &b.tag))
+            (order(&a.service, &a.environment), &a.tag)
+                .cmp(&(order(&b.service, &b.environment), &b.tag))
         });
 
         Ok(CommitsView {
