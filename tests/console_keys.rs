@@ -919,3 +919,39 @@ fn ctrl_c_quits_even_from_a_dialog_or_a_filter() {
     assert!(app.input.is_some());
     assert_eq!(app.on_key(KeyChord::ctrl('c')), vec![Effect::Quit]);
 }
+
+#[test]
+fn loaded_images_ask_for_their_signatures_and_keep_the_answers() {
+    use gantry::tui::app::SigMark;
+    let mut app = loaded_app('4');
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(effects, vec![images_effect("payment-svc", "dev")]);
+    let listing = images("payment-svc", "dev");
+    let first = listing.images[0].digest.clone();
+    let count = listing.images.len();
+    let effects = app.on_data(DataEvent::Images {
+        service: "payment-svc".into(),
+        env: "dev".into(),
+        result: Ok(listing),
+    });
+    match effects.as_slice() {
+        [Effect::LoadSignatures {
+            service,
+            env,
+            digests,
+        }] => {
+            assert_eq!((service.as_str(), env.as_str()), ("payment-svc", "dev"));
+            assert_eq!(digests.len(), count);
+            assert!(digests.contains(&first));
+        }
+        other => panic!("expected LoadSignatures, got {other:?}"),
+    }
+    app.on_data(DataEvent::Signature {
+        service: "payment-svc".into(),
+        env: "dev".into(),
+        digest: first.clone(),
+        mark: SigMark::Signed,
+    });
+    let key = ("payment-svc".to_string(), "dev".to_string(), first);
+    assert_eq!(app.signatures.get(&key), Some(&SigMark::Signed));
+}

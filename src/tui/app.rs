@@ -35,12 +35,26 @@ impl<T> Loadable<T> {
     }
 }
 
+/// An image's signatures as the Images screen marks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigMark {
+    Signed,
+    Unsigned,
+    Invalid,
+}
+
 /// Side effects the event loop carries out; results come back as `DataEvent`s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadImages {
         service: String,
         env: String,
+    },
+    /// Signature status of each listed image (nothing comes back if no key is trusted).
+    LoadSignatures {
+        service: String,
+        env: String,
+        digests: Vec<Digest>,
     },
     LoadStatus,
     LoadCommits,
@@ -73,6 +87,12 @@ pub enum Effect {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum DataEvent {
+    Signature {
+        service: String,
+        env: String,
+        digest: Digest,
+        mark: SigMark,
+    },
     Images {
         service: String,
         env: String,
@@ -212,6 +232,8 @@ pub struct App {
     pub service_idx: usize,
     pub env_idx: usize,
     pub images: BTreeMap<(String, String), Loadable<EnvironmentImages>>,
+    /// (service, environment, digest) -> what its signatures say.
+    pub signatures: BTreeMap<(String, String, Digest), SigMark>,
     pub status: Loadable<StatusReport>,
     pub commits: Loadable<CommitsView>,
     pub branches: Loadable<Vec<BranchInfo>>,
@@ -250,6 +272,7 @@ impl App {
             service_idx: 0,
             env_idx: 0,
             images: BTreeMap::new(),
+            signatures: BTreeMap::new(),
             status: Loadable::Idle,
             commits: Loadable::Idle,
             branches: Loadable::Idle,
@@ -1205,13 +1228,35 @@ impl App {
                 env,
                 result,
             } => {
+                let digests: Vec<Digest> = match &result {
+                    Ok(listing) => listing.images.iter().map(|i| i.digest.clone()).collect(),
+                    Err(_) => Vec::new(),
+                };
                 self.images.insert(
-                    (service, env),
+                    (service.clone(), env.clone()),
                     match result {
                         Ok(listing) => Loadable::Loaded(listing),
                         Err(e) => Loadable::Failed(e),
                     },
                 );
+                if !digests.is_empty() {
+                    let len = self.row_count(self.screen);
+                    let page = self.page;
+                    self.lists.entry(self.screen).or_default().clamp(len, page);
+                    return vec![Effect::LoadSignatures {
+                        service,
+                        env,
+                        digests,
+                    }];
+                }
+            }
+            DataEvent::Signature {
+                service,
+                env,
+                digest,
+                mark,
+            } => {
+                self.signatures.insert((service, env, digest), mark);
             }
             DataEvent::Status(result) => {
                 self.status = match result {

@@ -223,6 +223,39 @@ fn perform(
         let tx = tx.clone();
         match effect {
             Effect::Quit => {}
+            Effect::LoadSignatures {
+                service,
+                env,
+                digests,
+            } => {
+                tokio::spawn(async move {
+                    // Without a trusted key there is nothing to say: leave the column blank.
+                    if engine.trusted_keys(&env).await.is_err() {
+                        return;
+                    }
+                    for digest in digests {
+                        let mark = match engine.signature_status(&service, &env, &digest).await {
+                            Ok(crate::signing::SignatureStatus::Signed { .. }) => {
+                                app::SigMark::Signed
+                            }
+                            Ok(crate::signing::SignatureStatus::Unsigned) => app::SigMark::Unsigned,
+                            Ok(crate::signing::SignatureStatus::Invalid { .. }) => {
+                                app::SigMark::Invalid
+                            }
+                            Err(_) => continue,
+                        };
+                        let event = DataEvent::Signature {
+                            service: service.clone(),
+                            env: env.clone(),
+                            digest,
+                            mark,
+                        };
+                        if tx.send(Msg::Data(event)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
             Effect::LoadImages { service, env } => {
                 tokio::spawn(async move {
                     let result = engine
