@@ -12,7 +12,6 @@ use gantry::tui::theme::Theme;
 use gantry::tui::ui;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
-use ratatui::style::Modifier;
 use ratatui::text::Span;
 use ratatui::Terminal;
 
