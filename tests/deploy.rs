@@ -120,9 +120,16 @@ fn deploy_case(name: &str, deploy: &str) -> Case {
 }
 
 fn write_config(case: &Case, deploy: &str) {
+    write_config_with(case, "", deploy);
+}
+
+/// `head` goes before everything (a `[git]` table, say).
+fn write_config_with(case: &Case, head: &str, deploy: &str) {
     let regs = registries();
     let text = format!(
         r#"
+{head}
+
 [copy]
 attempts = 2
 backoff_ms = 20
@@ -813,4 +820,61 @@ fn gitops_refuses_to_push_into_a_checked_out_branch() {
         stderr(&out)
     );
     assert_eq!(manifests.work.sha("HEAD"), head);
+}
+
+#[test]
+fn deploy_attempts_and_results_are_in_the_ledger() {
+    let case = Case::new("deploy-ledger");
+    let app = TestRepo::init(&case.dir.path().join("app"));
+    app.commit("Initial commit");
+    app.git(&["config", "user.email", "ci@example.com"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flag = dir.path().join("broken");
+    let hook = format!(
+        "if [ -e {f} ]; then exit 9; fi; echo ok",
+        f = flag.display()
+    );
+    write_config_with(
+        &case,
+        "[git]\npath = \"app\"",
+        &format!("kind = \"command\"\ncommand = \"{hook}\""),
+    );
+    seed(&case, "3a3a3a3", 413);
+    let image = format!("{}:sha-3a3a3a3", case.service);
+    let out = gantry(&case, &["promote", &image, "--to", "stage", "--json"]);
+    let report = json(ok(&out));
+    let promotion = report[0]["outcome"]["ledger"]["record"]
+        .as_str()
+        .expect("promotion recorded")
+        .to_string();
+    let deploy_record = report[0]["outcome"]["deploy"]["ledger"]["record"]
+        .as_str()
+        .expect("deploy recorded")
+        .to_string();
+
+    std::fs::write(&flag, "").expect("break the hook");
+    let out = gantry(
+        &case,
+        &["deploy", &case.service, "--env", "stage", "--json"],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+
+    let log = app.git(&["log", "--format=%B", "refs/gantry/ledger"]);
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("record json"))
+        .collect();
+    let deploys: Vec<&serde_json::Value> =
+        records.iter().filter(|r| r["kind"] == "deploy").collect();
+    assert_eq!(deploys.len(), 2, "{records:?}");
+    // Newest first: the failed retry, then the deploy that followed the promotion.
+    assert_eq!(deploys[0]["details"]["result"], "failed");
+    assert_eq!(deploys[0]["details"]["exit_code"], 9);
+    assert_eq!(deploys[0]["details"]["reason"], "manual");
+    assert_eq!(deploys[1]["id"], deploy_record.as_str());
+    assert_eq!(deploys[1]["details"]["result"], "deployed");
+    assert_eq!(deploys[1]["details"]["follows"], promotion.as_str());
+    assert_eq!(deploys[1]["environment"], "stage");
+    assert_eq!(deploys[1]["tag"], "sha-3a3a3a3");
 }

@@ -534,7 +534,10 @@ mod tests {
         let diff = unified_diff("x.yaml", before, &after);
         assert!(diff.contains("--- a/x.yaml\n+++ b/x.yaml\n"), "{diff}");
         assert!(diff.contains("\n-d: 4\n+d: 40\n"), "{diff}");
-        assert!(!diff.lines().any(|l| l == " a: 1"), "two lines of context: {diff}");
+        assert!(
+            !diff.lines().any(|l| l == " a: 1"),
+            "two lines of context: {diff}"
+        );
         assert_eq!(unified_diff("x.yaml", before, before), "");
     }
 }
