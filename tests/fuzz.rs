@@ -5,8 +5,10 @@ use std::path::Path;
 
 use gantry::config::Config;
 use gantry::domain::{Digest, ImageSelector};
+use gantry::keys::KeyChord;
 use gantry::registry::manifest::{self, TagList};
 use gantry::registry::parse_next_link;
+use gantry::tui::theme::Theme;
 use proptest::prelude::*;
 
 const CASES: u32 = 2000;
@@ -20,6 +22,8 @@ fn config() -> ProptestConfig {
 }
 
 const EXAMPLE: &str = include_str!("../config.example.toml");
+const THEME: &str = include_str!("../themes/dark.toml");
+const KEYS: &str = "[[environment]]\nname = \"dev\"\nregistry = \"localhost:5000\"\n\n[keys]\nquit = [\"q\", \"ctrl-c\"]\nhelp = \"?\"\n\n[keys.images]\npromote = \"p\"\n";
 
 const INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":7,"platform":{"architecture":"amd64","os":"linux"}}]}"#;
 const IMAGE: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":3}]}"#;
@@ -132,6 +136,28 @@ proptest! {
         match manifest::parse(&media_type, index.as_bytes()).map_err(TestCaseError::fail)? {
             manifest::Parsed::Index(children) => prop_assert_eq!(children.len(), count),
             manifest::Parsed::Image(_) => prop_assert!(false, "an index was read as an image"),
+        }
+    }
+
+    #[test]
+    fn theme_parser_never_panics_on_mutated_themes(bytes in mutated(THEME), colour in any::<bool>()) {
+        let text = String::from_utf8_lossy(&bytes);
+        if let Err(e) = Theme::parse(&text, Path::new("fuzz-theme.toml"), colour) {
+            let message = e.to_string();
+            prop_assert!(message.starts_with("fuzz-theme.toml:"), "{}", message);
+        }
+    }
+
+    #[test]
+    fn keymap_parsing_never_panics(chord in ".{0,24}", bytes in mutated(KEYS)) {
+        if let Ok(parsed) = KeyChord::parse(&chord) {
+            // What parses prints back to something that parses to the same chord.
+            prop_assert_eq!(KeyChord::parse(&parsed.to_string().replace('↑', "up").replace('↓', "down").replace('←', "left").replace('→', "right")), Ok(parsed));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        if let Err(e) = Config::parse(&text, Path::new("fuzz.toml")) {
+            let message = e.to_string();
+            prop_assert!(message.starts_with("fuzz.toml:"), "{}", message);
         }
     }
 }
