@@ -545,6 +545,11 @@ fn gitops_missing_entry_fails_the_deploy_not_the_promotion() {
     );
     let digest = seed(&case, "7a7a7a7", 407);
     let image = format!("{}:sha-7a7a7a7", case.service);
+    // A dry run that would fail says so, with the failure's own code: nothing happened.
+    let out = gantry(&case, &["promote", &image, "--to", "stage", "--dry-run"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("would fail"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("is promoted"), "{}", stderr(&out));
     let out = gantry(&case, &["promote", &image, "--to", "stage", "--json"]);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     let report = json(&out);

@@ -115,13 +115,18 @@ pub fn print_failure(outcome: &DeployOutcome, with_output: bool) {
                 eprintln!("  | {line}");
             }
         }
-        eprintln!(
-            "gantry: {}:{} is promoted to {}, but its deploy step failed: {}",
-            outcome.service,
-            outcome.tag,
-            outcome.environment,
-            outcome.reason.as_deref().unwrap_or("unknown reason")
-        );
+        let reason = outcome.reason.as_deref().unwrap_or("unknown reason");
+        if outcome.dry_run {
+            eprintln!(
+                "gantry: the deploy step of {}:{} in {} would fail: {reason}",
+                outcome.service, outcome.tag, outcome.environment
+            );
+        } else {
+            eprintln!(
+                "gantry: {}:{} is promoted to {}, but its deploy step failed: {reason}",
+                outcome.service, outcome.tag, outcome.environment
+            );
+        }
         if let Some(retry) = &outcome.retry {
             eprintln!("gantry: retry only the deploy with: {retry}");
         }
@@ -131,9 +136,13 @@ pub fn print_failure(outcome: &DeployOutcome, with_output: bool) {
     }
 }
 
-/// The exit code of an action that happened but whose deploy step failed.
+/// The exit code of an action that happened but whose deploy step failed (4); of a dry
+/// run whose deploy would fail, the failure's own (1 or 2): nothing happened.
 pub fn exit_code(deploy: Option<&DeployOutcome>) -> i32 {
     match deploy {
+        Some(outcome) if outcome.failed() && outcome.dry_run => {
+            outcome.exit_code.unwrap_or(exit::REGISTRY)
+        }
         Some(outcome) if outcome.failed() => exit::DEPLOY,
         _ => exit::OK,
     }

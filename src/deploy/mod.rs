@@ -147,6 +147,8 @@ pub struct DeployOutcome {
     /// `gitops` or `command`.
     pub method: &'static str,
     pub state: DeployState,
+    /// A dry run: nothing was committed or run (a failure is one that would happen).
+    pub dry_run: bool,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -197,6 +199,7 @@ impl DeployOutcome {
             DeployState::Planned => "deploy planned",
             DeployState::Deployed => "deployed",
             DeployState::Unchanged => "already deployed",
+            DeployState::Failed if self.dry_run => "deploy would FAIL",
             DeployState::Failed => "deploy FAILED",
         };
         let mut line = format!(
@@ -296,6 +299,7 @@ pub async fn run(
         tag: request.tag.clone(),
         digest: request.digest.clone(),
         method: "",
+        dry_run,
         state: if dry_run {
             DeployState::Planned
         } else {
