@@ -130,6 +130,9 @@ pub async fn run(
         .kill_on_drop(true)
         .spawn()?;
     let group = child.id().map(|pid| pid as libc::pid_t);
+    // A caller that gives up on us (a cancelled job) drops this future mid-run: the
+    // whole group goes then, not only the shell `kill_on_drop` would reach.
+    let mut guard = GroupGuard(group);
     let (sender, mut lines) = mpsc::unbounded_channel();
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -190,6 +193,8 @@ pub async fn run(
     for reader in readers {
         reader.abort();
     }
+    // Finished on its own: what it left in the background is its business.
+    guard.0 = None;
     Ok(RunResult {
         exit_code: if timed_out {
             None
@@ -199,6 +204,15 @@ pub async fn run(
         timed_out,
         output,
     })
+}
+
+/// Kills the process group when dropped, unless disarmed (`.0 = None`).
+struct GroupGuard(Option<libc::pid_t>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        signal_group(self.0, libc::SIGKILL);
+    }
 }
 
 fn signal_group(group: Option<libc::pid_t>, signal: libc::c_int) {
@@ -307,6 +321,45 @@ mod tests {
             .parse()
             .unwrap();
         assert!(gone_eventually(pid), "the background sleep {pid} survived");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_run_kills_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let command = format!("sleep 60 & echo $! > {p}; wait", p = pids.display());
+        let (started, wait) = tokio::sync::oneshot::channel::<()>();
+        let started = std::sync::Mutex::new(Some(started));
+        let run = async {
+            let _ = run(&command, &[], Duration::from_secs(60), &|_| {}).await;
+        };
+        // Cancelled as soon as the pid file exists: the future is dropped mid-run.
+        let watcher = async {
+            while !pids.exists()
+                || std::fs::read_to_string(&pids)
+                    .unwrap_or_default()
+                    .trim()
+                    .is_empty()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if let Some(s) = started.lock().unwrap().take() {
+                let _ = s.send(());
+            }
+        };
+        tokio::select! {
+            _ = run => panic!("the command should still be running"),
+            _ = async { watcher.await; let _ = wait.await; } => {}
+        }
+        let pid: i32 = std::fs::read_to_string(&pids)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            gone_eventually(pid),
+            "the background sleep {pid} survived the cancel"
+        );
     }
 
     /// Whether `pid` is gone (or a zombie) within a bounded wait: a SIGKILL is delivered

@@ -315,6 +315,12 @@ impl<'a> Doc<'a> {
                 continue;
             }
             if t == "..." || t.starts_with("... ") {
+                if let Some(after) = lines[i + 1..].iter().position(|l| l.is_significant()) {
+                    return Err(unsupported(
+                        i + after + 2,
+                        "several YAML documents in one file; keep one per file",
+                    ));
+                }
                 end = i;
                 break;
             }

@@ -308,6 +308,11 @@ fn helm_refusals_say_why() {
             "several YAML documents",
         ),
         (
+            "image:\n  tag: v\n...\n---\nimage:\n  tag: w\n",
+            "image.tag",
+            "several YAML documents",
+        ),
+        (
             "image:\n  tag: v1\n bad: 2\n",
             "image.tag",
             "leaves its mapping",
