@@ -101,7 +101,8 @@ fn number_keys_switch_screens_and_load_each_thing_once() {
     assert_eq!(app.screen, Screen::Images);
     assert_eq!(app.on_key(key('4')), vec![]);
     assert_eq!(app.screen, Screen::Environments);
-    assert_eq!(app.on_key(key('5')), vec![]);
+    // Promotions lists the ledger's waiting requests.
+    assert_eq!(app.on_key(key('5')), vec![Effect::LoadRequests]);
     assert_eq!(app.screen, Screen::Promotions);
     // Images were never answered: a second visit does not ask again while loading.
     assert_eq!(app.on_key(key('3')), vec![]);
@@ -123,7 +124,7 @@ fn tab_cycles_the_five_screens_and_loads_on_the_way() {
     let effects = app.start();
     answer(&mut app, effects);
     let tab = special(Key::Tab);
-    assert_eq!(app.on_key(tab), vec![]);
+    assert_eq!(app.on_key(tab), vec![Effect::LoadRequests]);
     assert_eq!(app.screen, Screen::Promotions);
     assert_eq!(
         app.on_key(tab),
@@ -954,4 +955,29 @@ fn loaded_images_ask_for_their_signatures_and_keep_the_answers() {
     });
     let key = ("payment-svc".to_string(), "dev".to_string(), first);
     assert_eq!(app.signatures.get(&key), Some(&SigMark::Signed));
+}
+
+#[test]
+fn palette_approves_a_request_and_reloads_the_waiting_list() {
+    let mut app = loaded_app('5');
+    assert!(matches!(app.requests, Loadable::Loading));
+    app.on_data(DataEvent::Requests(Ok(vec![
+        "3f9a2c1b7e4d  payment-svc:sha-1  stage → prod  0/2 approvals  by ana@example.com".into(),
+    ])));
+    assert!(matches!(&app.requests, Loadable::Loaded(r) if r.len() == 1));
+    let effects = type_keys(&mut app, ":approve 3f9a2c1b7e4d");
+    assert!(effects.is_empty());
+    assert_eq!(
+        app.on_key(special(Key::Enter)),
+        vec![Effect::Approve("3f9a2c1b7e4d".into())]
+    );
+    let effects = app.on_data(DataEvent::Approved(Ok("approved 3f9a2c1b7e4d: 1/2".into())));
+    assert_eq!(effects, vec![Effect::LoadRequests]);
+    assert!(matches!(&app.message, Some((Level::Info, text)) if text.contains("1/2")));
+
+    // Read-only: refused, nothing sent.
+    let mut app = readonly_app();
+    type_keys(&mut app, ":approve 3f9a2c1b7e4d");
+    assert!(app.on_key(special(Key::Enter)).is_empty());
+    assert!(matches!(&app.message, Some((Level::Warn, _))));
 }

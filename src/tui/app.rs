@@ -50,6 +50,10 @@ pub enum Effect {
         service: String,
         env: String,
     },
+    /// Requests waiting for approvals, from the ledger.
+    LoadRequests,
+    /// Approve a ledger request as the repository's git identity.
+    Approve(String),
     /// Signature status of each listed image (nothing comes back if no key is trusted).
     LoadSignatures {
         service: String,
@@ -87,6 +91,9 @@ pub enum Effect {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum DataEvent {
+    /// Pending requests as lines (`id  service:tag from -> to  approvals`).
+    Requests(Result<Vec<String>, String>),
+    Approved(Result<String, String>),
     Signature {
         service: String,
         env: String,
@@ -234,6 +241,8 @@ pub struct App {
     pub images: BTreeMap<(String, String), Loadable<EnvironmentImages>>,
     /// (service, environment, digest) -> what its signatures say.
     pub signatures: BTreeMap<(String, String, Digest), SigMark>,
+    /// Requests waiting for approvals (the Promotions screen lists them).
+    pub requests: Loadable<Vec<String>>,
     pub status: Loadable<StatusReport>,
     pub commits: Loadable<CommitsView>,
     pub branches: Loadable<Vec<BranchInfo>>,
@@ -273,6 +282,7 @@ impl App {
             env_idx: 0,
             images: BTreeMap::new(),
             signatures: BTreeMap::new(),
+            requests: Loadable::Idle,
             status: Loadable::Idle,
             commits: Loadable::Idle,
             branches: Loadable::Idle,
@@ -517,6 +527,21 @@ impl App {
                 self.quit = true;
                 vec![Effect::Quit]
             }
+            "approve" | "a" => {
+                if self.readonly {
+                    self.say(Level::Warn, "read-only: approving is disabled");
+                    return Vec::new();
+                }
+                if rest.is_empty() {
+                    self.say(
+                        Level::Warn,
+                        "approve which request? `:approve ID` (the Promotions screen lists them)",
+                    );
+                    return Vec::new();
+                }
+                self.say(Level::Info, format!("approving {rest}…"));
+                vec![Effect::Approve(rest.to_string())]
+            }
             "service" | "svc" | "s" => match self.services.iter().position(|s| s.starts_with(rest))
             {
                 Some(i) if !rest.is_empty() => {
@@ -737,7 +762,13 @@ impl App {
                     effects.push(Effect::LoadBranches);
                 }
             }
-            Screen::Promotions | Screen::Help => {}
+            Screen::Promotions => {
+                if force || matches!(self.requests, Loadable::Idle | Loadable::Failed(_)) {
+                    self.requests = Loadable::Loading;
+                    effects.push(Effect::LoadRequests);
+                }
+            }
+            Screen::Help => {}
         }
         effects
     }
@@ -1249,6 +1280,20 @@ impl App {
                         digests,
                     }];
                 }
+            }
+            DataEvent::Requests(result) => {
+                self.requests = match result {
+                    Ok(lines) => Loadable::Loaded(lines),
+                    Err(e) => Loadable::Failed(e),
+                };
+            }
+            DataEvent::Approved(result) => {
+                match result {
+                    Ok(summary) => self.say(Level::Info, summary),
+                    Err(e) => self.say(Level::Error, e),
+                }
+                self.requests = Loadable::Idle;
+                return self.load_screen(false);
             }
             DataEvent::Signature {
                 service,

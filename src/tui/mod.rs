@@ -223,6 +223,53 @@ fn perform(
         let tx = tx.clone();
         match effect {
             Effect::Quit => {}
+            Effect::LoadRequests => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .pending_requests()
+                        .await
+                        .map(|requests| {
+                            requests
+                                .iter()
+                                .map(|r| {
+                                    format!(
+                                        "{}  {}:{}  {} → {}  {}/{} approvals  by {}",
+                                        r.id,
+                                        r.service,
+                                        r.tag,
+                                        r.from,
+                                        r.to,
+                                        r.approvals.approvers.len(),
+                                        r.approvals.needed,
+                                        r.requester
+                                    )
+                                })
+                                .collect()
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Requests(result)));
+                });
+            }
+            Effect::Approve(id) => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .approve(&id)
+                        .await
+                        .map(|o| {
+                            format!(
+                                "approved {} ({}:{} → {}): {}/{}",
+                                o.request.id,
+                                o.request.service,
+                                o.request.tag,
+                                o.request.to,
+                                o.request.approvals.approvers.len(),
+                                o.request.approvals.needed
+                            )
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Approved(result)));
+                });
+            }
             Effect::LoadSignatures {
                 service,
                 env,

@@ -837,6 +837,31 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     ];
     parts.extend(filter_span(app, theme, Screen::Promotions));
     frame.render_widget(title_line(theme, parts), title);
+    // Requests waiting for approvals (`:approve ID`), above this session's promotions.
+    let rest = match app.requests.loaded() {
+        Some(requests) if !requests.is_empty() && rest.height > 8 => {
+            let shown = requests.len().min(4);
+            let [waiting, rest] =
+                Layout::vertical([Constraint::Length(shown as u16 + 1), Constraint::Min(1)])
+                    .areas(rest);
+            let mut lines = vec![Line::from(vec![
+                Span::styled(
+                    format!(" {} request(s) wait for approval", requests.len()),
+                    theme.warn,
+                ),
+                Span::styled("  (:approve ID)", theme.muted),
+            ])];
+            lines.extend(
+                requests
+                    .iter()
+                    .take(shown)
+                    .map(|r| Line::from(Span::styled(format!("   {r}"), theme.text))),
+            );
+            frame.render_widget(Paragraph::new(lines), waiting);
+            rest
+        }
+        _ => rest,
+    };
     let rows = app.job_rows();
     let list = app.list(Screen::Promotions);
     let (rest, detail) = split_detail(rest);
