@@ -186,6 +186,9 @@ pub async fn execute(engine: &Engine, dry_run: bool, json: bool) -> Result<i32, 
                 (Some(outcome), _) => {
                     println!("request {}:", run.request);
                     output::print_plan(&outcome.plan, outcome.executed);
+                    if let Some(deploy) = &outcome.deploy {
+                        super::deploy_commands::print_outcome(deploy, true);
+                    }
                 }
                 (None, Some(error)) => eprintln!("gantry: request {}: {error}", run.request),
                 (None, None) => {}
@@ -207,7 +210,13 @@ pub async fn execute(engine: &Engine, dry_run: bool, json: bool) -> Result<i32, 
         let note = run.outcome.as_ref().and_then(|o| o.ledger.as_ref());
         print_ledger_note(&format!("request {}", run.request), note);
     }
-    Ok(worst_exit_code(report.executed.iter().map(|r| r.exit_code)))
+    // A promotion whose deploy step failed ran, but CI must still see it (exit 4).
+    Ok(worst_exit_code(report.executed.iter().map(
+        |r| match &r.outcome {
+            Some(outcome) if r.ok => super::deploy_commands::exit_code(outcome.deploy.as_ref()),
+            _ => r.exit_code,
+        },
+    )))
 }
 
 pub async fn audit(

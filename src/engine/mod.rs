@@ -480,7 +480,15 @@ impl Engine {
                 self.emit(
                     job,
                     EventKind::Finished {
-                        summary: outcome.plan.summary(outcome.executed),
+                        summary: match &outcome.deploy {
+                            // The promotion stands either way; its deploy's result is news.
+                            Some(deploy) => format!(
+                                "{}; {}",
+                                outcome.plan.summary(outcome.executed),
+                                deploy.summary()
+                            ),
+                            None => outcome.plan.summary(outcome.executed),
+                        },
                     },
                 );
             }
