@@ -433,6 +433,25 @@ digest = "image.digest"
     assert_eq!(report["outcome"]["state"], "unchanged", "{report}");
     assert_eq!(report["digest"], digest.as_str());
     assert_eq!(manifests.head(), head);
+
+    // By a mutable tag: the commit tag on the same digest is what gets pinned.
+    let out = gantry(
+        &case,
+        &[
+            "deploy",
+            &case.service,
+            "--env",
+            "stage",
+            "--tag",
+            "stage",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    let report = json(ok(&out));
+    assert_eq!(report["tag"], "sha-3c3c3c3");
+    assert_eq!(report["outcome"]["state"], "planned");
+    assert_eq!(report["outcome"]["gitops"]["diff"], "");
 }
 
 #[test]
