@@ -283,6 +283,8 @@ fn check_plain_structure(value: &Scalar, number: usize, key: &str) -> Result<(),
 
 /// The file as lines, with the range of the (single) document's content.
 struct Doc<'a> {
+    /// A byte-order mark before the first line, written back as it was.
+    bom: &'a str,
     lines: Vec<Line<'a>>,
     first: usize,
     end: usize,
@@ -290,6 +292,10 @@ struct Doc<'a> {
 
 impl<'a> Doc<'a> {
     fn parse(text: &'a str) -> Result<Doc<'a>, EditError> {
+        let (bom, text) = match text.strip_prefix('\u{feff}') {
+            Some(rest) => (&text[..'\u{feff}'.len_utf8()], rest),
+            None => ("", text),
+        };
         let lines = split_lines(text);
         let mut first = 0;
         let mut seen_content = false;
@@ -328,7 +334,12 @@ impl<'a> Doc<'a> {
                 seen_content = true;
             }
         }
-        Ok(Doc { lines, first, end })
+        Ok(Doc {
+            bom,
+            lines,
+            first,
+            end,
+        })
     }
 
     fn significant(&self, from: usize, to: usize) -> impl Iterator<Item = usize> + '_ {
@@ -498,7 +509,7 @@ fn apply(doc: &Doc<'_>, mut changes: Vec<Change>) -> String {
         Change::Insert { after, .. } => (*after, 1),
     });
     let eol = dominant_eol(&doc.lines);
-    let mut out = String::new();
+    let mut out = String::from(doc.bom);
     let mut pending = changes.into_iter().peekable();
     for (i, line) in doc.lines.iter().enumerate() {
         let mut text = line.text.to_string();

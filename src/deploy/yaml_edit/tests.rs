@@ -336,6 +336,16 @@ fn helm_document_markers_and_block_scalars_elsewhere() {
 }
 
 #[test]
+fn a_byte_order_mark_stays() {
+    let text = "\u{feff}image:\n  tag: v1\n";
+    let out = set_value(text, &ValuePath::parse("image.tag").unwrap(), "v2").unwrap();
+    assert_eq!(out, "\u{feff}image:\n  tag: v2\n");
+    let text = "\u{feff}images:\n- name: app\n";
+    let out = set_kustomize_image(text, "app", Some("t"), None).unwrap();
+    assert_eq!(out, "\u{feff}images:\n- name: app\n  newTag: t\n");
+}
+
+#[test]
 fn helm_same_key_at_other_depths_is_not_touched() {
     let text =
         "tag: top\nimage:\n  nested:\n    tag: deep\n  tag: target\n  other:\n    tag: deeper\n";
