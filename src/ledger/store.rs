@@ -980,19 +980,23 @@ mod tests {
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
-        let child = std::process::Command::new("git")
-            .args([
-                "daemon",
-                "--export-all",
-                "--enable=receive-pack",
-                "--reuseaddr",
-            ])
+        // The daemon itself, not `git daemon`: git runs that as a child process, which
+        // would outlive a kill of `git` and keep serving (and holding our output open).
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap();
+        let exec_path = String::from_utf8(exec_path.stdout).unwrap();
+        let child = std::process::Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+            .args(["--export-all", "--enable=receive-pack", "--reuseaddr"])
             .arg("--listen=127.0.0.1")
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg(base)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -1035,8 +1039,8 @@ mod tests {
             .unwrap()
             .unwrap();
         a.append(note("three")).unwrap();
-        // The server's receive-pack refuses b's update (it does not descend from what
-        // the remote holds now); b fetches, re-chains and pushes again.
+        // b's update does not descend from what the remote holds now: the push is
+        // refused as a non-fast-forward; b fetches, re-chains and pushes again.
         let appended = b.publish(written).unwrap();
         assert_eq!(appended.warning, None);
         assert_eq!(appended.record.seq, 3);
