@@ -10,6 +10,7 @@ pub mod git;
 pub mod keys;
 pub mod ledger;
 pub mod registry;
+pub mod retention;
 pub mod sandbox;
 pub mod signing;
 pub mod tui;

@@ -3,6 +3,7 @@
 mod demo;
 mod deploy_commands;
 mod gate_commands;
+mod gc_commands;
 mod git_commands;
 mod ledger_commands;
 mod output;
@@ -134,6 +135,20 @@ pub enum Command {
     Hotfix {
         #[command(subcommand)]
         command: git_commands::HotfixCommand,
+    },
+    /// Clean up old images by each environment's retention policy, never what is deployed
+    Gc {
+        /// Only this environment (default: every environment with a retention policy)
+        #[arg(long, value_name = "E")]
+        env: Option<String>,
+        /// Only this service
+        #[arg(long, value_name = "S")]
+        service: Option<String>,
+        /// Delete what the plan says (default: print the plan, change nothing)
+        #[arg(long)]
+        execute: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// A sandbox: local registries with images and a config, to try gantry on
     Demo {
@@ -458,6 +473,12 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             key,
             json,
         } => signing_commands::verify(&engine, &image, &env, key.as_deref(), json).await,
+        Command::Gc {
+            env,
+            service,
+            execute,
+            json,
+        } => gc_commands::gc(&engine, env.as_deref(), service.as_deref(), execute, json).await,
         Command::Keys { .. } => unreachable!("keys run without a configuration"),
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }

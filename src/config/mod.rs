@@ -327,6 +327,10 @@ pub struct Environment {
     pub mutable_tag: Option<String>,
     /// The environment images come from when promoted here.
     pub from: Option<String>,
+    /// `[environment.retention]`: what `gantry gc` may delete here; `None`: nothing.
+    pub retention: Option<crate::retention::RetentionPolicy>,
+    /// Images promoted here are kept this long, in every environment (compliance).
+    pub retain_promoted: Option<crate::retention::RetentionDuration>,
     /// Credentials named in the configuration; `None` means "ask the Docker config".
     pub login: Option<Login>,
     /// Extra root certificates (PEM) trusted for this registry, absolute.
@@ -538,6 +542,10 @@ struct RawEnvironment {
     #[serde(default)]
     from: Option<Spanned<String>>,
     #[serde(default)]
+    retention: Option<Spanned<crate::retention::policy::RawRetention>>,
+    #[serde(default)]
+    retain_promoted: Option<Spanned<String>>,
+    #[serde(default)]
     username: Option<Spanned<String>>,
     #[serde(default)]
     password_env: Option<Spanned<String>>,
@@ -694,6 +702,9 @@ impl Validator<'_> {
                 plain_http: env.plain_http.as_ref().is_some_and(|p| *p.get_ref()),
                 mutable_tag,
                 from: env.from.as_ref().map(|f| f.get_ref().clone()),
+                // Validated below, in one block with the other retention keys.
+                retention: None,
+                retain_promoted: None,
                 login,
                 ca_file,
                 approvals: self.approvals(env)?,
@@ -779,6 +790,16 @@ impl Validator<'_> {
                     .validate(&env.name, &service_names, self.path.parent(), deploy.span())
                     .map_err(|(span, why)| self.error(span, why))?;
             }
+        }
+
+        for (env, raw_env) in environments.iter_mut().zip(&raw.environment) {
+            (env.retention, env.retain_promoted) = crate::retention::policy::validate(
+                &env.name,
+                raw_env.retention.as_ref(),
+                raw_env.retain_promoted.as_ref(),
+                &tags.prefix,
+            )
+            .map_err(|(span, why)| self.error(span, why))?;
         }
 
         let (ui, _) = split_spanned(raw.ui);
