@@ -643,6 +643,67 @@ fn a_registry_failing_midway_reports_both_lists_and_a_rerun_finishes() {
 }
 
 #[test]
+fn a_signature_left_behind_by_a_failed_run_is_deleted_by_the_next() {
+    let case = Case::new("gc-orphan-sig");
+    let regs = registries();
+    let tags = three_images(&case, regs.dev.addr(), 0x7400);
+    let digest = case.digest_at(&regs.dev, &tags[0]);
+    // Something under the oldest image's signature tag, as cosign would put it there.
+    let signature = sig_tag(&digest);
+    let sig_digest = seed_all(
+        &case,
+        regs.dev.addr(),
+        &[Seed::new(signature.clone(), 0x7499)],
+    )[&signature]
+        .clone();
+    let proxy = FaultProxy::start(
+        regs.dev.addr(),
+        vec![Rule::new(
+            "DELETE",
+            &format!("/manifests/{sig_digest}"),
+            None,
+            Fault::Respond(Response::status(503)),
+        )],
+    );
+    single_env_config(&case, &proxy.addr, "");
+
+    let plan = json(&ok(gantry(&case, &["gc", "--json"])));
+    let delete = &result(&plan, "dev")["plan"]["delete"];
+    assert_eq!(delete[1]["tags"][0], tags[0].as_str());
+    assert_eq!(delete[1]["signatures"][0], signature.as_str());
+
+    // The image goes, its signature does not: said so, exit 1.
+    let out = gantry(&case, &["gc", "--execute", "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    let outcome = &result(&report, "dev")["outcome"];
+    assert_eq!(outcome["deleted"][0]["tags"][0], tags[0].as_str());
+    assert!(
+        outcome["failure"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("not its signature {signature}"))),
+        "{outcome}"
+    );
+    assert_eq!(outcome["not_deleted"][0]["tags"][0], tags[1].as_str());
+    assert_eq!(
+        tag_set(case.tags_at(&regs.dev, &case.service)),
+        tag_set([tags[1].clone(), tags[2].clone(), signature.clone()])
+    );
+
+    // Next time the signature is an orphan, and goes with the rest.
+    proxy.set_rules(Vec::new());
+    let plan = json(&ok(gantry(&case, &["gc", "--json"])));
+    let orphans = &result(&plan, "dev")["plan"]["orphan_signatures"];
+    assert_eq!(orphans[0]["tag"], signature.as_str());
+    assert_eq!(orphans[0]["decision"]["rule"], "orphan_signature");
+    ok(gantry(&case, &["gc", "--execute"]));
+    assert_eq!(
+        tag_set(case.tags_at(&regs.dev, &case.service)),
+        tag_set([tags[2].clone()])
+    );
+}
+
+#[test]
 fn a_tag_moved_onto_a_planned_image_before_execution_keeps_it() {
     use gantry::config::Config;
     use gantry::engine::Engine;

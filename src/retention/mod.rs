@@ -983,4 +983,44 @@ mod tests {
         );
         assert_eq!(attachment_subject("sha256-abc.sig"), None);
     }
+
+    /// A develop whose committer times run backwards, as after a rebase or on a skewed clock.
+    #[test]
+    fn develop_times_never_run_backwards_up_the_branch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let git = |args: &[&str], time: i64| {
+            let when = format!("@{} +0000", 1_700_000_000 + time);
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_AUTHOR_NAME", "Ada")
+                .env("GIT_AUTHOR_EMAIL", "ada@example.invalid")
+                .env("GIT_COMMITTER_NAME", "Ada")
+                .env("GIT_COMMITTER_EMAIL", "ada@example.invalid")
+                .env("GIT_AUTHOR_DATE", &when)
+                .env("GIT_COMMITTER_DATE", &when)
+                .output()
+                .expect("run git");
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        git(&["init", "-q", "-b", "develop"], 0);
+        for (subject, time) in [("one", 1_000), ("two", 5_000), ("three", 3_000)] {
+            git(&["commit", "-q", "--allow-empty", "-m", subject], time);
+        }
+        let head = git(&["rev-parse", "HEAD"], 0);
+        let settings = crate::config::GitSettings {
+            path: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        // Newest first: three (3000) is raised to two's 5000; one stays 1000.
+        assert_eq!(
+            raised_times(&settings, &head, 2).expect("times"),
+            [1_700_005_000, 1_700_005_000, 1_700_001_000]
+        );
+        // Asked deeper than the history goes: what there is.
+        assert_eq!(raised_times(&settings, &head, 10).expect("times").len(), 3);
+    }
 }
