@@ -11,7 +11,10 @@ use std::process::{Child, Command, Output, Stdio};
 use common::faults::{Fault, FaultProxy, Response, Rule};
 use common::git::{sandbox, short, TestRepo};
 use common::{code, json, registries, stderr, stdout, Case};
-use gantry::sandbox::{skopeo_raw_manifest, ImageSpec, SeedFormat};
+use gantry::sandbox::{
+    seed_image_with_creds, skopeo_list_tags, skopeo_raw_manifest, ImageSpec, LocalRegistry,
+    RegistryOptions, SeedFormat, TokenIssuer, TokenUsers,
+};
 
 /// Runs gantry with `config`, a sandboxed HOME (no personal git configuration) and no
 /// signing password in the environment (the test key has none).
@@ -26,6 +29,23 @@ fn gantry(case: &Case, args: &[&str]) -> Output {
         .env_remove("COSIGN_PASSWORD")
         .env("XDG_STATE_HOME", case.dir.path().join("state"));
     sandbox(&mut command, case.dir.path());
+    command.output().expect("run gantry")
+}
+
+/// `gantry` with extra environment variables (a registry password).
+fn gantry_with(case: &Case, vars: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command
+        .arg("--config")
+        .arg(&case.config)
+        .args(args)
+        .current_dir(case.dir.path())
+        .env_remove("GANTRY_CONFIG")
+        .env("XDG_STATE_HOME", case.dir.path().join("state"));
+    sandbox(&mut command, case.dir.path());
+    for (key, value) in vars {
+        command.env(key, value);
+    }
     command.output().expect("run gantry")
 }
 
@@ -701,6 +721,56 @@ fn a_signature_left_behind_by_a_failed_run_is_deleted_by_the_next() {
         tag_set(case.tags_at(&regs.dev, &case.service)),
         tag_set([tags[2].clone()])
     );
+}
+
+#[test]
+fn a_token_registry_grants_deletion_through_the_delete_scope() {
+    let case = Case::new("gc-token");
+    let password = "gc-t0ken-pw";
+    let mut users = TokenUsers::default();
+    users.passwords.insert("ci".into(), password.into());
+    let issuer = TokenIssuer::start(&case.dir.path().join("issuer"), users).expect("issuer");
+    let registry = LocalRegistry::start_with(
+        &case.dir.path().join("token-registry"),
+        RegistryOptions {
+            token: Some(issuer.auth()),
+            ..RegistryOptions::default()
+        },
+    )
+    .expect("token registry");
+    let tags: Vec<String> = (0..2).map(|i| format!("sha-{:07x}", 0x7500 + i)).collect();
+    for (i, tag) in tags.iter().enumerate() {
+        let mut spec = ImageSpec::small(0x7500 + i as u64);
+        spec.platforms.truncate(1);
+        spec.created = format!("2024-03-0{}T00:00:00Z", i + 1);
+        seed_image_with_creds(
+            case.dir.path(),
+            registry.addr(),
+            &case.service,
+            &[tag],
+            &spec,
+            SeedFormat::Oci,
+            Some(("ci", password)),
+        )
+        .expect("seed");
+    }
+    single_env_config(
+        &case,
+        registry.addr(),
+        "username = \"ci\"\npassword_env = \"GANTRY_TEST_GC_PASSWORD\"",
+    );
+    let out = gantry_with(
+        &case,
+        &[("GANTRY_TEST_GC_PASSWORD", password)],
+        &["gc", "--execute"],
+    );
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let left = skopeo_list_tags(
+        &format!("{}/{}", registry.addr(), case.service),
+        Some(("ci", password)),
+    )
+    .expect("list tags");
+    assert_eq!(left, [tags[1].clone()]);
 }
 
 #[test]

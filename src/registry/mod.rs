@@ -101,6 +101,8 @@ impl RetryPolicy {
 pub enum Access {
     Pull,
     Push,
+    /// Deleting manifests: token services grant it as its own `delete` action.
+    Delete,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -479,13 +481,29 @@ impl RegistryClient {
                 };
                 let operation = match access {
                     Access::Pull => RegistryOperation::Pull,
-                    Access::Push => RegistryOperation::Push,
+                    Access::Push | Access::Delete => RegistryOperation::Push,
                 };
-                let token = self
-                    .oci()?
-                    .auth(&reference, &auth, operation)
-                    .await
-                    .map_err(|e| self.token_error(repository, credentials, &e))?;
+                let token = if access == Access::Delete {
+                    // oci-client only asks for pull or push: `delete` is asked of the token
+                    // service directly. A Basic registry needs no scope at all.
+                    match self.challenge().await? {
+                        Some(challenge) => Some(
+                            self.fetch_token(
+                                challenge,
+                                repository,
+                                &[scope(repository, access)],
+                                credentials,
+                            )
+                            .await?,
+                        ),
+                        None => None,
+                    }
+                } else {
+                    self.oci()?
+                        .auth(&reference, &auth, operation)
+                        .await
+                        .map_err(|e| self.token_error(repository, credentials, &e))?
+                };
                 match (token, credentials) {
                     (Some(token), _) => format!("Bearer {token}"),
                     (None, Credentials::Basic { username, password }) => format!(
@@ -1020,7 +1038,7 @@ impl RegistryClient {
         let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
         let what = format!("manifest {repository}@{digest}");
         let response = self
-            .send(repository, Access::Push, &what, &|http| http.delete(&url))
+            .send(repository, Access::Delete, &what, &|http| http.delete(&url))
             .await?;
         match response.status().as_u16() {
             200 | 202 => Ok(()),
@@ -1409,6 +1427,7 @@ fn scope(repository: &str, access: Access) -> String {
     match access {
         Access::Pull => format!("repository:{repository}:pull"),
         Access::Push => format!("repository:{repository}:pull,push"),
+        Access::Delete => format!("repository:{repository}:delete"),
     }
 }
 
