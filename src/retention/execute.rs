@@ -382,7 +382,7 @@ impl Engine {
             if planned.contains(digest) || deleting.contains(digest) {
                 continue;
             }
-            if let Some((_, children)) = describe(client, &now.repository, digest).await? {
+            if let Some((_, children)) = describe(client, &now.repository, digest, false).await? {
                 in_use.extend(children);
             }
         }

@@ -283,10 +283,13 @@ pub(crate) type ImageFacts = (Option<DateTime<Utc>>, Vec<Digest>);
 
 /// What [`ImageFacts`] says of one image; `None` when the manifest vanished since it was
 /// listed.
+/// The created time is read only when `want_created` (a config blob, and for an index its
+/// first platform's manifest: two requests saved per image when git orders it).
 pub(crate) async fn describe(
     client: &RegistryClient,
     repository: &str,
     digest: &Digest,
+    want_created: bool,
 ) -> Result<Option<ImageFacts>, RegistryError> {
     let top = match client.get_manifest(repository, digest.as_str()).await {
         Ok(top) => top,
@@ -302,7 +305,7 @@ pub(crate) async fn describe(
                 .filter(|c| crate::domain::media::is_manifest(&c.media_type))
                 .map(|c| c.digest)
                 .collect();
-            let config = match children.first() {
+            let config = match children.first().filter(|_| want_created) {
                 Some(first) => match client.get_manifest(repository, first.as_str()).await {
                     Ok(raw) => match manifest::parse(&raw.media_type, &raw.bytes) {
                         Ok(Parsed::Image(parts)) => Some(parts.config.digest),
@@ -317,7 +320,7 @@ pub(crate) async fn describe(
         }
         Err(_) => (None, Vec::new()),
     };
-    let created = match config {
+    let created = match config.filter(|_| want_created) {
         Some(config) => match client.get_blob_bytes(repository, &config).await {
             Ok(bytes) => serde_json::from_slice::<ImageConfig>(&bytes)
                 .ok()
@@ -536,11 +539,19 @@ impl Engine {
         let mut notes = context.notes.clone();
 
         // Each image once, with its created time and platform manifests.
+        // Git first: an image git orders needs no created time unless the policy has ages.
         let by_digest = listing.by_digest();
+        let git = self
+            .git_facts(by_digest.values().flatten().cloned().collect())
+            .await?;
+        notes.extend(git.notes);
+        let ages = policy.max_age_days.is_some() || policy.min_age.is_some();
         let repository = &listing.repository;
+        let places = &git.places;
         let described: Vec<(Digest, Vec<String>, Option<ImageFacts>)> = stream::iter(by_digest)
             .map(|(digest, tags)| async move {
-                let facts = describe(client, repository, &digest).await?;
+                let want_created = ages || !tags.iter().any(|t| places.contains_key(t));
+                let facts = describe(client, repository, &digest, want_created).await?;
                 Ok::<_, RegistryError>((digest, tags, facts))
             })
             .buffered(CONCURRENCY)
@@ -561,8 +572,6 @@ impl Engine {
             });
         }
 
-        let git = self.git_facts(&images).await?;
-        notes.extend(git.notes);
         let protections = self.protections(listing, context, &git.heads, now);
         let decisions = plan::plan(&plan::Input {
             policy: &policy,
@@ -738,14 +747,14 @@ impl Engine {
         protections
     }
 
-    /// Places of the commit tags among `images`, and the heads of open release and
+    /// Places of the commit tags among `tags`, and the heads of open release and
     /// hotfix branches. No repository at `[git] path`: order by created time, and say
     /// that branch heads could not be protected.
-    async fn git_facts(&self, images: &[Image]) -> Result<GitFacts, RetentionError> {
+    async fn git_facts(&self, tags: Vec<String>) -> Result<GitFacts, RetentionError> {
         let config = self.config();
         let prefix = config.tags.prefix.clone();
         let mut by_hex: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for tag in images.iter().flat_map(|i| i.tags.iter()) {
+        for tag in &tags {
             if let Some(hex) = tag.strip_prefix(&prefix) {
                 if is_commit_id(hex) {
                     by_hex
