@@ -161,30 +161,17 @@ pub struct DurationText {
 }
 
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "y" => 365 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(secs).map(Duration::from_secs)
+    crate::retention::policy::RetentionDuration::parse(text)
+        .ok()
+        .map(|d| Duration::from_secs(d.seconds))
 }
 
 impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let duration = parse_duration(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "`{text}` is not a duration (a number and s, m, h, d, w or y: 24h, 7d)"
-            ))
-        })?;
+        let duration = crate::retention::policy::RetentionDuration::parse(&text)
+            .map(|d| Duration::from_secs(d.seconds))
+            .map_err(serde::de::Error::custom)?;
         Ok(DurationText { text, duration })
     }
 }
@@ -317,24 +304,9 @@ pub struct GateOverrides {
     pub freeze_reason: Option<String>,
 }
 
-/// Glob with `*` only, as branch patterns are written.
+/// Glob (`*`, `?`) as branch patterns are written: the matcher retention's tag patterns use.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(i) => rest = &rest[i + middle.len()..],
-            None => return false,
-        }
-    }
-    true
+    crate::retention::policy::glob(pattern.as_bytes(), text.as_bytes())
 }
 
 impl Engine {

@@ -134,7 +134,7 @@ impl fmt::Display for TagPattern {
 
 /// Iterative wildcard matching with one backtrack point: linear in practice, never
 /// exponential on patterns like `*a*a*a*b`.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
