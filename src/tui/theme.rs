@@ -184,17 +184,11 @@ impl Theme {
 
     pub fn parse(text: &str, path: &Path, colour: bool) -> Result<Theme, ThemeError> {
         let raw: RawTheme = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start).unwrap_or(0).min(text.len());
-            let before = text.get(..offset).unwrap_or_default();
+            let (line, col) = crate::config::line_col(text, e.span().map_or(0, |s| s.start));
             ThemeError::Invalid {
                 path: path.to_path_buf(),
-                line: before.matches('\n').count() + 1,
-                col: before
-                    .rsplit('\n')
-                    .next()
-                    .map(|l| l.chars().count())
-                    .unwrap_or(0)
-                    + 1,
+                line,
+                col,
                 message: e.message().trim_end().to_string(),
             }
         })?;
