@@ -30,6 +30,7 @@ pub enum Action {
     ShowImages,
     ShowEnvironments,
     ShowPromotions,
+    ShowRetention,
     Filter,
     Palette,
     Select,
@@ -42,10 +43,11 @@ pub enum Action {
     CancelJob,
     CutRelease,
     StartHotfix,
+    CleanUp,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 31] = [
         Action::Quit,
         Action::Help,
         Action::Back,
@@ -63,6 +65,7 @@ impl Action {
         Action::ShowImages,
         Action::ShowEnvironments,
         Action::ShowPromotions,
+        Action::ShowRetention,
         Action::Filter,
         Action::Palette,
         Action::Select,
@@ -75,6 +78,7 @@ impl Action {
         Action::CancelJob,
         Action::CutRelease,
         Action::StartHotfix,
+        Action::CleanUp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -96,6 +100,7 @@ impl Action {
             Action::ShowImages => "show_images",
             Action::ShowEnvironments => "show_environments",
             Action::ShowPromotions => "show_promotions",
+            Action::ShowRetention => "show_retention",
             Action::Filter => "filter",
             Action::Palette => "palette",
             Action::Select => "select",
@@ -108,6 +113,7 @@ impl Action {
             Action::CancelJob => "cancel_job",
             Action::CutRelease => "cut_release",
             Action::StartHotfix => "start_hotfix",
+            Action::CleanUp => "clean_up",
         }
     }
 
@@ -135,6 +141,7 @@ impl Action {
             Action::ShowImages => "images",
             Action::ShowEnvironments => "environments",
             Action::ShowPromotions => "promotions",
+            Action::ShowRetention => "retention: clean-up plans",
             Action::Filter => "filter this list",
             Action::Palette => "command palette",
             Action::Select => "open / details",
@@ -147,6 +154,7 @@ impl Action {
             Action::CancelJob => "cancel the selected promotion",
             Action::CutRelease => "cut a release branch here",
             Action::StartHotfix => "start a hotfix branch",
+            Action::CleanUp => "delete what the plan deletes (asks first)",
         }
     }
 
@@ -159,6 +167,7 @@ impl Action {
                 | Action::CancelJob
                 | Action::CutRelease
                 | Action::StartHotfix
+                | Action::CleanUp
         )
     }
 }
@@ -178,17 +187,29 @@ pub enum Screen {
     Images,
     Environments,
     Promotions,
+    Retention,
     Help,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 6] = [
+    pub const ALL: [Screen; 7] = [
         Screen::Commits,
         Screen::Branches,
         Screen::Images,
         Screen::Environments,
         Screen::Promotions,
+        Screen::Retention,
         Screen::Help,
+    ];
+
+    /// The screens tab and the number keys cycle through, in order (help is apart).
+    pub const TABS: [Screen; 6] = [
+        Screen::Commits,
+        Screen::Branches,
+        Screen::Images,
+        Screen::Environments,
+        Screen::Promotions,
+        Screen::Retention,
     ];
 
     pub fn name(self) -> &'static str {
@@ -198,6 +219,7 @@ impl Screen {
             Screen::Images => "images",
             Screen::Environments => "environments",
             Screen::Promotions => "promotions",
+            Screen::Retention => "retention",
             Screen::Help => "help",
         }
     }
@@ -209,6 +231,7 @@ impl Screen {
             Screen::Images => "Images",
             Screen::Environments => "Environments",
             Screen::Promotions => "Promotions",
+            Screen::Retention => "Retention",
             Screen::Help => "Help",
         }
     }
@@ -394,6 +417,7 @@ impl Default for Keymap {
             bind(Action::ShowImages, &[ch('3')]),
             bind(Action::ShowEnvironments, &[ch('4')]),
             bind(Action::ShowPromotions, &[ch('5')]),
+            bind(Action::ShowRetention, &[ch('6')]),
             bind(Action::Filter, &[ch('/')]),
             bind(Action::Palette, &[ch(':')]),
             bind(Action::Select, &[p(Enter)]),
@@ -437,6 +461,16 @@ impl Default for Keymap {
             vec![
                 bind(Action::CancelJob, &[ch('x')]),
                 bind(Action::Rollback, &[ch('b')]),
+            ],
+        );
+        screens.insert(
+            Screen::Retention,
+            vec![
+                bind(Action::CleanUp, &[ch('d')]),
+                bind(Action::NextService, &[ch(']'), p(Right)]),
+                bind(Action::PrevService, &[ch('['), p(Left)]),
+                bind(Action::NextEnvironment, &[ch('}'), ch('e')]),
+                bind(Action::PrevEnvironment, &[ch('{'), ch('E')]),
             ],
         );
         screens.insert(Screen::Help, Vec::new());

@@ -5,10 +5,11 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{registries, Case};
-use gantry::sandbox::SeedFormat;
+use gantry::sandbox::{ImageSpec, SeedFormat};
 
 struct Tmux {
     socket: String,
@@ -17,8 +18,14 @@ struct Tmux {
 
 impl Tmux {
     fn start(cwd: &Path, command: &str) -> Tmux {
+        // One tmux server per test: tests of this binary run in parallel.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
         let tmux = Tmux {
-            socket: format!("gantry-e2e-{}", std::process::id()),
+            socket: format!(
+                "gantry-e2e-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
             session: "console",
         };
         let status = Command::new("tmux")
@@ -93,15 +100,7 @@ fn promote_from_the_console_and_quit_cleanly() {
     let case = Case::new("console-e2e");
     let regs = registries();
     let digest = case.seed("e2e1234", 0x77, &["latest"], SeedFormat::Oci);
-    let binary = env!("CARGO_BIN_EXE_gantry");
-    let dir = case.dir.path();
-    let command = format!(
-        "env -u GANTRY_CONFIG XDG_STATE_HOME={state} XDG_CONFIG_HOME={xdg} TERM=xterm-256color {binary} --config {config}; echo CONSOLE-EXITED $?; sleep 60",
-        state = dir.join("state").display(),
-        xdg = dir.join("no-xdg").display(),
-        config = case.config.display(),
-    );
-    let tmux = Tmux::start(dir, &command);
+    let tmux = Tmux::start(case.dir.path(), &console_command(&case));
 
     tmux.wait_for("what runs where");
     // The matrix loads in the background, then shows the service's row.
@@ -136,6 +135,94 @@ fn promote_from_the_console_and_quit_cleanly() {
         !screen.contains("1 Commits"),
         "terminal not restored:\n{screen}"
     );
+}
+
+/// The command tmux runs: the console on `case`'s config, then its exit code.
+fn console_command(case: &Case) -> String {
+    let dir = case.dir.path();
+    format!(
+        "env -u GANTRY_CONFIG XDG_STATE_HOME={state} XDG_CONFIG_HOME={xdg} TERM=xterm-256color {binary} --config {config}; echo CONSOLE-EXITED $?; sleep 60",
+        state = dir.join("state").display(),
+        xdg = dir.join("no-xdg").display(),
+        binary = env!("CARGO_BIN_EXE_gantry"),
+        config = case.config.display(),
+    )
+}
+
+#[test]
+fn clean_up_from_the_console_deletes_what_the_plan_showed() {
+    let case = Case::new("console-gc");
+    let regs = registries();
+    // dev keeps one image beyond what is protected; stage is read to learn what it runs.
+    std::fs::write(
+        &case.config,
+        format!(
+            r#"
+[[environment]]
+name = "dev"
+registry = "{dev}"
+plain_http = true
+mutable_tag = "latest"
+
+[environment.retention]
+keep = 1
+
+[[environment]]
+name = "stage"
+registry = "{stage}"
+from = "dev"
+plain_http = true
+mutable_tag = "stage"
+
+[[service]]
+name = "{service}"
+"#,
+            dev = regs.dev.addr(),
+            stage = regs.stage.addr(),
+            service = case.service,
+        ),
+    )
+    .expect("write config");
+    // No git repository: the plan orders images by their created time.
+    let seed = |commit: &str, seed: u64, extra: &[&str], created: &str| {
+        let mut spec = ImageSpec::small(seed);
+        spec.created = created.into();
+        case.seed_in(
+            regs.dev.addr(),
+            &case.service,
+            commit,
+            seed,
+            extra,
+            SeedFormat::Oci,
+            spec,
+        )
+    };
+    seed("0001aaa", 0x61, &[], "2024-01-01T00:00:00Z");
+    seed("0002bbb", 0x62, &[], "2024-02-01T00:00:00Z");
+    seed("0003ccc", 0x63, &["latest"], "2024-03-01T00:00:00Z");
+
+    let tmux = Tmux::start(case.dir.path(), &console_command(&case));
+    tmux.wait_for("what runs where");
+    tmux.keys(&["6"]);
+    let screen = tmux.wait_for("1 to delete");
+    assert!(screen.contains("sha-0001aaa"), "{screen}");
+    assert!(screen.contains("beyond the newest 1"), "{screen}");
+    // Nothing is deleted before the question is answered.
+    tmux.keys(&["d"]);
+    tmux.wait_for("y/enter delete");
+    assert_eq!(case.tags_at(&regs.dev, &case.service).len(), 4);
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("1 deleted");
+    assert!(screen.contains("garbage"), "{screen}");
+    let mut tags = case.tags_at(&regs.dev, &case.service);
+    tags.sort();
+    assert_eq!(tags, ["latest", "sha-0002bbb", "sha-0003ccc"]);
+
+    // Closing plans again: nothing left to delete.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("nothing to delete");
+    tmux.keys(&["q"]);
+    tmux.wait_for("CONSOLE-EXITED 0");
 }
 
 #[test]

@@ -7,7 +7,9 @@ use console_fixture::*;
 use gantry::domain::ImageSelector;
 use gantry::engine::{EngineEvent, EventKind, JobId, Progress, PromotionRequest, Step};
 use gantry::keys::{Action, Key, KeyChord, Screen};
-use gantry::tui::app::{App, DataEvent, Dialog, Effect, Input, JobState, Level, Loadable};
+use gantry::tui::app::{
+    App, DataEvent, Dialog, Effect, Input, JobState, Level, Loadable, RetentionRow,
+};
 
 fn images_effect(service: &str, env: &str) -> Effect {
     Effect::LoadImages {
@@ -119,13 +121,18 @@ fn number_keys_switch_screens_and_load_each_thing_once() {
 }
 
 #[test]
-fn tab_cycles_the_five_screens_and_loads_on_the_way() {
+fn tab_cycles_the_six_screens_and_loads_on_the_way() {
     let mut app = app();
     let effects = app.start();
     answer(&mut app, effects);
     let tab = special(Key::Tab);
     assert_eq!(app.on_key(tab), vec![Effect::LoadRequests]);
     assert_eq!(app.screen, Screen::Promotions);
+    assert_eq!(
+        app.on_key(tab),
+        vec![retention_effect("payment-svc", "dev")]
+    );
+    assert_eq!(app.screen, Screen::Retention);
     assert_eq!(
         app.on_key(tab),
         vec![Effect::LoadCommits, Effect::LoadBranches]
@@ -801,6 +808,237 @@ fn release_without_a_version_lets_gantry_choose_and_esc_cancels() {
     assert!(app.dialog.is_none());
 }
 
+// ---- retention ---------------------------------------------------------------------
+
+fn retention_effect(service: &str, env: &str) -> Effect {
+    Effect::LoadRetention {
+        service: service.into(),
+        env: env.into(),
+    }
+}
+
+/// payment-svc's clean-up plan in dev, loaded, on the Retention screen.
+fn retention_app() -> App {
+    let mut app = loaded_app('4');
+    let effects = app.on_key(key('6'));
+    assert_eq!(effects, vec![retention_effect("payment-svc", "dev")]);
+    answer(&mut app, effects);
+    assert_eq!(app.screen, Screen::Retention);
+    app
+}
+
+fn cleanup_state(
+    app: &App,
+) -> (
+    &Option<JobId>,
+    usize,
+    &Loadable<gantry::retention::RetentionOutcome>,
+) {
+    match &app.dialog {
+        Some(Dialog::CleanUp {
+            job,
+            deleted,
+            outcome,
+            ..
+        }) => (job, *deleted, outcome),
+        other => panic!("expected the clean-up dialog, got {other:?}"),
+    }
+}
+
+#[test]
+fn retention_lists_deletions_first_then_what_stays_with_its_rule() {
+    let app = retention_app();
+    let plan = retention_plan("payment-svc", "dev");
+    let rows = app.retention_rows();
+    assert_eq!(
+        rows.len(),
+        plan.delete.len() + plan.orphan_signatures.len() + plan.keep.len()
+    );
+    let kinds: Vec<&str> = rows
+        .iter()
+        .map(|r| match r {
+            RetentionRow::Delete(_) => "delete",
+            RetentionRow::Orphan(_) => "orphan",
+            RetentionRow::Keep(_) => "keep",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["delete", "delete", "delete", "orphan", "keep", "keep", "keep", "keep", "keep"]
+    );
+    match rows[0] {
+        RetentionRow::Delete(image) => assert_eq!(image.tags, ["sha-1a2b3c4"]),
+        other => panic!("{other:?}"),
+    }
+    // The selection moves over every row, and no further.
+    let mut app = app;
+    app.on_key(key('G'));
+    assert_eq!(app.list(Screen::Retention).selected, rows_len(&app) - 1);
+}
+
+fn rows_len(app: &App) -> usize {
+    app.retention_rows().len()
+}
+
+#[test]
+fn retention_filter_narrows_to_matching_rows() {
+    let mut app = retention_app();
+    type_keys(&mut app, "/runs");
+    app.on_key(special(Key::Enter));
+    let tags: Vec<String> = app
+        .retention_rows()
+        .iter()
+        .map(|r| match r {
+            RetentionRow::Keep(i) | RetentionRow::Delete(i) => i.tags.join(","),
+            RetentionRow::Orphan(s) => s.tag.clone(),
+        })
+        .collect();
+    assert_eq!(
+        tags,
+        [tag_of(2), tag_of(3)],
+        "the images stage and prod run"
+    );
+}
+
+#[test]
+fn cleanup_asks_then_deletes_the_plan_it_showed_and_reports() {
+    let mut app = retention_app();
+    let plan = retention_plan("payment-svc", "dev");
+    // Asked first; cancelling does nothing.
+    assert_eq!(app.on_key(key('d')), vec![]);
+    assert!(matches!(cleanup_state(&app).2, Loadable::Idle));
+    assert_eq!(app.on_key(key('n')), vec![]);
+    assert!(app.dialog.is_none());
+
+    app.on_key(key('d'));
+    let job = match app.on_key(key('y')).as_slice() {
+        [Effect::CleanUp { job, plan: sent }] => {
+            assert_eq!(*sent, plan, "the plan shown is the plan carried out");
+            *job
+        }
+        other => panic!("expected one CleanUp, got {other:?}"),
+    };
+    assert_eq!(cleanup_state(&app).0, &Some(job));
+    // While it runs, neither a second yes nor escape does anything.
+    assert_eq!(app.on_key(key('y')), vec![]);
+    assert_eq!(app.on_key(special(Key::Esc)), vec![]);
+    assert!(app.dialog.is_some());
+
+    // Progress comes from the engine's log lines for this job only.
+    for message in ["deleted payment-svc:sha-5c6d7e8 (sha256:1)", "note"] {
+        app.on_engine(EngineEvent {
+            job,
+            kind: EventKind::Log {
+                message: message.into(),
+            },
+        });
+    }
+    app.on_engine(EngineEvent {
+        job: JobId(job.0 + 1),
+        kind: EventKind::Log {
+            message: "deleted something else".into(),
+        },
+    });
+    assert_eq!(cleanup_state(&app).1, 1);
+
+    // An answer for another job is not this one's.
+    app.on_data(DataEvent::CleanedUp {
+        job: JobId(job.0 + 1),
+        result: Err("other".into()),
+    });
+    assert!(matches!(cleanup_state(&app).2, Loadable::Loading));
+    app.on_data(DataEvent::CleanedUp {
+        job,
+        result: Ok(cleanup_outcome(&plan)),
+    });
+    assert!(matches!(cleanup_state(&app).2, Loadable::Loaded(o) if o.deleted.len() == 3));
+
+    // Closing reloads the plan (and forgets the images it listed).
+    app.images.insert(
+        ("payment-svc".into(), "dev".into()),
+        Loadable::Loaded(images("payment-svc", "dev")),
+    );
+    let effects = app.on_key(special(Key::Enter));
+    assert!(app.dialog.is_none());
+    assert_eq!(effects, vec![retention_effect("payment-svc", "dev")]);
+    assert!(!app
+        .images
+        .contains_key(&("payment-svc".to_string(), "dev".to_string())));
+    assert!(matches!(app.status, Loadable::Idle));
+}
+
+#[test]
+fn cleanup_refused_before_anything_runs_is_reported_and_closes() {
+    let mut app = retention_app();
+    app.on_key(key('d'));
+    let job = match app.on_key(special(Key::Enter)).as_slice() {
+        [Effect::CleanUp { job, .. }] => *job,
+        other => panic!("expected one CleanUp, got {other:?}"),
+    };
+    app.on_data(DataEvent::CleanedUp {
+        job,
+        result: Err("refused: another gantry is writing this repository".into()),
+    });
+    assert!(matches!(cleanup_state(&app).2, Loadable::Failed(e) if e.contains("another gantry")));
+    app.on_key(special(Key::Esc));
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn retention_without_a_policy_loads_nothing_and_offers_nothing_to_delete() {
+    let mut app = retention_app();
+    // stage has no [environment.retention].
+    let effects = app.on_key(key('e'));
+    assert_eq!(effects, vec![]);
+    assert_eq!(app.environment().map(|e| e.name.as_str()), Some("stage"));
+    assert!(app.retention_rows().is_empty());
+    assert_eq!(app.on_key(key('d')), vec![]);
+    assert!(app.dialog.is_none());
+    assert!(warning(&app).contains("no plan"), "{:?}", app.message);
+    // Back to dev: the plan is still there, nothing reloads.
+    assert_eq!(app.on_key(key('E')), vec![]);
+    assert_eq!(rows_len(&app), 9);
+}
+
+#[test]
+fn retention_follows_the_service_and_says_when_nothing_would_go() {
+    let mut app = retention_app();
+    let effects = app.on_key(key(']'));
+    assert_eq!(effects, vec![retention_effect("ledger-api", "dev")]);
+    answer(&mut app, effects);
+    assert_eq!(app.on_key(key('d')), vec![]);
+    assert!(app.dialog.is_none());
+    match &app.message {
+        Some((Level::Info, text)) => assert!(text.starts_with("nothing to delete"), "{text}"),
+        other => panic!("expected an info message, got {other:?}"),
+    }
+}
+
+#[test]
+fn retention_plan_notes_show_before_anyone_confirms() {
+    let mut app = loaded_app('4');
+    let effects = app.on_key(key('6'));
+    assert_eq!(effects, vec![retention_effect("payment-svc", "dev")]);
+    let mut plan = retention_plan("payment-svc", "dev");
+    plan.notes
+        .push("the git repository could not be read: images ordered by created time".into());
+    app.on_data(DataEvent::Retention {
+        service: "payment-svc".into(),
+        env: "dev".into(),
+        result: Ok(plan),
+    });
+    assert!(warning(&app).contains("ordered by created time"));
+}
+
+#[test]
+fn palette_gc_opens_retention() {
+    let mut app = loaded_app('4');
+    type_keys(&mut app, ":gc");
+    let effects = app.on_key(special(Key::Enter));
+    assert_eq!(app.screen, Screen::Retention);
+    assert_eq!(effects, vec![retention_effect("payment-svc", "dev")]);
+}
+
 // ---- read-only ---------------------------------------------------------------------
 
 #[test]
@@ -817,6 +1055,7 @@ fn readonly_refuses_every_change_with_a_warning_and_no_effect() {
         ('1', 'p'),
         ('5', 'x'),
         ('2', 'h'),
+        ('6', 'd'),
     ] {
         let effects = app.on_key(key(screen_key));
         answer(&mut app, effects);

@@ -598,10 +598,151 @@ fn page_rows_match_the_rows_drawn() {
     assert!(text.contains("svc-29"), "the last row is shown: {text}");
 }
 
+// ---- retention ---------------------------------------------------------------------
+
+#[test]
+fn retention_loaded() {
+    let mut app = loaded_app('6');
+    let text = screen(&mut app);
+    // The plan's counts, its policy, and each row's rule in words.
+    assert!(
+        text.contains("3 to delete (2 signature(s)), 5 kept"),
+        "{text}"
+    );
+    assert!(text.contains("keep = 1"), "{text}");
+    assert!(text.contains("prod runs it (sha-3f9a2c1)"), "{text}");
+    assert!(text.contains("#2, beyond the newest 1  +1 sig"), "{text}");
+    // The selected row in full below the list: its whole digest and what goes with it.
+    assert!(text.contains("with it: sha256-e180dc812194….sig"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn retention_loading() {
+    let mut app = loaded_app('4');
+    app.on_key(key('6'));
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn retention_failed() {
+    let mut app = loaded_app('4');
+    app.on_key(key('6'));
+    app.on_data(DataEvent::Retention {
+        service: "payment-svc".into(),
+        env: "dev".into(),
+        result: Err("registry.prod.example.com: cannot connect: what prod runs is unknown, so nothing is planned".into()),
+    });
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn retention_environment_without_policy() {
+    let mut app = loaded_app('6');
+    app.on_key(key('e'));
+    let text = screen(&mut app);
+    assert!(
+        text.contains("stage has no [environment.retention] policy"),
+        "{text}"
+    );
+    assert!(text.contains("environments with one: dev"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn narrow_retention() {
+    let mut app = loaded_app('6');
+    insta::assert_snapshot!(draw(&mut app, 60, 16));
+}
+
+#[test]
+fn cleanup_dialog_asks() {
+    let mut app = loaded_app('6');
+    app.on_key(key('d'));
+    let text = screen(&mut app);
+    assert!(text.contains("y/enter delete"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn cleanup_dialog_running() {
+    let mut app = loaded_app('6');
+    app.on_key(key('d'));
+    let job = match app.on_key(key('y')).as_slice() {
+        [Effect::CleanUp { job, .. }] => *job,
+        other => panic!("expected a clean-up, got {other:?}"),
+    };
+    app.on_engine(EngineEvent {
+        job,
+        kind: EventKind::Log {
+            message: "deleted payment-svc:sha-5c6d7e8 (sha256:2f1e0c4b8d7a)".into(),
+        },
+    });
+    let text = screen(&mut app);
+    assert!(text.contains("deleting… 1 of 3 done"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn cleanup_dialog_done_says_how_space_comes_back() {
+    let mut app = loaded_app('6');
+    app.on_key(key('d'));
+    let job = match app.on_key(key('y')).as_slice() {
+        [Effect::CleanUp { job, .. }] => *job,
+        other => panic!("expected a clean-up, got {other:?}"),
+    };
+    let plan = retention_plan("payment-svc", "dev");
+    app.on_data(DataEvent::CleanedUp {
+        job,
+        result: Ok(cleanup_outcome(&plan)),
+    });
+    let text = draw(&mut app, 100, 30);
+    assert!(text.contains("3 deleted (2 signature(s))"), "{text}");
+    assert!(text.contains("garbage-collect"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn cleanup_dialog_stopped_midway() {
+    let mut app = loaded_app('6');
+    app.on_key(key('d'));
+    let job = match app.on_key(key('y')).as_slice() {
+        [Effect::CleanUp { job, .. }] => *job,
+        other => panic!("expected a clean-up, got {other:?}"),
+    };
+    let plan = retention_plan("payment-svc", "dev");
+    let mut outcome = cleanup_outcome(&plan);
+    let stopped: Vec<_> = outcome.deleted.drain(1..).collect();
+    outcome.orphan_signatures_deleted.clear();
+    outcome.not_deleted = stopped
+        .into_iter()
+        .map(|d| gantry::retention::SkippedImage {
+            digest: d.digest,
+            tags: d.tags,
+            reason: "not reached: the run stopped first".into(),
+        })
+        .collect();
+    outcome.failure = Some(gantry::retention::ExecutionFailure {
+        kind: gantry::retention::FailureKind::Registry,
+        message: "registry.dev.example.com: 503 Service Unavailable after 5 attempts".into(),
+        exit_code: 1,
+    });
+    app.on_data(DataEvent::CleanedUp {
+        job,
+        result: Ok(outcome),
+    });
+    let text = draw(&mut app, 100, 30);
+    assert!(
+        text.contains("2 not deleted: run the clean-up again"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
 /// Every screen and dialog at sizes down to nothing: drawing never panics.
 #[test]
 fn tiny_terminals_never_panic() {
-    let mut apps: Vec<App> = ['1', '2', '3', '4', '5']
+    let mut apps: Vec<App> = ['1', '2', '3', '4', '5', '6']
         .into_iter()
         .map(loaded_app)
         .collect();
@@ -621,6 +762,13 @@ fn tiny_terminals_never_panic() {
     let mut failed = app();
     failed.status = Loadable::Failed("x".repeat(300));
     apps.push(failed);
+    let mut asking = loaded_app('6');
+    asking.on_key(key('d'));
+    apps.push(asking);
+    let mut deleting = loaded_app('6');
+    deleting.on_key(key('d'));
+    deleting.on_key(key('y'));
+    apps.push(deleting);
     for app in &mut apps {
         for (w, h) in [(0, 0), (1, 1), (10, 3), (20, 5), (30, 8), (50, 12), (80, 2)] {
             draw(app, w, h);

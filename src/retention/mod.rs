@@ -97,7 +97,7 @@ impl From<RegistryError> for RetentionError {
 }
 
 /// One image in a plan, with the rule that decided it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedImage {
     pub digest: Digest,
     /// Every tag on the digest: deleting it deletes them all.
@@ -129,7 +129,7 @@ impl PlannedImage {
 }
 
 /// A signature whose image is gone: an earlier run stopped between the two deletions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedSignature {
     pub tag: String,
     pub digest: Digest,
@@ -138,7 +138,7 @@ pub struct PlannedSignature {
 }
 
 /// What a clean-up of one service in one environment would do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RetentionPlan {
     pub service: String,
     pub environment: String,

@@ -15,6 +15,7 @@ use crate::engine::inventory::EnvironmentImages;
 use crate::engine::{EngineEvent, EventKind, JobId, Plan, Progress, PromotionRequest};
 use crate::git::BranchInfo;
 use crate::keys::{Action, Key, KeyChord, Keymap, Screen};
+use crate::retention::{PlannedImage, PlannedSignature, RetentionOutcome, RetentionPlan};
 
 /// Data that arrives later, or not at all.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +84,16 @@ pub enum Effect {
     StartHotfix {
         name: String,
     },
+    /// The clean-up plan of one service in one environment.
+    LoadRetention {
+        service: String,
+        env: String,
+    },
+    /// Carry out a plan the user confirmed; the engine re-checks every image first.
+    CleanUp {
+        job: JobId,
+        plan: RetentionPlan,
+    },
     Quit,
 }
 
@@ -118,6 +129,15 @@ pub enum DataEvent {
         result: Result<String, String>,
     },
     BranchCut(Result<CutOutcome, String>),
+    Retention {
+        service: String,
+        env: String,
+        result: Result<RetentionPlan, String>,
+    },
+    CleanedUp {
+        job: JobId,
+        result: Result<RetentionOutcome, String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +230,25 @@ pub enum Dialog {
     },
     /// Details of a finished or running promotion.
     Job(JobId),
+    /// Deleting what a retention plan deletes: asked, then watched, then reported.
+    CleanUp {
+        plan: RetentionPlan,
+        /// Set once confirmed: the engine's job, whose log lines count the deletions.
+        job: Option<JobId>,
+        /// The latest thing the run said (`deleted payment-svc:sha-… (…)`).
+        last: Option<String>,
+        deleted: usize,
+        outcome: Loadable<RetentionOutcome>,
+    },
+}
+
+/// One row of the Retention screen.
+#[derive(Debug, Clone, Copy)]
+pub enum RetentionRow<'a> {
+    Delete(&'a PlannedImage),
+    /// A signature left behind by an earlier run that stopped between two deletions.
+    Orphan(&'a PlannedSignature),
+    Keep(&'a PlannedImage),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +265,8 @@ pub struct EnvInfo {
     pub from: Option<String>,
     /// `readonly = true` in the configuration: nothing is written here.
     pub readonly: bool,
+    /// Has an `[environment.retention]` policy, so the Retention screen can plan it.
+    pub retention: bool,
 }
 
 pub struct App {
@@ -236,6 +277,8 @@ pub struct App {
     pub readonly: bool,
     pub services: Vec<String>,
     pub environments: Vec<EnvInfo>,
+    /// `[tags] prefix`: commit tags are named first wherever an image has several.
+    pub tag_prefix: String,
     pub service_idx: usize,
     pub env_idx: usize,
     pub images: BTreeMap<(String, String), Loadable<EnvironmentImages>>,
@@ -246,6 +289,8 @@ pub struct App {
     pub status: Loadable<StatusReport>,
     pub commits: Loadable<CommitsView>,
     pub branches: Loadable<Vec<BranchInfo>>,
+    /// (service, environment) -> its clean-up plan.
+    pub retention: BTreeMap<(String, String), Loadable<RetentionPlan>>,
     pub jobs: Vec<JobView>,
     pub lists: BTreeMap<Screen, ListView>,
     /// Environments-screen column.
@@ -269,6 +314,7 @@ impl App {
             keymap: config.keymap.clone(),
             readonly: readonly || config.ui.readonly,
             services: config.services.iter().map(|s| s.name.clone()).collect(),
+            tag_prefix: config.tags.prefix.clone(),
             environments: config
                 .environments
                 .iter()
@@ -276,6 +322,7 @@ impl App {
                     name: e.name.clone(),
                     from: e.from.clone(),
                     readonly: e.readonly,
+                    retention: e.retention.is_some(),
                 })
                 .collect(),
             service_idx: 0,
@@ -286,6 +333,7 @@ impl App {
             status: Loadable::Idle,
             commits: Loadable::Idle,
             branches: Loadable::Idle,
+            retention: BTreeMap::new(),
             jobs: Vec::new(),
             lists: BTreeMap::new(),
             env_column: 0,
@@ -396,7 +444,7 @@ impl App {
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::NextScreen | Action::PrevScreen => {
-                let tabs = &Screen::ALL[..5];
+                let tabs = &Screen::TABS;
                 let current = tabs.iter().position(|s| *s == self.screen).unwrap_or(0);
                 let next = if action == Action::NextScreen {
                     (current + 1) % tabs.len()
@@ -410,6 +458,7 @@ impl App {
             Action::ShowImages => self.switch(Screen::Images),
             Action::ShowEnvironments => self.switch(Screen::Environments),
             Action::ShowPromotions => self.switch(Screen::Promotions),
+            Action::ShowRetention => self.switch(Screen::Retention),
             Action::Filter => {
                 if self.screen != Screen::Help {
                     let text = self.filter(self.screen).to_string();
@@ -435,7 +484,7 @@ impl App {
                     } else {
                         (self.service_idx + n - 1) % n
                     };
-                    self.lists.remove(&Screen::Images);
+                    self.forget_selection();
                 }
                 self.load_screen(false)
             }
@@ -455,13 +504,14 @@ impl App {
                 } else {
                     (self.env_idx + n - 1) % n
                 };
-                self.lists.remove(&Screen::Images);
+                self.forget_selection();
                 self.load_screen(false)
             }
             Action::Promote => self.begin_promotion(),
             Action::Rollback => self.begin_rollback(),
             Action::CancelJob => self.cancel_selected_job(),
             Action::CutRelease => self.begin_release(),
+            Action::CleanUp => self.begin_cleanup(),
             Action::StartHotfix => {
                 self.dialog = Some(Dialog::Hotfix {
                     name: String::new(),
@@ -527,6 +577,8 @@ impl App {
                 self.quit = true;
                 vec![Effect::Quit]
             }
+            // As the headless command is called.
+            "gc" => self.switch(Screen::Retention),
             "approve" | "a" => {
                 if self.readonly {
                     self.say(Level::Warn, "read-only: approving is disabled");
@@ -546,7 +598,7 @@ impl App {
             {
                 Some(i) if !rest.is_empty() => {
                     self.service_idx = i;
-                    self.lists.remove(&Screen::Images);
+                    self.forget_selection();
                     self.switch(Screen::Images)
                 }
                 _ => {
@@ -567,7 +619,7 @@ impl App {
             {
                 Some(i) if !rest.is_empty() => {
                     self.env_idx = i;
-                    self.lists.remove(&Screen::Images);
+                    self.forget_selection();
                     self.switch(Screen::Images)
                 }
                 _ => {
@@ -701,6 +753,34 @@ impl App {
                     self.dialog = None;
                 }
             }
+            Dialog::CleanUp {
+                plan, job, outcome, ..
+            } => match outcome {
+                Loadable::Idle if confirm => {
+                    let id = JobId(self.next_job);
+                    self.next_job += 1;
+                    *job = Some(id);
+                    *outcome = Loadable::Loading;
+                    return vec![Effect::CleanUp {
+                        job: id,
+                        plan: plan.clone(),
+                    }];
+                }
+                Loadable::Idle if cancel => self.dialog = None,
+                // Deleting cannot be taken back halfway; the dialog stays until it is done.
+                Loadable::Loading | Loadable::Idle => {}
+                Loadable::Loaded(_) | Loadable::Failed(_) if confirm || cancel => {
+                    let key = (plan.service.clone(), plan.environment.clone());
+                    self.dialog = None;
+                    // The registry changed: every view of it is stale.
+                    self.images.remove(&key);
+                    self.retention.remove(&key);
+                    self.status = Loadable::Idle;
+                    self.commits = Loadable::Idle;
+                    return self.load_screen(false);
+                }
+                Loadable::Loaded(_) | Loadable::Failed(_) => {}
+            },
         }
         Vec::new()
     }
@@ -768,6 +848,23 @@ impl App {
                     effects.push(Effect::LoadRequests);
                 }
             }
+            Screen::Retention => {
+                if let (Some(service), Some(env)) = (
+                    self.service().map(str::to_string),
+                    self.environment()
+                        .filter(|e| e.retention)
+                        .map(|e| e.name.clone()),
+                ) {
+                    let entry = self
+                        .retention
+                        .entry((service.clone(), env.clone()))
+                        .or_default();
+                    if force || matches!(entry, Loadable::Idle | Loadable::Failed(_)) {
+                        *entry = Loadable::Loading;
+                        effects.push(Effect::LoadRetention { service, env });
+                    }
+                }
+            }
             Screen::Help => {}
         }
         effects
@@ -781,6 +878,7 @@ impl App {
             Screen::Commits => self.commit_rows().len(),
             Screen::Branches => self.branch_rows().len(),
             Screen::Promotions => self.job_rows().len(),
+            Screen::Retention => self.retention_rows().len(),
             Screen::Help => 0,
         }
     }
@@ -806,6 +904,12 @@ impl App {
             list.selected = row;
             list.clamp(len, page);
         }
+    }
+
+    /// Another service or environment is chosen: the lists that show one start at the top.
+    fn forget_selection(&mut self) {
+        self.lists.remove(&Screen::Images);
+        self.lists.remove(&Screen::Retention);
     }
 
     fn selected(&self, screen: Screen) -> usize {
@@ -837,7 +941,7 @@ impl App {
                 self.env_idx = self
                     .env_column
                     .min(self.environments.len().saturating_sub(1));
-                self.lists.remove(&Screen::Images);
+                self.forget_selection();
                 self.switch(Screen::Images)
             }
             Screen::Branches => self.switch(Screen::Commits),
@@ -906,6 +1010,36 @@ impl App {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// The current service's plan in the current environment, if one is loaded or loading.
+    pub fn retention_plan(&self) -> Option<&Loadable<RetentionPlan>> {
+        let (service, env) = (self.service()?, self.environment()?);
+        self.retention.get(&(service.to_string(), env.name.clone()))
+    }
+
+    /// What goes first, then signatures left by an earlier run, then what stays, each
+    /// newest first: the rows a user must check before confirming come first.
+    pub fn retention_rows(&self) -> Vec<RetentionRow<'_>> {
+        let Some(Loadable::Loaded(plan)) = self.retention_plan() else {
+            return Vec::new();
+        };
+        let image_text =
+            |i: &PlannedImage| format!("{} {} {}", i.tags.join(" "), i.digest, i.reason);
+        plan.delete
+            .iter()
+            .map(RetentionRow::Delete)
+            .chain(plan.orphan_signatures.iter().map(RetentionRow::Orphan))
+            .chain(plan.keep.iter().map(RetentionRow::Keep))
+            .filter(|row| {
+                let text = match row {
+                    RetentionRow::Delete(i) => format!("delete {}", image_text(i)),
+                    RetentionRow::Orphan(s) => format!("delete {} {}", s.tag, s.digest),
+                    RetentionRow::Keep(i) => format!("keep {}", image_text(i)),
+                };
+                self.matches(Screen::Retention, &text)
+            })
+            .collect()
     }
 
     /// Newest first.
@@ -1228,6 +1362,43 @@ impl App {
         })
     }
 
+    /// Asks before deleting what the loaded plan deletes.
+    fn begin_cleanup(&mut self) -> Vec<Effect> {
+        if self.screen != Screen::Retention {
+            return Vec::new();
+        }
+        let Some(env) = self.environment().cloned() else {
+            return Vec::new();
+        };
+        if env.readonly {
+            self.say(
+                Level::Warn,
+                format!("{} is read-only: gantry deletes nothing there", env.name),
+            );
+            return Vec::new();
+        }
+        match self.retention_plan() {
+            Some(Loadable::Loaded(plan)) if plan.is_noop() => {
+                let text = format!("nothing to delete: {}", plan.summary());
+                self.say(Level::Info, text);
+            }
+            Some(Loadable::Loaded(plan)) => {
+                self.dialog = Some(Dialog::CleanUp {
+                    plan: plan.clone(),
+                    job: None,
+                    last: None,
+                    deleted: 0,
+                    outcome: Loadable::Idle,
+                });
+            }
+            _ => self.say(
+                Level::Warn,
+                "no plan yet: wait for it to load (ctrl-r reloads)",
+            ),
+        }
+        Vec::new()
+    }
+
     fn begin_release(&mut self) -> Vec<Effect> {
         if self.screen != Screen::Commits {
             return Vec::new();
@@ -1349,6 +1520,42 @@ impl App {
                 self.status = Loadable::Idle;
                 return self.load_screen(false);
             }
+            DataEvent::Retention {
+                service,
+                env,
+                result,
+            } => {
+                let current = self.service() == Some(service.as_str())
+                    && self.environment().map(|e| e.name.as_str()) == Some(env.as_str());
+                if let (true, Ok(plan)) = (current && self.screen == Screen::Retention, &result) {
+                    // What the plan could not know matters before anyone confirms it.
+                    if !plan.notes.is_empty() {
+                        self.say(Level::Warn, format!("note: {}", plan.notes.join("; ")));
+                    }
+                }
+                self.retention.insert(
+                    (service, env),
+                    match result {
+                        Ok(plan) => Loadable::Loaded(plan),
+                        Err(e) => Loadable::Failed(e),
+                    },
+                );
+            }
+            DataEvent::CleanedUp { job, result } => {
+                if let Some(Dialog::CleanUp {
+                    job: Some(current),
+                    outcome,
+                    ..
+                }) = self.dialog.as_mut()
+                {
+                    if *current == job {
+                        *outcome = match result {
+                            Ok(o) => Loadable::Loaded(o),
+                            Err(e) => Loadable::Failed(e),
+                        };
+                    }
+                }
+            }
             DataEvent::BranchCut(result) => match self.dialog.as_mut() {
                 Some(Dialog::Release { outcome, .. }) | Some(Dialog::Hotfix { outcome, .. }) => {
                     *outcome = match result {
@@ -1366,6 +1573,23 @@ impl App {
     }
 
     pub fn on_engine(&mut self, event: EngineEvent) -> Vec<Effect> {
+        if let Some(Dialog::CleanUp {
+            job: Some(current),
+            last,
+            deleted,
+            ..
+        }) = self.dialog.as_mut()
+        {
+            if *current == event.job {
+                if let EventKind::Log { message } = event.kind {
+                    if message.starts_with("deleted ") {
+                        *deleted += 1;
+                    }
+                    *last = Some(message);
+                }
+                return Vec::new();
+            }
+        }
         let Some(job) = self.jobs.iter_mut().find(|j| j.id == event.job) else {
             return Vec::new();
         };

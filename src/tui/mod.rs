@@ -388,6 +388,28 @@ fn perform(
                     let _ = tx.send(Msg::Data(DataEvent::BranchCut(result)));
                 });
             }
+            Effect::LoadRetention { service, env } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .retention_plan(&env, &service)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Retention {
+                        service,
+                        env,
+                        result,
+                    }));
+                });
+            }
+            Effect::CleanUp { job, plan } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .execute_retention_as(job, &plan)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::CleanedUp { job, result }));
+                });
+            }
             Effect::StartHotfix { name } => {
                 tokio::spawn(async move {
                     let result = engine

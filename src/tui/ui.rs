@@ -7,12 +7,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Dialog, Input, JobState, Level, ListView, Loadable, SigMark};
+use super::app::{App, Dialog, Input, JobState, Level, ListView, Loadable, RetentionRow, SigMark};
 use super::theme::Theme;
 use crate::domain::human_bytes;
 use crate::engine::plan::ManifestAction;
 use crate::engine::{BlobAction, Plan, Step, TagAction};
 use crate::keys::{Action, Screen};
+use crate::retention::{RetentionPlan, RECLAIM_HINT};
 
 /// Where things are on screen, shared by drawing and mouse handling.
 pub struct Areas {
@@ -38,7 +39,7 @@ pub fn areas(area: Rect) -> Areas {
 /// Rows above the first list row inside the body (title line and table header), per screen.
 pub fn list_top(screen: Screen) -> u16 {
     match screen {
-        Screen::Images => 3,
+        Screen::Images | Screen::Retention => 3,
         Screen::Environments | Screen::Commits | Screen::Branches | Screen::Promotions => 2,
         Screen::Help => 1,
     }
@@ -48,8 +49,10 @@ pub fn list_top(screen: Screen) -> u16 {
 pub fn page_rows(screen: Screen, body: Rect) -> usize {
     let mut rows = body.height.saturating_sub(list_top(screen));
     // The detail lines under the list (see `split_detail`).
-    if matches!(screen, Screen::Environments | Screen::Promotions)
-        && body.height.saturating_sub(1) >= DETAIL_MIN_AREA
+    if matches!(
+        screen,
+        Screen::Environments | Screen::Promotions | Screen::Retention
+    ) && body.height.saturating_sub(1) >= DETAIL_MIN_AREA
     {
         rows = rows.saturating_sub(DETAIL_ROWS);
     }
@@ -66,6 +69,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
         Screen::Commits => render_commits(frame, app, theme, body),
         Screen::Branches => render_branches(frame, app, theme, body),
         Screen::Promotions => render_promotions(frame, app, theme, body),
+        Screen::Retention => render_retention(frame, app, theme, body),
         Screen::Help => render_help(frame, app, theme, body),
     }
     render_footer(frame, app, theme, areas.footer);
@@ -94,7 +98,7 @@ fn render_header(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     // read-only still show.
     let tabs = |compact: bool| {
         let mut spans = vec![Span::styled(" gantry ", theme.title)];
-        let all = Screen::ALL[..5]
+        let all = Screen::TABS
             .iter()
             .enumerate()
             .map(|(i, s)| (format!("{}", i + 1), *s));
@@ -218,6 +222,7 @@ fn short_name(action: Action) -> &'static str {
         Action::CancelJob => "cancel",
         Action::CutRelease => "cut release",
         Action::StartHotfix => "hotfix",
+        Action::CleanUp => "delete…",
         Action::NextService => "service",
         Action::PrevService => "service",
         Action::NextEnvironment => "env",
@@ -813,6 +818,246 @@ fn render_branches(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     );
 }
 
+/// `3 to delete (2 signatures), 31 kept`, without the plan's service and environment.
+fn retention_counts(plan: &RetentionPlan) -> String {
+    let summary = plan.summary();
+    let prefix = format!("{} in {}: ", plan.service, plan.environment);
+    summary
+        .strip_prefix(&prefix)
+        .map(str::to_string)
+        .unwrap_or(summary)
+}
+
+fn render_retention(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
+    let (title, rest) = split_title(body, 2);
+    let service = app.service().unwrap_or("-").to_string();
+    let env = app.environment().cloned();
+    let env_name = env
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |e| e.name.clone());
+    let loadable = app.retention_plan().cloned().unwrap_or_default();
+    let mut first = vec![
+        Span::styled("service ", theme.muted),
+        Span::styled(format!("‹ {service} ›"), theme.accent),
+        Span::styled("   environment ", theme.muted),
+        Span::styled(format!("‹ {env_name} ›"), theme.accent),
+    ];
+    let mut second = Vec::new();
+    if let Loadable::Loaded(plan) = &loadable {
+        first.push(Span::styled(format!("   {}", plan.repository), theme.muted));
+        let counts = retention_counts(plan);
+        second.push(if plan.is_noop() {
+            Span::styled(format!("nothing to delete: {counts}"), theme.ok)
+        } else {
+            Span::styled(counts, theme.warn)
+        });
+        second.push(Span::styled(
+            format!("   policy: {}", plan.policy.summary()),
+            theme.muted,
+        ));
+    }
+    first.extend(filter_span(app, theme, Screen::Retention));
+    let [line1, line2] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(title);
+    frame.render_widget(title_line(theme, first), line1);
+    frame.render_widget(title_line(theme, second), line2);
+
+    if !env.as_ref().is_some_and(|e| e.retention) {
+        let with: Vec<&str> = app
+            .environments
+            .iter()
+            .filter(|e| e.retention)
+            .map(|e| e.name.as_str())
+            .collect();
+        let hint = if with.is_empty() {
+            " no environment has one: add it to the configuration (see config.example.toml)"
+                .to_string()
+        } else {
+            format!(
+                " environments with one: {} (e / E to switch)",
+                with.join(", ")
+            )
+        };
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::from(Span::styled(
+                    format!(" {env_name} has no [environment.retention] policy: nothing is planned here"),
+                    theme.text,
+                )),
+                Line::from(Span::styled(hint, theme.muted)),
+            ])
+            .wrap(Wrap { trim: false }),
+            rest,
+        );
+        return;
+    }
+    if let Some(p) = placeholder(
+        &loadable,
+        &format!("the clean-up plan of {service} in {env_name}"),
+        theme,
+    ) {
+        frame.render_widget(p, rest);
+        return;
+    }
+    let rows = app.retention_rows();
+    let now = app.now;
+    let label = |row: &RetentionRow| match row {
+        RetentionRow::Delete(i) | RetentionRow::Keep(i) => i.label(&app.tag_prefix),
+        // The full tag repeats a 64-digit digest: shortened here, whole in the detail.
+        RetentionRow::Orphan(s) => short_attachment(&s.tag),
+    };
+    let list = app.list(Screen::Retention);
+    let (rest, detail) = split_detail(rest);
+    // The selected row in full: the WHY column cuts long reasons.
+    if let (Some(area), Some(row)) = (detail, rows.get(list.selected)) {
+        frame.render_widget(
+            Paragraph::new(retention_detail(*row, theme)).wrap(Wrap { trim: false }),
+            area,
+        );
+    }
+    let tag_width = rows
+        .iter()
+        .map(|r| label(r).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(4, 40) as u16;
+    // Narrow terminals drop the digest, then the age; what happens and why always stay.
+    let columns = [
+        ("ACTION", 6, 0),
+        ("TAGS", tag_width, 1),
+        ("DIGEST", 19, 4),
+        ("AGE", 6, 3),
+        ("WHY", 20, 2),
+    ];
+    let kept = fitting_columns(
+        rest.width,
+        &columns.map(|(_, width, priority)| (width, priority)),
+    );
+    let last = kept.last().copied();
+    render_table(
+        frame,
+        theme,
+        rest,
+        TableSpec {
+            header: kept.iter().map(|&c| columns[c].0).collect(),
+            widths: kept
+                .iter()
+                .map(|&c| {
+                    if Some(c) == last {
+                        Constraint::Min(columns[c].1)
+                    } else {
+                        Constraint::Length(columns[c].1)
+                    }
+                })
+                .collect(),
+            len: rows.len(),
+            list,
+            empty: "no image matches the filter",
+            row_highlight: true,
+        },
+        |i| {
+            let row = rows[i];
+            let (action, style) = match row {
+                RetentionRow::Delete(_) | RetentionRow::Orphan(_) => ("delete", theme.error),
+                RetentionRow::Keep(_) => ("keep", theme.ok),
+            };
+            let (digest, created, why) = match row {
+                RetentionRow::Delete(image) | RetentionRow::Keep(image) => {
+                    let mut why = image.reason.clone();
+                    // What goes with it, in short: the detail lines name it.
+                    if matches!(row, RetentionRow::Delete(_)) {
+                        if !image.signatures.is_empty() {
+                            why.push_str(&format!("  +{} sig", image.signatures.len()));
+                        }
+                        if !image.children.is_empty() {
+                            why.push_str(&format!("  +{} manifests", image.children.len()));
+                        }
+                    }
+                    (
+                        image.digest.short().to_string(),
+                        image.created.as_deref(),
+                        why,
+                    )
+                }
+                RetentionRow::Orphan(signature) => (
+                    signature.digest.short().to_string(),
+                    None,
+                    signature.decision.describe(),
+                ),
+            };
+            let cell = |c: usize| match c {
+                0 => Cell::from(Span::styled(action, style)),
+                1 => Cell::from(label(&row)),
+                2 => Cell::from(Span::styled(digest.clone(), theme.muted)),
+                3 => Cell::from(age(created, now)),
+                _ => Cell::from(Span::styled(why.clone(), theme.text)),
+            };
+            Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
+        },
+    );
+}
+
+/// `sha256-<12 digits>….sig`: a cosign attachment tag repeats a whole digest.
+fn short_attachment(tag: &str) -> String {
+    match (tag.get(..19), tag.rsplit_once('.')) {
+        (Some(start), Some((_, suffix))) if tag.len() > 24 => format!("{start}….{suffix}"),
+        _ => tag.to_string(),
+    }
+}
+
+/// Two lines on the selected retention row: what it is, then why and what goes with it.
+fn retention_detail(row: RetentionRow, theme: &Theme) -> Vec<Line<'static>> {
+    match row {
+        RetentionRow::Delete(image) | RetentionRow::Keep(image) => {
+            let deleting = matches!(row, RetentionRow::Delete(_));
+            let first = vec![
+                Span::styled(format!(" {}", image.tags.join(" ")), theme.title),
+                Span::styled(format!("  {}", image.digest), theme.muted),
+            ];
+            let mut why = vec![Span::styled(
+                if deleting { " delete: " } else { " keep: " },
+                if deleting { theme.error } else { theme.ok },
+            )];
+            why.push(Span::styled(image.reason.clone(), theme.text));
+            if !image.also.is_empty() {
+                let also: Vec<String> = image.also.iter().map(|r| r.describe()).collect();
+                why.push(Span::styled(
+                    format!("; also {}", also.join("; ")),
+                    theme.muted,
+                ));
+            }
+            if deleting {
+                let mut with: Vec<String> = image
+                    .signatures
+                    .iter()
+                    .map(|tag| short_attachment(tag))
+                    .collect();
+                if !image.children.is_empty() {
+                    with.push(format!("{} platform manifest(s)", image.children.len()));
+                }
+                if !with.is_empty() {
+                    why.push(Span::styled(
+                        format!("; with it: {}", with.join(", ")),
+                        theme.muted,
+                    ));
+                }
+            }
+            vec![Line::from(first), Line::from(why)]
+        }
+        RetentionRow::Orphan(signature) => vec![
+            Line::from(Span::styled(format!(" {}", signature.tag), theme.title)),
+            Line::from(vec![
+                Span::styled(" delete: ", theme.error),
+                Span::styled(signature.decision.describe(), theme.text),
+                Span::styled(
+                    " (an earlier run stopped between the two deletions)",
+                    theme.muted,
+                ),
+            ]),
+        ],
+    }
+}
+
 fn progress_bar(done: u64, total: u64, width: usize) -> String {
     if total == 0 {
         return "─".repeat(width);
@@ -1118,6 +1363,126 @@ fn wrapped_rows(line: &Line, width: usize) -> usize {
     rows
 }
 
+/// Images listed by name in the confirmation; the rest are counted.
+const CLEANUP_LISTED: usize = 8;
+
+fn cleanup_dialog(
+    app: &App,
+    theme: &Theme,
+    plan: &RetentionPlan,
+    last: Option<&str>,
+    deleted: usize,
+    outcome: &Loadable<crate::retention::RetentionOutcome>,
+) -> (String, Vec<Line<'static>>, &'static str) {
+    let title = "Clean up".to_string();
+    match outcome {
+        Loadable::Idle => {
+            let mut lines = vec![
+                Line::from(Span::styled(plan.summary(), theme.warn)),
+                Line::from(Span::styled(plan.repository.clone(), theme.muted)),
+            ];
+            for image in plan.delete.iter().take(CLEANUP_LISTED) {
+                lines.push(Line::from(vec![
+                    Span::styled("delete ", theme.error),
+                    Span::styled(image.label(&app.tag_prefix), theme.text),
+                    Span::styled(
+                        format!("  {}  {}", image.digest.short(), image.reason),
+                        theme.muted,
+                    ),
+                ]));
+            }
+            if plan.delete.len() > CLEANUP_LISTED {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "… and {} more (the Retention screen lists them all)",
+                        plan.delete.len() - CLEANUP_LISTED
+                    ),
+                    theme.muted,
+                )));
+            }
+            if !plan.orphan_signatures.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "and {} signature(s) whose image is already gone",
+                        plan.orphan_signatures.len()
+                    ),
+                    theme.muted,
+                )));
+            }
+            lines.push(Line::from(Span::styled(
+                "deleted by digest with their signatures; each is checked again first and kept if a tag moved onto it since",
+                theme.muted,
+            )));
+            (title, lines, "y/enter delete · esc cancel")
+        }
+        Loadable::Loading => {
+            let mut lines = vec![Line::from(Span::styled(
+                format!("deleting… {deleted} of {} done", plan.delete.len()),
+                theme.progress,
+            ))];
+            if let Some(last) = last {
+                lines.push(Line::from(Span::styled(last.to_string(), theme.muted)));
+            }
+            (
+                title,
+                lines,
+                "deleting: a stop now leaves the rest for a rerun",
+            )
+        }
+        Loadable::Loaded(done) => {
+            let mut lines = vec![Line::from(Span::styled(
+                done.summary(),
+                if done.failure.is_some() {
+                    theme.warn
+                } else {
+                    theme.ok
+                },
+            ))];
+            if let Some(failure) = &done.failure {
+                lines.push(Line::from(Span::styled(
+                    failure.message.clone(),
+                    theme.error,
+                )));
+            }
+            for kept in &done.kept {
+                lines.push(Line::from(Span::styled(
+                    format!("kept {}: {}", kept.tags.join(","), kept.reason),
+                    theme.warn,
+                )));
+            }
+            if !done.not_deleted.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "{} not deleted: run the clean-up again to continue",
+                        done.not_deleted.len()
+                    ),
+                    theme.warn,
+                )));
+            }
+            for warning in &done.ledger_warnings {
+                lines.push(Line::from(Span::styled(warning.clone(), theme.warn)));
+            }
+            if !done.deleted.is_empty() || !done.orphan_signatures_deleted.is_empty() {
+                lines.push(Line::from(""));
+                lines.extend(
+                    RECLAIM_HINT
+                        .lines()
+                        .map(|l| Line::from(Span::styled(l.to_string(), theme.muted))),
+                );
+            }
+            (title, lines, "enter/esc close")
+        }
+        Loadable::Failed(e) => (
+            title,
+            vec![
+                Line::from(Span::styled(e.clone(), theme.error)),
+                Line::from(Span::styled("nothing was deleted", theme.muted)),
+            ],
+            "enter/esc close",
+        ),
+    }
+}
+
 fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
     let (title, lines, keys): (String, Vec<Line>, &str) = match dialog {
         Dialog::Promotion {
@@ -1275,6 +1640,13 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
             }
             ("Promotion".into(), lines, "esc close")
         }
+        Dialog::CleanUp {
+            plan,
+            last,
+            deleted,
+            outcome,
+            ..
+        } => cleanup_dialog(app, theme, plan, last.as_deref(), *deleted, outcome),
     };
     let area = frame.area();
     let width = area.width.saturating_sub(4).min(96);

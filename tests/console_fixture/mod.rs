@@ -16,6 +16,9 @@ use gantry::engine::plan::{BlobStep, ManifestAction, ManifestStep, TagStep};
 use gantry::engine::{BlobAction, Plan, PromotionRequest, TagAction};
 use gantry::git::{BranchInfo, BranchKind, BranchPlan, CommitInfo};
 use gantry::keys::{Key, KeyChord};
+use gantry::retention::{
+    DeletedImage, PlannedImage, PlannedSignature, RetentionOutcome, RetentionPlan, Rule,
+};
 use gantry::tui::app::{App, DataEvent, Effect};
 
 pub const CONFIG: &str = r#"
@@ -26,6 +29,10 @@ path = "."
 name = "dev"
 registry = "registry.dev.example.com"
 mutable_tag = "latest"
+
+[environment.retention]
+keep = 1
+min_age = "24h"
 
 [[environment]]
 name = "stage"
@@ -472,6 +479,168 @@ pub fn cut_outcome(version: &str) -> CutOutcome {
     }
 }
 
+// ---- retention ----------------------------------------------------------------------
+
+/// Images of payment-svc in dev older than the commits the fixture's history shows:
+/// (tag, days old).
+pub const OLD_IMAGES: [(&str, i64); 3] = [
+    ("sha-1a2b3c4", 20),
+    ("sha-0d9e8f7", 31),
+    ("sha-5c6d7e8", 45),
+];
+
+fn planned(tags: &[&str], digest: Digest, created: String, decision: Rule) -> PlannedImage {
+    PlannedImage {
+        digest,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        created: Some(created),
+        signatures: Vec::new(),
+        children: Vec::new(),
+        reason: decision.describe(),
+        decision,
+        also: Vec::new(),
+    }
+}
+
+/// The clean-up plan the planner makes for `service` in `env` under the fixture's policy
+/// (keep = 1, min_age = "24h"): for payment-svc in dev, three old images go, one with a
+/// signature and one an index, plus a signature an earlier run left; elsewhere nothing.
+pub fn retention_plan(service: &str, env: &str) -> RetentionPlan {
+    let policy = config()
+        .environment(env)
+        .ok()
+        .and_then(|e| e.retention.clone())
+        .expect("the fixture's environment has a policy");
+    let created = |i: usize| ago(Duration::seconds(COMMITS[i].3));
+    let mut plan = RetentionPlan {
+        service: service.to_string(),
+        environment: env.to_string(),
+        repository: format!("registry.{env}.example.com/{service}"),
+        policy,
+        planned_at: now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        delete: Vec::new(),
+        keep: Vec::new(),
+        orphan_signatures: Vec::new(),
+        notes: Vec::new(),
+    };
+    if service != "payment-svc" || env != "dev" {
+        plan.keep.push(planned(
+            &[&tag_of(0)],
+            image_digest(service, 0),
+            created(0),
+            Rule::Newest { rank: 1, keep: 1 },
+        ));
+        return plan;
+    }
+    let latest = tag_of(0);
+    let mut head = planned(
+        &[&latest, "latest"],
+        image_digest(service, 0),
+        created(0),
+        Rule::MutableTag {
+            tag: "latest".into(),
+            environment: "dev".into(),
+        },
+    );
+    head.also.push(Rule::MinAge {
+        min_age: "24h".into(),
+        created: Some(created(0)),
+    });
+    plan.keep = vec![
+        head,
+        planned(
+            &[&tag_of(1)],
+            image_digest(service, 1),
+            created(1),
+            Rule::MinAge {
+                min_age: "24h".into(),
+                created: Some(created(1)),
+            },
+        ),
+        planned(
+            &[&tag_of(2)],
+            image_digest(service, 2),
+            created(2),
+            Rule::Runs {
+                environment: "stage".into(),
+                tag: tag_of(2),
+            },
+        ),
+        planned(
+            &[&tag_of(3)],
+            image_digest(service, 3),
+            created(3),
+            Rule::Runs {
+                environment: "prod".into(),
+                tag: tag_of(3),
+            },
+        ),
+        planned(
+            &[&tag_of(4)],
+            image_digest(service, 4),
+            created(4),
+            Rule::Newest { rank: 1, keep: 1 },
+        ),
+    ];
+    plan.delete = OLD_IMAGES
+        .iter()
+        .enumerate()
+        .map(|(i, (tag, days))| {
+            let digest = digest(&format!("{service}:{tag}"));
+            planned(
+                &[tag],
+                digest,
+                ago(Duration::days(*days)),
+                Rule::BeyondKeep {
+                    rank: i + 2,
+                    keep: 1,
+                },
+            )
+        })
+        .collect();
+    let signed = plan.delete[0].digest.clone();
+    plan.delete[0].signatures = vec![format!("sha256-{}.sig", signed.hex())];
+    plan.delete[1].children = vec![digest("old-amd64"), digest("old-arm64")];
+    let gone = digest("payment-svc:sha-99aa00b");
+    plan.orphan_signatures.push(PlannedSignature {
+        tag: format!("sha256-{}.sig", gone.hex()),
+        digest: digest("orphan signature"),
+        subject: gone.clone(),
+        decision: Rule::OrphanSignature { subject: gone },
+    });
+    plan
+}
+
+/// What carrying out `plan` reports when every deletion succeeds.
+pub fn cleanup_outcome(plan: &RetentionPlan) -> RetentionOutcome {
+    RetentionOutcome {
+        service: plan.service.clone(),
+        environment: plan.environment.clone(),
+        repository: plan.repository.clone(),
+        deleted: plan
+            .delete
+            .iter()
+            .rev()
+            .map(|image| DeletedImage {
+                digest: image.digest.clone(),
+                tags: image.tags.clone(),
+                signatures: image.signatures.clone(),
+                children: image.children.clone(),
+                ledger: None,
+            })
+            .collect(),
+        kept: Vec::new(),
+        not_deleted: Vec::new(),
+        orphan_signatures_deleted: plan
+            .orphan_signatures
+            .iter()
+            .map(|s| s.tag.clone())
+            .collect(),
+        failure: None,
+        ledger_warnings: Vec::new(),
+    }
+}
+
 // ---- driving ------------------------------------------------------------------------
 
 pub fn key(c: char) -> KeyChord {
@@ -497,6 +666,11 @@ pub fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
             Effect::LoadBranches => DataEvent::Branches(Ok(branches())),
             Effect::LoadImages { service, env } => DataEvent::Images {
                 result: Ok(images(&service, &env)),
+                service,
+                env,
+            },
+            Effect::LoadRetention { service, env } => DataEvent::Retention {
+                result: Ok(retention_plan(&service, &env)),
                 service,
                 env,
             },
