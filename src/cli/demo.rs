@@ -57,7 +57,7 @@ pub async fn run(
     let newest = repo.develop.last().cloned().unwrap_or_default();
     let short = newest.get(..7).unwrap_or_default();
     println!(
-        "gantry demo is up: {} registries on {}\n\nconfig: {}\napplication repository: {}\n\nTry, in another terminal:\n  export GANTRY_CONFIG={}\n  gantry status\n  gantry commits\n  gantry diff payment-svc --to stage\n  gantry images payment-svc\n  gantry promote payment-svc:sha-{short} --to stage --dry-run\n  gantry promote payment-svc:sha-{short} web-frontend:latest --to stage\n  gantry promote payment-svc:{} --to prod\n  gantry release cut {short}\n",
+        "gantry demo is up: {} registries on {}\n\nconfig: {}\napplication repository: {}\n\nTry, in another terminal:\n  export GANTRY_CONFIG={}\n  gantry status\n  gantry commits\n  gantry diff payment-svc --to stage\n  gantry images payment-svc\n  gantry promote payment-svc:sha-{short} --to stage --dry-run\n  gantry promote payment-svc:sha-{short} web-frontend:latest --to stage\n  gantry promote payment-svc:{} --to prod\n  gantry release cut {short}\n  gantry gc --env dev\n",
         registries.len(),
         registries.iter().map(|r| r.addr().to_string()).collect::<Vec<_>>().join(", "),
         config_path.display(),
@@ -148,6 +148,9 @@ fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf, DemoRepo), Failure>
         ));
         if i > 0 {
             config.push_str(&format!("from = \"{}\"\n", ENVIRONMENTS[i - 1]));
+        } else {
+            // Every commit pushes to dev: the one registry that needs cleaning up.
+            config.push_str("\n[environment.retention]\nkeep = 2\n");
         }
     }
     for service in SERVICES {
