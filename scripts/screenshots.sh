@@ -63,6 +63,9 @@ tmux -L "$socket" send-keys -t shots p; wait_for "y/enter promote"
 shot promote-plan
 tmux -L "$socket" send-keys -t shots y; wait_for "promoted "
 shot promotions
+tmux -L "$socket" send-keys -t shots 6; wait_for "to delete"
+tmux -L "$socket" send-keys -t shots ']'; wait_for "ledger-api"; wait_for "2 to delete"
+shot retention
 tmux -L "$socket" send-keys -t shots '?'; wait_for "keys on"
 shot help
 tmux -L "$socket" send-keys -t shots q

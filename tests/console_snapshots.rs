@@ -618,6 +618,26 @@ fn retention_loaded() {
 }
 
 #[test]
+fn retention_without_created_times_drops_the_age_column() {
+    let mut app = loaded_app('4');
+    app.on_key(key('6'));
+    let mut plan = retention_plan("payment-svc", "dev");
+    for image in plan.delete.iter_mut().chain(plan.keep.iter_mut()) {
+        image.created = None;
+    }
+    app.on_data(DataEvent::Retention {
+        service: "payment-svc".into(),
+        env: "dev".into(),
+        result: Ok(plan),
+    });
+    let text = screen(&mut app);
+    assert!(text.contains("ACTION  TAGS"), "{text}");
+    assert!(!text.contains(" AGE "), "{text}");
+    let with_ages = screen(&mut loaded_app('6'));
+    assert!(with_ages.contains(" AGE "), "{with_ages}");
+}
+
+#[test]
 fn retention_loading() {
     let mut app = loaded_app('4');
     app.on_key(key('6'));

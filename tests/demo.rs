@@ -46,7 +46,11 @@ fn demo_builds_a_sandbox_that_gantry_can_read() {
     // dev, where every commit lands, has a clean-up policy the console and `gc` can show.
     assert!(text.contains("gantry gc --env dev"), "{text}");
     assert!(config.environment("dev").expect("dev").retention.is_some());
-    assert!(config.environment("prod").expect("prod").retention.is_none());
+    assert!(config
+        .environment("prod")
+        .expect("prod")
+        .retention
+        .is_none());
     // With --no-wait the registries are gone: the config points at ports nobody serves now.
     let status = gantry_in(
         dir.path(),

@@ -929,10 +929,17 @@ fn render_retention(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
         ("AGE", 6, 3),
         ("WHY", 20, 2),
     ];
-    let kept = fitting_columns(
+    // The planner reads created times only when its policy or ordering needs them.
+    let any_created = rows.iter().any(
+        |r| matches!(r, RetentionRow::Delete(i) | RetentionRow::Keep(i) if i.created.is_some()),
+    );
+    let mut kept = fitting_columns(
         rest.width,
         &columns.map(|(_, width, priority)| (width, priority)),
     );
+    if !any_created {
+        kept.retain(|&c| columns[c].0 != "AGE");
+    }
     let last = kept.last().copied();
     render_table(
         frame,
