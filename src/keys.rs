@@ -44,10 +44,11 @@ pub enum Action {
     CutRelease,
     StartHotfix,
     CleanUp,
+    Deploy,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::Quit,
         Action::Help,
         Action::Back,
@@ -79,6 +80,7 @@ impl Action {
         Action::CutRelease,
         Action::StartHotfix,
         Action::CleanUp,
+        Action::Deploy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -114,6 +116,7 @@ impl Action {
             Action::CutRelease => "cut_release",
             Action::StartHotfix => "start_hotfix",
             Action::CleanUp => "clean_up",
+            Action::Deploy => "deploy",
         }
     }
 
@@ -155,6 +158,7 @@ impl Action {
             Action::CutRelease => "cut a release branch here",
             Action::StartHotfix => "start a hotfix branch",
             Action::CleanUp => "delete what the plan deletes (asks first)",
+            Action::Deploy => "deploy what the environment runs (shows the change first)",
         }
     }
 
@@ -168,6 +172,7 @@ impl Action {
                 | Action::CutRelease
                 | Action::StartHotfix
                 | Action::CleanUp
+                | Action::Deploy
         )
     }
 }
@@ -451,6 +456,7 @@ impl Default for Keymap {
             vec![
                 bind(Action::Promote, &[ch('p')]),
                 bind(Action::Rollback, &[ch('b')]),
+                bind(Action::Deploy, &[ch('D')]),
                 // Columns are environments here: left and right move between them.
                 bind(Action::NextEnvironment, &[p(Right), ch('}'), ch('e')]),
                 bind(Action::PrevEnvironment, &[p(Left), ch('{'), ch('E')]),

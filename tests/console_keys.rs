@@ -1039,6 +1039,123 @@ fn palette_gc_opens_retention() {
     assert_eq!(effects, vec![retention_effect("payment-svc", "dev")]);
 }
 
+// ---- deploy ------------------------------------------------------------------------
+
+fn deploy_effect(env: &str, dry_run: bool) -> Effect {
+    Effect::Deploy {
+        service: "payment-svc".into(),
+        env: env.into(),
+        dry_run,
+    }
+}
+
+fn deploy_answer(
+    app: &mut App,
+    env: &str,
+    dry_run: bool,
+    result: Result<gantry::deploy::DeployReport, String>,
+) {
+    app.on_data(DataEvent::Deployed {
+        service: "payment-svc".into(),
+        env: env.into(),
+        dry_run,
+        result,
+    });
+}
+
+#[test]
+fn deploy_shows_the_change_then_deploys_on_yes_and_reloads_the_matrix() {
+    let mut app = loaded_app('4');
+    app.on_key(special(Key::Right));
+    // The change first: a dry run.
+    assert_eq!(app.on_key(key('D')), vec![deploy_effect("stage", true)]);
+    // Nothing to confirm until the change is known.
+    assert_eq!(app.on_key(key('y')), vec![]);
+    deploy_answer(
+        &mut app,
+        "stage",
+        true,
+        Ok(deploy_report("payment-svc", "stage", true)),
+    );
+    assert_eq!(app.on_key(key('y')), vec![deploy_effect("stage", false)]);
+    // Running: no second deploy, no escape.
+    assert_eq!(app.on_key(key('y')), vec![]);
+    assert_eq!(app.on_key(special(Key::Esc)), vec![]);
+    assert!(app.dialog.is_some());
+    // An answer about another environment is not this one's.
+    deploy_answer(&mut app, "prod", false, Err("other".into()));
+    match &app.dialog {
+        Some(Dialog::Deploy { outcome, .. }) => assert!(matches!(outcome, Loadable::Loading)),
+        other => panic!("expected the deploy dialog, got {other:?}"),
+    }
+    deploy_answer(
+        &mut app,
+        "stage",
+        false,
+        Ok(deploy_report("payment-svc", "stage", false)),
+    );
+    match &app.dialog {
+        Some(Dialog::Deploy {
+            outcome: Loadable::Loaded(report),
+            ..
+        }) => {
+            assert!(!report.outcome.dry_run)
+        }
+        other => panic!("expected a deploy result, got {other:?}"),
+    }
+    assert_eq!(app.on_key(special(Key::Enter)), vec![Effect::LoadStatus]);
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn deploy_that_would_fail_is_shown_and_never_carried_out() {
+    let mut app = loaded_app('4');
+    app.on_key(special(Key::Right));
+    app.on_key(key('D'));
+    let mut report = deploy_report("payment-svc", "stage", true);
+    report.outcome.state = gantry::deploy::DeployState::Failed;
+    report.outcome.reason = Some("stage/payment-svc/kustomization.yaml has no images entry".into());
+    deploy_answer(&mut app, "stage", true, Ok(report));
+    assert_eq!(app.on_key(key('y')), vec![]);
+    assert_eq!(app.on_key(special(Key::Enter)), vec![]);
+    app.on_key(special(Key::Esc));
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn deploy_is_refused_where_no_deploy_step_is_configured() {
+    let mut app = loaded_app('4');
+    // dev: no [environment.deploy].
+    assert_eq!(app.on_key(key('D')), vec![]);
+    assert!(app.dialog.is_none());
+    assert!(
+        warning(&app).contains("no [environment.deploy]"),
+        "{:?}",
+        app.message
+    );
+    // The key means nothing on other screens.
+    let mut images = images_app();
+    assert_eq!(images.on_key(key('D')), vec![]);
+    assert!(images.dialog.is_none());
+}
+
+#[test]
+fn deploy_can_be_cancelled_while_the_change_is_read() {
+    let mut app = loaded_app('4');
+    app.on_key(special(Key::Right));
+    app.on_key(key('D'));
+    assert_eq!(app.on_key(key('n')), vec![]);
+    assert!(app.dialog.is_none());
+    // A late answer for a closed dialog changes nothing.
+    deploy_answer(
+        &mut app,
+        "stage",
+        true,
+        Ok(deploy_report("payment-svc", "stage", true)),
+    );
+    assert!(app.dialog.is_none());
+}
+
 // ---- read-only ---------------------------------------------------------------------
 
 #[test]
@@ -1056,6 +1173,7 @@ fn readonly_refuses_every_change_with_a_warning_and_no_effect() {
         ('5', 'x'),
         ('2', 'h'),
         ('6', 'd'),
+        ('4', 'D'),
     ] {
         let effects = app.on_key(key(screen_key));
         answer(&mut app, effects);

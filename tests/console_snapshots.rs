@@ -759,6 +759,79 @@ fn cleanup_dialog_stopped_midway() {
     insta::assert_snapshot!(text);
 }
 
+// ---- deploy ------------------------------------------------------------------------
+
+#[test]
+fn deploy_dialog_shows_the_change() {
+    let mut app = loaded_app('4');
+    app.on_key(special(Key::Right));
+    app.on_key(key('D'));
+    app.on_data(DataEvent::Deployed {
+        service: "payment-svc".into(),
+        env: "stage".into(),
+        dry_run: true,
+        result: Ok(deploy_report("payment-svc", "stage", true)),
+    });
+    let text = screen(&mut app);
+    assert!(
+        text.contains("deploy planned payment-svc sha-7a1c9e0 in stage"),
+        "{text}"
+    );
+    assert!(text.contains("+    newTag: sha-7a1c9e0"), "{text}");
+    assert!(text.contains("y/enter deploy"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn deploy_dialog_done() {
+    let mut app = loaded_app('4');
+    app.on_key(special(Key::Right));
+    app.on_key(key('D'));
+    app.on_data(DataEvent::Deployed {
+        service: "payment-svc".into(),
+        env: "stage".into(),
+        dry_run: true,
+        result: Ok(deploy_report("payment-svc", "stage", true)),
+    });
+    app.on_key(key('y'));
+    app.on_data(DataEvent::Deployed {
+        service: "payment-svc".into(),
+        env: "stage".into(),
+        dry_run: false,
+        result: Ok(deploy_report("payment-svc", "stage", false)),
+    });
+    let text = screen(&mut app);
+    assert!(text.contains("commit 8e2f4a1 on main"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn environments_show_what_is_promoted_but_not_deployed() {
+    let mut app = loaded_app('4');
+    let mut report = status();
+    for cell in &mut report.cells {
+        if cell.service == "payment-svc" && cell.environment == "stage" {
+            cell.deployed = Some(gantry::deploy::DeployedState {
+                file: "stage/payment-svc/kustomization.yaml".into(),
+                tag: Some(tag_of(3)),
+                digest: Some(image_digest("payment-svc", 3).to_string()),
+                commit: Some("5d1c0e7a".into()),
+                in_sync: Some(false),
+                error: None,
+            });
+        }
+    }
+    app.on_data(DataEvent::Status(Ok(report)));
+    app.on_key(special(Key::Right));
+    let text = screen(&mut app);
+    assert!(text.contains("≠deployed"), "{text}");
+    assert!(
+        text.contains("not deployed: stage/payment-svc/kustomization.yaml pins sha-3f9a2c1"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
 /// Every screen and dialog at sizes down to nothing: drawing never panics.
 #[test]
 fn tiny_terminals_never_panic() {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::deploy::{DeployMethod, DeployReport};
 use crate::domain::{Digest, ImageSelector};
 use crate::engine::history::{CommitsView, CutOutcome, StatusReport};
 use crate::engine::inventory::EnvironmentImages;
@@ -89,6 +90,12 @@ pub enum Effect {
         service: String,
         env: String,
     },
+    /// Deploy what `env` runs for `service`; `dry_run` only says what would change.
+    Deploy {
+        service: String,
+        env: String,
+        dry_run: bool,
+    },
     /// Carry out a plan the user confirmed; the engine re-checks every image first.
     CleanUp {
         job: JobId,
@@ -137,6 +144,12 @@ pub enum DataEvent {
     CleanedUp {
         job: JobId,
         result: Result<RetentionOutcome, String>,
+    },
+    Deployed {
+        service: String,
+        env: String,
+        dry_run: bool,
+        result: Result<DeployReport, String>,
     },
 }
 
@@ -230,6 +243,13 @@ pub enum Dialog {
     },
     /// Details of a finished or running promotion.
     Job(JobId),
+    /// Deploying what an environment runs: the change first, then its result.
+    Deploy {
+        service: String,
+        env: String,
+        plan: Loadable<DeployReport>,
+        outcome: Loadable<DeployReport>,
+    },
     /// Deleting what a retention plan deletes: asked, then watched, then reported.
     CleanUp {
         plan: RetentionPlan,
@@ -267,6 +287,8 @@ pub struct EnvInfo {
     pub readonly: bool,
     /// Has an `[environment.retention]` policy, so the Retention screen can plan it.
     pub retention: bool,
+    /// Has an `[environment.deploy]` step (GitOps or a command).
+    pub deploys: bool,
 }
 
 pub struct App {
@@ -323,6 +345,7 @@ impl App {
                     from: e.from.clone(),
                     readonly: e.readonly,
                     retention: e.retention.is_some(),
+                    deploys: e.deploy.method != DeployMethod::None,
                 })
                 .collect(),
             service_idx: 0,
@@ -512,6 +535,7 @@ impl App {
             Action::CancelJob => self.cancel_selected_job(),
             Action::CutRelease => self.begin_release(),
             Action::CleanUp => self.begin_cleanup(),
+            Action::Deploy => self.begin_deploy(),
             Action::StartHotfix => {
                 self.dialog = Some(Dialog::Hotfix {
                     name: String::new(),
@@ -753,6 +777,33 @@ impl App {
                     self.dialog = None;
                 }
             }
+            Dialog::Deploy {
+                service,
+                env,
+                plan,
+                outcome,
+            } => match outcome {
+                Loadable::Idle if confirm => {
+                    // Only a change that was shown, and that would not fail, is carried out.
+                    if matches!(plan, Loadable::Loaded(p) if !p.outcome.failed()) {
+                        *outcome = Loadable::Loading;
+                        return vec![Effect::Deploy {
+                            service: service.clone(),
+                            env: env.clone(),
+                            dry_run: false,
+                        }];
+                    }
+                }
+                Loadable::Idle if cancel => self.dialog = None,
+                // A deploy that started runs to its end (a half-pushed commit helps nobody).
+                Loadable::Loading | Loadable::Idle => {}
+                Loadable::Loaded(_) | Loadable::Failed(_) if confirm || cancel => {
+                    self.dialog = None;
+                    self.status = Loadable::Idle;
+                    return self.load_screen(false);
+                }
+                Loadable::Loaded(_) | Loadable::Failed(_) => {}
+            },
             Dialog::CleanUp {
                 plan, job, outcome, ..
             } => match outcome {
@@ -1362,6 +1413,51 @@ impl App {
         })
     }
 
+    /// Shows what deploying the selected cell's image would change, then asks.
+    fn begin_deploy(&mut self) -> Vec<Effect> {
+        if self.screen != Screen::Environments {
+            return Vec::new();
+        }
+        let Some(service) = self
+            .service_rows()
+            .get(self.selected(Screen::Environments))
+            .map(|s| s.to_string())
+        else {
+            return Vec::new();
+        };
+        let Some(env) = self.environments.get(self.env_column).cloned() else {
+            return Vec::new();
+        };
+        if env.readonly {
+            self.say(
+                Level::Warn,
+                format!("{} is read-only: nothing is deployed there", env.name),
+            );
+            return Vec::new();
+        }
+        if !env.deploys {
+            self.say(
+                Level::Warn,
+                format!(
+                    "{} has no [environment.deploy] step: promoting is all gantry does there",
+                    env.name
+                ),
+            );
+            return Vec::new();
+        }
+        self.dialog = Some(Dialog::Deploy {
+            service: service.clone(),
+            env: env.name.clone(),
+            plan: Loadable::Loading,
+            outcome: Loadable::Idle,
+        });
+        vec![Effect::Deploy {
+            service,
+            env: env.name,
+            dry_run: true,
+        }]
+    }
+
     /// Asks before deleting what the loaded plan deletes.
     fn begin_cleanup(&mut self) -> Vec<Effect> {
         if self.screen != Screen::Retention {
@@ -1540,6 +1636,28 @@ impl App {
                         Err(e) => Loadable::Failed(e),
                     },
                 );
+            }
+            DataEvent::Deployed {
+                service,
+                env,
+                dry_run,
+                result,
+            } => {
+                if let Some(Dialog::Deploy {
+                    service: s,
+                    env: e,
+                    plan,
+                    outcome,
+                }) = self.dialog.as_mut()
+                {
+                    if *s == service && *e == env {
+                        let target = if dry_run { plan } else { outcome };
+                        *target = match result {
+                            Ok(report) => Loadable::Loaded(report),
+                            Err(e) => Loadable::Failed(e),
+                        };
+                    }
+                }
             }
             DataEvent::CleanedUp { job, result } => {
                 if let Some(Dialog::CleanUp {

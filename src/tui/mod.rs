@@ -401,6 +401,29 @@ fn perform(
                     }));
                 });
             }
+            Effect::Deploy {
+                service,
+                env,
+                dry_run,
+            } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .deploy(
+                            &service,
+                            &env,
+                            crate::deploy::DeployTarget::Running,
+                            dry_run,
+                        )
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Deployed {
+                        service,
+                        env,
+                        dry_run,
+                        result,
+                    }));
+                });
+            }
             Effect::CleanUp { job, plan } => {
                 tokio::spawn(async move {
                     let result = engine

@@ -9,6 +9,7 @@ use ratatui::Frame;
 
 use super::app::{App, Dialog, Input, JobState, Level, ListView, Loadable, RetentionRow, SigMark};
 use super::theme::Theme;
+use crate::deploy::DeployReport;
 use crate::domain::human_bytes;
 use crate::engine::plan::ManifestAction;
 use crate::engine::{BlobAction, Plan, Step, TagAction};
@@ -223,6 +224,7 @@ fn short_name(action: Action) -> &'static str {
         Action::CutRelease => "cut release",
         Action::StartHotfix => "hotfix",
         Action::CleanUp => "delete…",
+        Action::Deploy => "deploy",
         Action::NextService => "service",
         Action::PrevService => "service",
         Action::NextEnvironment => "env",
@@ -560,11 +562,18 @@ fn render_environments(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) 
                         if !c.drift.is_empty() {
                             text.push_str(" ⚠drift");
                         }
+                        let undeployed = c
+                            .deployed
+                            .as_ref()
+                            .is_some_and(|d| d.in_sync == Some(false));
+                        if undeployed {
+                            text.push_str(" ≠deployed");
+                        }
                         if let Some(commit) = &c.commit {
                             text.push(' ');
                             text.push_str(&commit.subject);
                         }
-                        let style = if !c.drift.is_empty() {
+                        let style = if !c.drift.is_empty() || undeployed {
                             theme.warn
                         } else if c.behind.as_ref().is_some_and(|b| b.commits > 0) {
                             theme.text
@@ -668,6 +677,30 @@ fn cell_detail(
                     ),
                     theme.warn,
                 ));
+            }
+            if let Some(deployed) = &c.deployed {
+                let pinned = deployed
+                    .tag
+                    .clone()
+                    .or_else(|| {
+                        deployed
+                            .digest
+                            .as_ref()
+                            .map(|d| d.chars().take(19).collect())
+                    })
+                    .unwrap_or_else(|| "nothing".into());
+                let (text, style) = match (&deployed.error, deployed.in_sync) {
+                    (Some(error), _) => {
+                        (format!(" · deploy file unreadable: {error}"), theme.error)
+                    }
+                    (None, Some(true)) => (format!(" · deployed ({})", deployed.file), theme.ok),
+                    (None, Some(false)) => (
+                        format!(" · ⚠ not deployed: {} pins {pinned}", deployed.file),
+                        theme.warn,
+                    ),
+                    (None, None) => (format!(" · {} pins {pinned}", deployed.file), theme.muted),
+                };
+                spans.push(Span::styled(text, style));
             }
         }
     }
@@ -1370,6 +1403,127 @@ fn wrapped_rows(line: &Line, width: usize) -> usize {
     rows
 }
 
+/// Diff lines shown in the deploy dialog; `gantry deploy --dry-run` prints them all.
+const DEPLOY_DIFF_LINES: usize = 12;
+
+/// What a deploy would change (a dry run), or what it did.
+fn deploy_lines(report: &DeployReport, theme: &Theme) -> Vec<Line<'static>> {
+    let outcome = &report.outcome;
+    let style = if outcome.failed() {
+        theme.error
+    } else {
+        theme.ok
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{}:{}", report.service, report.tag), theme.title),
+            Span::styled(format!("  {}", report.digest.short()), theme.muted),
+            Span::styled(format!("  → {}", report.environment), theme.text),
+        ]),
+        Line::from(Span::styled(outcome.summary(), style)),
+    ];
+    if let Some(reason) = &outcome.reason {
+        lines.push(Line::from(Span::styled(reason.clone(), theme.error)));
+    }
+    if outcome.dry_run {
+        if let Some(gitops) = &outcome.gitops {
+            if gitops.bump.diff.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    format!("{} already pins this image: no commit", gitops.bump.file),
+                    theme.muted,
+                )));
+            } else {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "commit to {} of {}:",
+                        gitops.bump.branch, gitops.bump.repository
+                    ),
+                    theme.text,
+                )));
+                let diff: Vec<&str> = gitops.bump.diff.lines().collect();
+                for line in diff.iter().take(DEPLOY_DIFF_LINES) {
+                    let style = match line.chars().next() {
+                        Some('+') if !line.starts_with("+++") => theme.ok,
+                        Some('-') if !line.starts_with("---") => theme.error,
+                        _ => theme.muted,
+                    };
+                    lines.push(Line::from(Span::styled(format!("  {line}"), style)));
+                }
+                if diff.len() > DEPLOY_DIFF_LINES {
+                    lines.push(Line::from(Span::styled(
+                        format!("  … {} more lines", diff.len() - DEPLOY_DIFF_LINES),
+                        theme.muted,
+                    )));
+                }
+            }
+        }
+        if let Some(command) = &outcome.command {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "would run (timeout {} s): {}",
+                    command.timeout_secs, command.command
+                ),
+                theme.text,
+            )));
+        }
+    }
+    if let Some(rollout) = &outcome.rollout {
+        lines.push(Line::from(Span::styled(
+            format!("rollout: {}", rollout.command),
+            theme.muted,
+        )));
+    }
+    if let Some(retry) = &outcome.retry {
+        lines.push(Line::from(Span::styled(
+            format!("retry: {retry}"),
+            theme.muted,
+        )));
+    }
+    lines
+}
+
+fn deploy_dialog(
+    theme: &Theme,
+    service: &str,
+    env: &str,
+    plan: &Loadable<DeployReport>,
+    outcome: &Loadable<DeployReport>,
+) -> (String, Vec<Line<'static>>, &'static str) {
+    let title = "Deploy".to_string();
+    let failed = |e: &String| {
+        vec![
+            Line::from(Span::styled(format!("{service} in {env}"), theme.title)),
+            Line::from(Span::styled(e.clone(), theme.error)),
+        ]
+    };
+    match (plan, outcome) {
+        (_, Loadable::Loaded(done)) => (title, deploy_lines(done, theme), "enter/esc close"),
+        (_, Loadable::Failed(e)) => (title, failed(e), "enter/esc close"),
+        (Loadable::Loaded(planned), Loadable::Loading) => {
+            let mut lines = deploy_lines(planned, theme);
+            lines.push(Line::from(Span::styled("deploying…", theme.progress)));
+            (title, lines, "deploying: wait for the result")
+        }
+        (Loadable::Loaded(planned), _) => {
+            let keys = if planned.outcome.failed() {
+                "esc close"
+            } else {
+                "y/enter deploy · esc cancel"
+            };
+            (title, deploy_lines(planned, theme), keys)
+        }
+        (Loadable::Failed(e), _) => (title, failed(e), "esc close"),
+        _ => (
+            title,
+            vec![
+                Line::from(Span::styled(format!("{service} in {env}"), theme.title)),
+                Line::from(Span::styled("reading what would change…", theme.muted)),
+            ],
+            "esc cancel",
+        ),
+    }
+}
+
 /// Images listed by name in the confirmation; the rest are counted.
 const CLEANUP_LISTED: usize = 8;
 
@@ -1654,6 +1808,12 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
             outcome,
             ..
         } => cleanup_dialog(app, theme, plan, last.as_deref(), *deleted, outcome),
+        Dialog::Deploy {
+            service,
+            env,
+            plan,
+            outcome,
+        } => deploy_dialog(theme, service, env, plan, outcome),
     };
     let area = frame.area();
     let width = area.width.saturating_sub(4).min(96);

@@ -7,6 +7,8 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 
 use gantry::config::Config;
+use gantry::deploy::{Bump, DeployReport};
+use gantry::deploy::{DeployOutcome, DeployState, GitOpsResult};
 use gantry::domain::Digest;
 use gantry::engine::history::{
     CommitRow, CommitsView, CutOutcome, Drift, ImageBadge, StatusReport,
@@ -39,6 +41,11 @@ name = "stage"
 registry = "registry.stage.example.com"
 from = "dev"
 mutable_tag = "stage"
+
+[environment.deploy]
+kind = "gitops"
+repository = "../manifests.git"
+files.payment-svc = { path = "stage/payment-svc/kustomization.yaml", image = "registry.stage.example.com/payment-svc" }
 
 [[environment]]
 name = "prod"
@@ -638,6 +645,59 @@ pub fn cleanup_outcome(plan: &RetentionPlan) -> RetentionOutcome {
             .collect(),
         failure: None,
         ledger_warnings: Vec::new(),
+    }
+}
+
+// ---- deploy -------------------------------------------------------------------------
+
+/// `gantry deploy` of what stage runs (commit 2's image), as a dry run or carried out.
+pub fn deploy_report(service: &str, env: &str, dry_run: bool) -> DeployReport {
+    let tag = tag_of(2);
+    let digest = image_digest(service, 2);
+    let file = format!("{env}/{service}/kustomization.yaml");
+    let diff = format!(
+        "--- a/{file}\n+++ b/{file}\n@@ -4,3 +4,3 @@ images:\n   - name: registry.{env}.example.com/{service}\n-    newTag: {old}\n-    digest: {old_digest}\n+    newTag: {tag}\n+    digest: {digest}\n",
+        old = tag_of(3),
+        old_digest = image_digest(service, 3),
+    );
+    DeployReport {
+        service: service.to_string(),
+        environment: env.to_string(),
+        image: format!("registry.{env}.example.com/{service}"),
+        tag: tag.clone(),
+        digest: digest.clone(),
+        outcome: DeployOutcome {
+            service: service.to_string(),
+            environment: env.to_string(),
+            tag,
+            digest,
+            method: "gitops",
+            state: if dry_run {
+                DeployState::Planned
+            } else {
+                DeployState::Deployed
+            },
+            dry_run,
+            reason: None,
+            exit_code: None,
+            gitops: Some(GitOpsResult {
+                bump: Bump {
+                    repository: "/srv/manifests.git".into(),
+                    branch: "main".into(),
+                    file,
+                    base: "5d1c0e7a".into(),
+                    diff,
+                    before: "before".into(),
+                    after: "after".into(),
+                },
+                commit: (!dry_run).then(|| "8e2f4a1c9b0d".to_string()),
+                attempts: u32::from(!dry_run),
+            }),
+            command: None,
+            rollout: None,
+            retry: None,
+            ledger: None,
+        },
     }
 }
 
