@@ -600,6 +600,19 @@ fn page_rows_match_the_rows_drawn() {
 
 // ---- retention ---------------------------------------------------------------------
 
+/// The Retention screen with its clean-up confirmed: the app and the job deleting.
+fn cleaning_up() -> (App, JobId) {
+    let mut app = loaded_app('6');
+    app.on_key(key('d'));
+    match app.on_key(key('y')).as_slice() {
+        [Effect::CleanUp { job, .. }] => {
+            let job = *job;
+            (app, job)
+        }
+        other => panic!("expected a clean-up, got {other:?}"),
+    }
+}
+
 #[test]
 fn retention_loaded() {
     let mut app = loaded_app('6');
@@ -686,12 +699,7 @@ fn cleanup_dialog_asks() {
 
 #[test]
 fn cleanup_dialog_running() {
-    let mut app = loaded_app('6');
-    app.on_key(key('d'));
-    let job = match app.on_key(key('y')).as_slice() {
-        [Effect::CleanUp { job, .. }] => *job,
-        other => panic!("expected a clean-up, got {other:?}"),
-    };
+    let (mut app, job) = cleaning_up();
     app.on_engine(EngineEvent {
         job,
         kind: EventKind::Log {
@@ -705,12 +713,7 @@ fn cleanup_dialog_running() {
 
 #[test]
 fn cleanup_dialog_done_says_how_space_comes_back() {
-    let mut app = loaded_app('6');
-    app.on_key(key('d'));
-    let job = match app.on_key(key('y')).as_slice() {
-        [Effect::CleanUp { job, .. }] => *job,
-        other => panic!("expected a clean-up, got {other:?}"),
-    };
+    let (mut app, job) = cleaning_up();
     let plan = retention_plan("payment-svc", "dev");
     app.on_data(DataEvent::CleanedUp {
         job,
@@ -724,12 +727,7 @@ fn cleanup_dialog_done_says_how_space_comes_back() {
 
 #[test]
 fn cleanup_dialog_stopped_midway() {
-    let mut app = loaded_app('6');
-    app.on_key(key('d'));
-    let job = match app.on_key(key('y')).as_slice() {
-        [Effect::CleanUp { job, .. }] => *job,
-        other => panic!("expected a clean-up, got {other:?}"),
-    };
+    let (mut app, job) = cleaning_up();
     let plan = retention_plan("payment-svc", "dev");
     let mut outcome = cleanup_outcome(&plan);
     let stopped: Vec<_> = outcome.deleted.drain(1..).collect();
@@ -761,17 +759,22 @@ fn cleanup_dialog_stopped_midway() {
 
 // ---- deploy ------------------------------------------------------------------------
 
+/// Answers the deploy dialog of payment-svc in stage with the fixture's report.
+fn answer_deploy(app: &mut App, dry_run: bool) {
+    app.on_data(DataEvent::Deployed {
+        service: "payment-svc".into(),
+        env: "stage".into(),
+        dry_run,
+        result: Ok(deploy_report("payment-svc", "stage", dry_run)),
+    });
+}
+
 #[test]
 fn deploy_dialog_shows_the_change() {
     let mut app = loaded_app('4');
     app.on_key(special(Key::Right));
     app.on_key(key('D'));
-    app.on_data(DataEvent::Deployed {
-        service: "payment-svc".into(),
-        env: "stage".into(),
-        dry_run: true,
-        result: Ok(deploy_report("payment-svc", "stage", true)),
-    });
+    answer_deploy(&mut app, true);
     let text = screen(&mut app);
     assert!(
         text.contains("deploy planned payment-svc sha-7a1c9e0 in stage"),
@@ -787,19 +790,9 @@ fn deploy_dialog_done() {
     let mut app = loaded_app('4');
     app.on_key(special(Key::Right));
     app.on_key(key('D'));
-    app.on_data(DataEvent::Deployed {
-        service: "payment-svc".into(),
-        env: "stage".into(),
-        dry_run: true,
-        result: Ok(deploy_report("payment-svc", "stage", true)),
-    });
+    answer_deploy(&mut app, true);
     app.on_key(key('y'));
-    app.on_data(DataEvent::Deployed {
-        service: "payment-svc".into(),
-        env: "stage".into(),
-        dry_run: false,
-        result: Ok(deploy_report("payment-svc", "stage", false)),
-    });
+    answer_deploy(&mut app, false);
     let text = screen(&mut app);
     assert!(text.contains("commit 8e2f4a1 on main"), "{text}");
     insta::assert_snapshot!(text);

@@ -963,6 +963,16 @@ impl App {
         self.lists.remove(&Screen::Retention);
     }
 
+    /// The Environments matrix's selected cell: its service and environment.
+    fn selected_cell(&self) -> Option<(String, EnvInfo)> {
+        let service = self
+            .service_rows()
+            .get(self.selected(Screen::Environments))?
+            .to_string();
+        let env = self.environments.get(self.env_column)?.clone();
+        Some((service, env))
+    }
+
     fn selected(&self, screen: Screen) -> usize {
         self.list(screen).selected
     }
@@ -1178,14 +1188,7 @@ impl App {
             }
             Screen::Environments => {
                 // Promote what `from` runs into the selected environment.
-                let Some(service) = self
-                    .service_rows()
-                    .get(self.selected(Screen::Environments))
-                    .map(|s| s.to_string())
-                else {
-                    return Vec::new();
-                };
-                let Some(target) = self.environments.get(self.env_column).cloned() else {
+                let Some((service, target)) = self.selected_cell() else {
                     return Vec::new();
                 };
                 if target.readonly {
@@ -1290,21 +1293,10 @@ impl App {
     fn begin_rollback(&mut self) -> Vec<Effect> {
         let (service, env) = match self.screen {
             Screen::Environments => {
-                let Some(service) = self
-                    .service_rows()
-                    .get(self.selected(Screen::Environments))
-                    .map(|s| s.to_string())
-                else {
+                let Some((service, env)) = self.selected_cell() else {
                     return Vec::new();
                 };
-                let Some(env) = self
-                    .environments
-                    .get(self.env_column)
-                    .map(|e| e.name.clone())
-                else {
-                    return Vec::new();
-                };
-                (service, env)
+                (service, env.name)
             }
             Screen::Promotions => {
                 let Some(job) = self
@@ -1418,14 +1410,7 @@ impl App {
         if self.screen != Screen::Environments {
             return Vec::new();
         }
-        let Some(service) = self
-            .service_rows()
-            .get(self.selected(Screen::Environments))
-            .map(|s| s.to_string())
-        else {
-            return Vec::new();
-        };
-        let Some(env) = self.environments.get(self.env_column).cloned() else {
+        let Some((service, env)) = self.selected_cell() else {
             return Vec::new();
         };
         if env.readonly {

@@ -150,7 +150,7 @@ fn render_footer(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 Level::Warn => theme.warn,
                 Level::Error => theme.error,
             };
-            Line::from(Span::styled(text.clone(), style))
+            styled_line(text.clone(), style)
         }
         (None, None) => hints(app, theme),
     };
@@ -248,9 +248,9 @@ fn placeholder<T>(loadable: &Loadable<T>, what: &str, theme: &Theme) -> Option<P
         ))),
         Loadable::Failed(reason) => Some(
             Paragraph::new(vec![
-                Line::from(Span::styled(format!(" cannot load {what}"), theme.error)),
-                Line::from(Span::styled(format!(" {reason}"), theme.text)),
-                Line::from(Span::styled(" press ctrl-r to retry", theme.muted)),
+                styled_line(format!(" cannot load {what}"), theme.error),
+                styled_line(format!(" {reason}"), theme.text),
+                styled_line(" press ctrl-r to retry", theme.muted),
             ])
             .wrap(Wrap { trim: false }),
         ),
@@ -341,6 +341,31 @@ fn fitting_columns(width: u16, columns: &[(u16, u8)]) -> Vec<usize> {
     kept
 }
 
+/// Headers and widths of the `kept` columns of (header, width, priority) `columns`; the
+/// last one kept takes what is left of the row.
+fn kept_columns<'a>(
+    kept: &[usize],
+    columns: &[(&'a str, u16, u8)],
+) -> (Vec<&'a str>, Vec<Constraint>) {
+    let last = kept.last().copied();
+    let widths = kept
+        .iter()
+        .map(|&c| {
+            if Some(c) == last {
+                Constraint::Min(columns[c].1)
+            } else {
+                Constraint::Length(columns[c].1)
+            }
+        })
+        .collect();
+    (kept.iter().map(|&c| columns[c].0).collect(), widths)
+}
+
+/// One line of one style.
+fn styled_line(text: impl Into<String>, style: Style) -> Line<'static> {
+    Line::from(Span::styled(text.into(), style))
+}
+
 fn split_title(body: Rect, title_rows: u16) -> (Rect, Rect) {
     let [title, rest] =
         Layout::vertical([Constraint::Length(title_rows), Constraint::Min(1)]).areas(body);
@@ -418,23 +443,14 @@ fn render_images(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
         rest.width,
         &columns.map(|(_, width, priority)| (width, priority)),
     );
-    let last = kept.last().copied();
+    let (header, widths) = kept_columns(&kept, &columns);
     render_table(
         frame,
         theme,
         rest,
         TableSpec {
-            header: kept.iter().map(|&c| columns[c].0).collect(),
-            widths: kept
-                .iter()
-                .map(|&c| {
-                    if Some(c) == last {
-                        Constraint::Min(columns[c].1)
-                    } else {
-                        Constraint::Length(columns[c].1)
-                    }
-                })
-                .collect(),
+            header,
+            widths,
             len: rows.len(),
             list: app.list(Screen::Images),
             empty: "no SHA-tagged images here",
@@ -917,7 +933,7 @@ fn render_retention(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
                     format!(" {env_name} has no [environment.retention] policy: nothing is planned here"),
                     theme.text,
                 )),
-                Line::from(Span::styled(hint, theme.muted)),
+                styled_line(hint, theme.muted),
             ])
             .wrap(Wrap { trim: false }),
             rest,
@@ -973,23 +989,14 @@ fn render_retention(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     if !any_created {
         kept.retain(|&c| columns[c].0 != "AGE");
     }
-    let last = kept.last().copied();
+    let (header, widths) = kept_columns(&kept, &columns);
     render_table(
         frame,
         theme,
         rest,
         TableSpec {
-            header: kept.iter().map(|&c| columns[c].0).collect(),
-            widths: kept
-                .iter()
-                .map(|&c| {
-                    if Some(c) == last {
-                        Constraint::Min(columns[c].1)
-                    } else {
-                        Constraint::Length(columns[c].1)
-                    }
-                })
-                .collect(),
+            header,
+            widths,
             len: rows.len(),
             list,
             empty: "no image matches the filter",
@@ -1085,7 +1092,7 @@ fn retention_detail(row: RetentionRow, theme: &Theme) -> Vec<Line<'static>> {
             vec![Line::from(first), Line::from(why)]
         }
         RetentionRow::Orphan(signature) => vec![
-            Line::from(Span::styled(format!(" {}", signature.tag), theme.title)),
+            styled_line(format!(" {}", signature.tag), theme.title),
             Line::from(vec![
                 Span::styled(" delete: ", theme.error),
                 Span::styled(signature.decision.describe(), theme.text),
@@ -1140,7 +1147,7 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
                 requests
                     .iter()
                     .take(shown)
-                    .map(|r| Line::from(Span::styled(format!("   {r}"), theme.text))),
+                    .map(|r| styled_line(format!("   {r}"), theme.text)),
             );
             frame.render_widget(Paragraph::new(lines), waiting);
             rest
@@ -1420,10 +1427,10 @@ fn deploy_lines(report: &DeployReport, theme: &Theme) -> Vec<Line<'static>> {
             Span::styled(format!("  {}", report.digest.short()), theme.muted),
             Span::styled(format!("  → {}", report.environment), theme.text),
         ]),
-        Line::from(Span::styled(outcome.summary(), style)),
+        styled_line(outcome.summary(), style),
     ];
     if let Some(reason) = &outcome.reason {
-        lines.push(Line::from(Span::styled(reason.clone(), theme.error)));
+        lines.push(styled_line(reason.clone(), theme.error));
     }
     if outcome.dry_run {
         if let Some(gitops) = &outcome.gitops {
@@ -1447,7 +1454,7 @@ fn deploy_lines(report: &DeployReport, theme: &Theme) -> Vec<Line<'static>> {
                         Some('-') if !line.starts_with("---") => theme.error,
                         _ => theme.muted,
                     };
-                    lines.push(Line::from(Span::styled(format!("  {line}"), style)));
+                    lines.push(styled_line(format!("  {line}"), style));
                 }
                 if diff.len() > DEPLOY_DIFF_LINES {
                     lines.push(Line::from(Span::styled(
@@ -1492,8 +1499,8 @@ fn deploy_dialog(
     let title = "Deploy".to_string();
     let failed = |e: &String| {
         vec![
-            Line::from(Span::styled(format!("{service} in {env}"), theme.title)),
-            Line::from(Span::styled(e.clone(), theme.error)),
+            styled_line(format!("{service} in {env}"), theme.title),
+            styled_line(e.clone(), theme.error),
         ]
     };
     match (plan, outcome) {
@@ -1501,7 +1508,7 @@ fn deploy_dialog(
         (_, Loadable::Failed(e)) => (title, failed(e), "enter/esc close"),
         (Loadable::Loaded(planned), Loadable::Loading) => {
             let mut lines = deploy_lines(planned, theme);
-            lines.push(Line::from(Span::styled("deploying…", theme.progress)));
+            lines.push(styled_line("deploying…", theme.progress));
             (title, lines, "deploying: wait for the result")
         }
         (Loadable::Loaded(planned), _) => {
@@ -1516,8 +1523,8 @@ fn deploy_dialog(
         _ => (
             title,
             vec![
-                Line::from(Span::styled(format!("{service} in {env}"), theme.title)),
-                Line::from(Span::styled("reading what would change…", theme.muted)),
+                styled_line(format!("{service} in {env}"), theme.title),
+                styled_line("reading what would change…", theme.muted),
             ],
             "esc cancel",
         ),
@@ -1539,8 +1546,8 @@ fn cleanup_dialog(
     match outcome {
         Loadable::Idle => {
             let mut lines = vec![
-                Line::from(Span::styled(plan.summary(), theme.warn)),
-                Line::from(Span::styled(plan.repository.clone(), theme.muted)),
+                styled_line(plan.summary(), theme.warn),
+                styled_line(plan.repository.clone(), theme.muted),
             ];
             for image in plan.delete.iter().take(CLEANUP_LISTED) {
                 lines.push(Line::from(vec![
@@ -1582,7 +1589,7 @@ fn cleanup_dialog(
                 theme.progress,
             ))];
             if let Some(last) = last {
-                lines.push(Line::from(Span::styled(last.to_string(), theme.muted)));
+                lines.push(styled_line(last.to_string(), theme.muted));
             }
             (
                 title,
@@ -1621,14 +1628,14 @@ fn cleanup_dialog(
                 )));
             }
             for warning in &done.ledger_warnings {
-                lines.push(Line::from(Span::styled(warning.clone(), theme.warn)));
+                lines.push(styled_line(warning.clone(), theme.warn));
             }
             if !done.deleted.is_empty() || !done.orphan_signatures_deleted.is_empty() {
                 lines.push(Line::from(""));
                 lines.extend(
                     RECLAIM_HINT
                         .lines()
-                        .map(|l| Line::from(Span::styled(l.to_string(), theme.muted))),
+                        .map(|l| styled_line(l.to_string(), theme.muted)),
                 );
             }
             (title, lines, "enter/esc close")
@@ -1636,8 +1643,8 @@ fn cleanup_dialog(
         Loadable::Failed(e) => (
             title,
             vec![
-                Line::from(Span::styled(e.clone(), theme.error)),
-                Line::from(Span::styled("nothing was deleted", theme.muted)),
+                styled_line(e.clone(), theme.error),
+                styled_line("nothing was deleted", theme.muted),
             ],
             "enter/esc close",
         ),
@@ -1668,8 +1675,8 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
             }
             match plan {
                 Loadable::Loaded(p) => lines.extend(plan_lines(p, theme)),
-                Loadable::Failed(e) => lines.push(Line::from(Span::styled(e.clone(), theme.error))),
-                _ => lines.push(Line::from(Span::styled("planning…", theme.muted))),
+                Loadable::Failed(e) => lines.push(styled_line(e.clone(), theme.error)),
+                _ => lines.push(styled_line("planning…", theme.muted)),
             }
             let keys = if matches!(plan, Loadable::Loaded(p) if p.refusal.is_none()) {
                 "y/enter promote · esc cancel"
@@ -1720,7 +1727,7 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
                     Span::styled("cut a release branch from ", theme.text),
                     Span::styled(commit.chars().take(10).collect::<String>(), theme.accent),
                 ]),
-                Line::from(Span::styled(subject.clone(), theme.muted)),
+                styled_line(subject.clone(), theme.muted),
                 Line::from(vec![
                     Span::styled("version: ", theme.text),
                     Span::styled(
@@ -1742,7 +1749,7 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
                 )),
             ];
             match outcome {
-                Loadable::Loading => lines.push(Line::from(Span::styled("cutting…", theme.muted))),
+                Loadable::Loading => lines.push(styled_line("cutting…", theme.muted)),
                 Loadable::Loaded(o) => {
                     lines.push(Line::from(Span::styled(
                         format!("created {}", o.plan.branch),
@@ -1755,7 +1762,7 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
                         )));
                     }
                 }
-                Loadable::Failed(e) => lines.push(Line::from(Span::styled(e.clone(), theme.error))),
+                Loadable::Failed(e) => lines.push(styled_line(e.clone(), theme.error)),
                 Loadable::Idle => {}
             }
             let keys = if matches!(outcome, Loadable::Loaded(_) | Loadable::Failed(_)) {
@@ -1772,12 +1779,12 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
                 Span::styled("▏ from main's head", theme.muted),
             ])];
             match outcome {
-                Loadable::Loading => lines.push(Line::from(Span::styled("creating…", theme.muted))),
+                Loadable::Loading => lines.push(styled_line("creating…", theme.muted)),
                 Loadable::Loaded(o) => lines.push(Line::from(Span::styled(
                     format!("created {}", o.plan.branch),
                     theme.ok,
                 ))),
-                Loadable::Failed(e) => lines.push(Line::from(Span::styled(e.clone(), theme.error))),
+                Loadable::Failed(e) => lines.push(styled_line(e.clone(), theme.error)),
                 Loadable::Idle => {}
             }
             (
