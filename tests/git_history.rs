@@ -518,3 +518,78 @@ fn tag_positions_follow_develop_as_it_moves_and_is_rewritten() {
     assert_eq!(place(&c["d5"]), None);
     assert_eq!(place(&c["d1"]), Some(4));
 }
+
+#[test]
+fn tag_positions_are_the_same_whatever_commit_graph_git_wrote() {
+    let case = git_case("graphs", "repo", false);
+    let repo = TestRepo::init(&case.dir.path().join("repo"));
+    let c = standard_history(&repo);
+    let regs = registries();
+    for (i, name) in ["c0", "d1", "d4", "f1"].into_iter().enumerate() {
+        seed(&case, regs.dev.addr(), &c[name], 170 + i as u64, &[]);
+    }
+    let info = repo.dir.join(".git/objects/info");
+    let no_graph = || {
+        let _ = std::fs::remove_file(info.join("commit-graph"));
+        let _ = std::fs::remove_dir_all(info.join("commit-graphs"));
+    };
+    // A first run each time (no chain cache), so the walk reads whatever graph is there.
+    let placed = || {
+        let _ = std::fs::remove_dir_all(case.dir.path().join("state"));
+        let out = gantry_git(&case, &["commits", "--limit", "1", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let view = json(&out);
+        let positions: Vec<(String, u64)> = view["older"]
+            .as_array()
+            .expect("older")
+            .iter()
+            .map(|t| {
+                (
+                    t["tag"].as_str().expect("tag").to_string(),
+                    t["position"].as_u64().expect("position"),
+                )
+            })
+            .collect();
+        (positions, tags_of(&view["off_branch"]))
+    };
+    let baseline = placed();
+    let tag = |name: &str| format!("sha-{}", short(&c[name]));
+    assert_eq!(
+        baseline.0,
+        [(tag("d4"), 1), (tag("d1"), 5), (tag("c0"), 6)],
+        "develop: d5 d4 d3 m1 d2 d1 c0"
+    );
+    assert_eq!(baseline.1, [(tag("f1"), "dev".to_string())]);
+
+    let graphs: [&[&str]; 3] = [
+        &["commit-graph", "write", "--reachable"],
+        &[
+            "-c",
+            "commitGraph.generationVersion=1",
+            "commit-graph",
+            "write",
+            "--reachable",
+        ],
+        &["commit-graph", "write", "--reachable", "--split"],
+    ];
+    for args in graphs {
+        no_graph();
+        repo.git(args);
+        assert_eq!(placed(), baseline, "after git {args:?}");
+    }
+
+    // Commits on top of the graph: read as objects down to it, then from it.
+    repo.commit("Add tracing");
+    repo.commit("Add alerts");
+    let stale = placed();
+    assert_eq!(stale.0[0], (tag("d4"), 3));
+    no_graph();
+    assert_eq!(placed(), stale);
+
+    // A damaged graph is passed over.
+    repo.git(&["commit-graph", "write", "--reachable"]);
+    let file = info.join("commit-graph");
+    let bytes = std::fs::read(&file).expect("graph");
+    std::fs::write(&file, &bytes[..bytes.len() - 30]).expect("cut");
+    assert_eq!(placed(), stale);
+}

@@ -342,7 +342,7 @@ impl Engine {
             self.with_git(move |repo| repo.history(&walk_branch, limit)),
             self.listings(&services, &envs)
         );
-        let (history, notes) = history?;
+        let (history, mut notes) = history?;
 
         // Each listed tag's digits, matched against the commits shown.
         let mut row_of: HashMap<String, usize> = HashMap::new();
@@ -403,7 +403,14 @@ impl Engine {
             },
             self.read_digests(&mut listings, wanted)
         );
-        let (located, _) = located?;
+        // The walk's notes (a long walk without a usable commit-graph) after the history's;
+        // what the repository lacks is said by both.
+        let (located, walk_notes) = located?;
+        for note in walk_notes {
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
         let located: HashMap<&str, &Lookup> = prefixes
             .iter()
             .map(String::as_str)

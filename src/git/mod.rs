@@ -5,11 +5,15 @@
 //! touches the worktree, the index or HEAD: branches are created as references only.
 
 mod cache;
+mod chain;
 mod containing;
+mod graph;
 mod push;
 mod release;
+#[cfg(test)]
+mod test_repo;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +22,9 @@ use serde::Serialize;
 
 use crate::config::GitSettings;
 use crate::domain::is_commit_id;
+
+use chain::FirstParents;
+use graph::CommitGraph;
 
 pub use release::{BranchPlan, Version};
 
@@ -172,8 +179,45 @@ const SLOP_COMMITS: usize = 256;
 /// Clock skew tolerated between a commit and the history walked past it.
 const SLOP_SECONDS: i64 = 24 * 3600;
 
-/// A walk this long is worth a hint when libgit2 has no commit-graph to read.
+/// Reading this many commit objects in one walk is worth a hint about the commit-graph.
 const LONG_WALK: usize = 20_000;
+
+/// The repository's commit-graph as gantry's chain reader sees it.
+enum GraphState {
+    /// `core.commitGraph` is false: git ignores the file, and so does gantry.
+    Off,
+    Absent,
+    Unusable(String),
+    Ready(CommitGraph),
+}
+
+/// History below a head, as `locate` and the chain cache walk it.
+enum Walk<'r> {
+    /// First parents read by gantry (commit-graph, else the objects' `parent` lines).
+    Chain(FirstParents<'r>),
+    /// libgit2's revwalk: the whole history, or first parents of a shallow or grafted one.
+    Revwalk {
+        revwalk: git2::Revwalk<'r>,
+        walked: usize,
+    },
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Result<Oid, git2::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Walk::Chain(chain) => chain.next(),
+            Walk::Revwalk { revwalk, walked } => {
+                let next = revwalk.next();
+                if matches!(next, Some(Ok(_))) {
+                    *walked += 1;
+                }
+                next
+            }
+        }
+    }
+}
 
 /// An open repository plus the settings that name its branches.
 pub struct GitRepo {
@@ -183,6 +227,8 @@ pub struct GitRepo {
     notes: RefCell<Vec<String>>,
     /// Where first-parent chains are cached; `None` disables the cache.
     cache_dir: Option<PathBuf>,
+    /// Loaded on the first walk that can use it.
+    graph: OnceCell<GraphState>,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -238,6 +284,7 @@ impl GitRepo {
             short_len,
             notes: RefCell::new(notes),
             cache_dir: None,
+            graph: OnceCell::new(),
         })
     }
 
@@ -270,7 +317,8 @@ impl GitRepo {
         }
         let mut chain = Vec::new();
         let mut met = false;
-        for oid in self.first_parent_walk(head)? {
+        let mut walk = self.walk_below(head)?;
+        for oid in &mut walk {
             let oid = match oid {
                 Ok(oid) => oid,
                 Err(e) if e.code() == ErrorCode::NotFound => break,
@@ -282,7 +330,7 @@ impl GitRepo {
             }
             chain.push(oid);
         }
-        self.hint_after_walk(chain.len());
+        self.hint_after_walk(&walk);
         if met {
             chain.extend(cached);
         }
@@ -290,18 +338,68 @@ impl GitRepo {
         Ok(Some(chain))
     }
 
-    fn first_parent_walk(&self, head: Oid) -> Result<git2::Revwalk<'_>, GitError> {
+    /// `head` and the history below it, newest first: first parents only if configured.
+    fn walk_below(&self, head: Oid) -> Result<Walk<'_>, GitError> {
+        if self.reads_chains() {
+            let odb = self.repo.odb().map_err(GitError::git("walking history"))?;
+            return Ok(Walk::Chain(FirstParents::new(odb, self.graph(), head)));
+        }
         let mut revwalk = self
             .repo
             .revwalk()
             .map_err(GitError::git("walking history"))?;
-        revwalk
-            .simplify_first_parent()
-            .map_err(GitError::git("walking history"))?;
+        if self.settings.first_parent {
+            revwalk
+                .simplify_first_parent()
+                .map_err(GitError::git("walking history"))?;
+        }
         revwalk
             .push(head)
             .map_err(GitError::git("walking history"))?;
-        Ok(revwalk)
+        Ok(Walk::Revwalk { revwalk, walked: 0 })
+    }
+
+    /// True when first-parent chains are read by gantry rather than by a revwalk. A
+    /// shallow clone's or a grafted history's parents are not the ones the objects name,
+    /// and only libgit2 knows the grafts.
+    fn reads_chains(&self) -> bool {
+        self.settings.first_parent
+            && !self.repo.is_shallow()
+            && !self.repo.commondir().join("info").join("grafts").exists()
+    }
+
+    /// The commit-graph, loaded on first use; `None` when there is none gantry can use.
+    fn graph(&self) -> Option<&CommitGraph> {
+        let state = self.graph.get_or_init(|| {
+            let enabled = self
+                .repo
+                .config()
+                .and_then(|c| c.get_bool("core.commitGraph"))
+                .unwrap_or(true);
+            if !enabled {
+                return GraphState::Off;
+            }
+            match CommitGraph::load(&self.repo.commondir().join("objects")) {
+                Ok(Some(graph)) => GraphState::Ready(graph),
+                Ok(None) => GraphState::Absent,
+                Err(graph::Unusable(why)) => GraphState::Unusable(why),
+            }
+        });
+        match state {
+            GraphState::Ready(graph) => Some(graph),
+            _ => None,
+        }
+    }
+
+    /// `oid`'s committer time: from the commit-graph when a walk has loaded it, else
+    /// from the commit.
+    fn commit_time(&self, oid: Oid) -> Result<i64, GitError> {
+        if let Some(GraphState::Ready(graph)) = self.graph.get() {
+            if let Some(time) = graph.position(&oid).and_then(|p| graph.commit_time(p)) {
+                return Ok(time);
+            }
+        }
+        Ok(self.commit(oid)?.time().seconds())
     }
 
     /// What is missing from this repository (shallow, bare, a usable commit-graph), for
@@ -310,26 +408,53 @@ impl GitRepo {
         self.notes.borrow().clone()
     }
 
-    /// After a long walk: says how to make the next one fast, if libgit2 could not use a
-    /// commit-graph. libgit2 1.9 reads only a single commit-graph file without the
-    /// generation-data chunks that git writes by default since 2.34.
-    fn hint_after_walk(&self, walked: usize) {
-        if walked < LONG_WALK {
-            return;
-        }
-        let info = self.repo.path().join("objects").join("info");
-        let why = match std::fs::read(info.join("commit-graph")) {
-            Ok(bytes) if commit_graph_is_readable(&bytes) => return,
-            Ok(_) => "its commit-graph has generation data libgit2 cannot read",
-            Err(_) if info.join("commit-graphs").exists() => {
-                "its commit-graph is split, which libgit2 cannot read"
+    /// After a walk that read many commit objects: says how to make the next one fast.
+    fn hint_after_walk(&self, walk: &Walk<'_>) {
+        let path = self.settings.path.display();
+        let note = match walk {
+            Walk::Chain(chain) => {
+                let read = chain.objects_read();
+                if read < LONG_WALK {
+                    return;
+                }
+                let why = match self.graph.get() {
+                    Some(GraphState::Ready(_)) if chain.graph_damaged() => {
+                        "its commit-graph is damaged".to_string()
+                    }
+                    Some(GraphState::Ready(_)) => {
+                        "its commit-graph was written before them".to_string()
+                    }
+                    Some(GraphState::Off) => "core.commitGraph is false".to_string(),
+                    Some(GraphState::Unusable(why)) => {
+                        format!("its commit-graph cannot be read ({why})")
+                    }
+                    Some(GraphState::Absent) | None => "it has no commit-graph".to_string(),
+                };
+                format!(
+                    "walked {read} commits reading each one, because {why}; `git commit-graph write --reachable` in {path} (as `git gc` does) lets such walks read the graph instead, in milliseconds"
+                )
             }
-            Err(_) => "it has no commit-graph",
+            // libgit2 1.9 reads only a single commit-graph file without the
+            // generation-data chunks that git writes by default since 2.34.
+            Walk::Revwalk { walked, .. } => {
+                if *walked < LONG_WALK {
+                    return;
+                }
+                let info = self.repo.commondir().join("objects").join("info");
+                let why = match std::fs::read(info.join("commit-graph")) {
+                    Ok(bytes) if commit_graph_is_readable(&bytes) => return,
+                    Ok(_) => "its commit-graph has generation data libgit2 cannot read",
+                    Err(_) if info.join("commit-graphs").exists() => {
+                        "its commit-graph is split, which libgit2 cannot read"
+                    }
+                    Err(_) => "it has no commit-graph",
+                };
+                format!(
+                    "walked {walked} commits reading each one, because {why}; `git -c commitGraph.generationVersion=1 commit-graph write --reachable` in {path} makes such walks several times faster"
+                )
+            }
         };
-        self.notes.borrow_mut().push(format!(
-            "walked {walked} commits reading each one, because {why}; `git -c commitGraph.generationVersion=1 commit-graph write --reachable` in {} makes such walks several times faster",
-            self.settings.path.display()
-        ));
+        self.notes.borrow_mut().push(note);
     }
 
     pub fn settings(&self) -> &GitSettings {
@@ -656,27 +781,14 @@ impl GitRepo {
             })
             .min();
         let cutoff = oldest.map_or(i64::MAX, |t| t.saturating_sub(SLOP_SECONDS));
-        // A revwalk yields ids without building commit objects, and reads the
-        // commit-graph file when the repository has one.
-        let mut revwalk = self
-            .repo
-            .revwalk()
-            .map_err(GitError::git("walking history"))?;
-        if self.settings.first_parent {
-            revwalk
-                .simplify_first_parent()
-                .map_err(GitError::git("walking history"))?;
-        }
         let (start, skip) = match chain.last() {
             Some(tail) => (*tail, 1),
             None => (head, 0),
         };
-        revwalk
-            .push(start)
-            .map_err(GitError::git("walking history"))?;
+        let mut walk = self.walk_below(start)?;
         let mut walked = cache_file.as_ref().map(|_| Vec::new());
         self.place(
-            revwalk.skip(skip),
+            (&mut walk).skip(skip),
             chain.len(),
             &mut lookups,
             &unplaced,
@@ -684,6 +796,9 @@ impl GitRepo {
             cutoff,
             walked.as_mut(),
         )?;
+        if cutoff != i64::MAX {
+            self.hint_after_walk(&walk);
+        }
         if let (Some(file), Some(walked)) = (&cache_file, walked) {
             if !walked.is_empty() {
                 chain.extend(walked);
@@ -709,7 +824,6 @@ impl GitRepo {
     ) -> Result<(), GitError> {
         let mut remaining = wanted.len();
         let mut past_cutoff = 0usize;
-        let mut walked = 0usize;
         for (step, oid) in walk.enumerate() {
             let position = offset + step;
             let oid = match oid {
@@ -718,7 +832,6 @@ impl GitRepo {
                 Err(e) if e.code() == ErrorCode::NotFound => break,
                 Err(e) => return Err(GitError::git("walking history")(e)),
             };
-            walked = step + 1;
             if let Some(chain) = chain.as_deref_mut() {
                 chain.push(oid);
             }
@@ -731,10 +844,9 @@ impl GitRepo {
                 }
             }
             if !ambiguous.is_empty() {
-                let hex = oid.to_string();
                 let mut matched = Vec::new();
                 ambiguous.retain(|(prefix, i)| {
-                    let hit = hex.starts_with(prefix.as_str());
+                    let hit = spelled_with(&oid, prefix);
                     if hit {
                         matched.push(*i);
                     }
@@ -750,17 +862,13 @@ impl GitRepo {
             if remaining == 0 && ambiguous.is_empty() {
                 break;
             }
-            // Reading the time costs a commit object: once in a while is enough.
-            if cutoff != i64::MAX && step % 64 == 63 && self.commit(oid)?.time().seconds() < cutoff
-            {
+            // Reading the time can cost a commit object: once in a while is enough.
+            if cutoff != i64::MAX && step % 64 == 63 && self.commit_time(oid)? < cutoff {
                 past_cutoff += 64;
                 if past_cutoff >= SLOP_COMMITS {
                     break;
                 }
             }
-        }
-        if cutoff != i64::MAX {
-            self.hint_after_walk(walked);
         }
         Ok(())
     }
@@ -971,6 +1079,18 @@ impl GitRepo {
     }
 }
 
+/// True when `oid` in hex starts with `prefix` (lowercase): checked on every commit of a
+/// long walk, where spelling each id out was a twentieth of the walk.
+fn spelled_with(oid: &Oid, prefix: &str) -> bool {
+    let bytes = oid.as_bytes();
+    prefix.bytes().enumerate().all(|(i, digit)| {
+        bytes.get(i / 2).is_some_and(|byte| {
+            let nibble = if i % 2 == 0 { byte >> 4 } else { byte & 0xf };
+            char::from_digit(u32::from(nibble), 16) == Some(char::from(digit))
+        })
+    })
+}
+
 /// True for a commit-graph file libgit2 1.9 can use: version 1, and only the chunks it
 /// knows (fanout, lookup, commit data, extra edges, bloom filters).
 fn commit_graph_is_readable(bytes: &[u8]) -> bool {
@@ -989,7 +1109,8 @@ fn commit_graph_is_readable(bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::commit_graph_is_readable;
+    use super::{commit_graph_is_readable, spelled_with};
+    use git2::Oid;
 
     fn graph(chunks: &[&[u8; 4]]) -> Vec<u8> {
         let mut bytes = b"CGPH\x01\x01".to_vec();
@@ -1000,6 +1121,29 @@ mod tests {
             bytes.extend_from_slice(&[0; 8]);
         }
         bytes
+    }
+
+    #[test]
+    fn hex_prefixes_match_without_spelling_ids_out() {
+        let oid = Oid::from_str("0ff0f20a9b1c2d3e4f5061728394a5b6c7d8e9f0").expect("oid");
+        for prefix in [
+            "",
+            "0",
+            "0f",
+            "0ff0f20",
+            "0ff0f20a9b1c2d3e4f5061728394a5b6c7d8e9f0",
+        ] {
+            assert!(spelled_with(&oid, prefix), "{prefix}");
+        }
+        for prefix in [
+            "1",
+            "0ff0f21",
+            "0FF0F20",
+            "0ff0f20a9b1c2d3e4f5061728394a5b6c7d8e9f00",
+            "g",
+        ] {
+            assert!(!spelled_with(&oid, prefix), "{prefix}");
+        }
     }
 
     #[test]

@@ -1,0 +1,103 @@
+//! Real repositories for the git module's unit tests, made with the git CLI under a
+//! sandboxed configuration and a fixed clock.
+
+use std::process::Command;
+
+use git2::Oid;
+
+/// A repository made with the git CLI under a sandboxed configuration.
+pub(super) struct Repo {
+    dir: tempfile::TempDir,
+    clock: std::cell::Cell<i64>,
+}
+
+impl Repo {
+    pub(super) fn new() -> Repo {
+        let repo = Repo {
+            dir: tempfile::tempdir().expect("tempdir"),
+            clock: std::cell::Cell::new(1_700_000_000),
+        };
+        repo.git(&["init", "-q", "-b", "develop"]);
+        repo
+    }
+
+    pub(super) fn git(&self, args: &[&str]) -> String {
+        self.clock.set(self.clock.get() + 60);
+        let when = format!("@{} +0000", self.clock.get());
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", self.dir.path())
+            .env("GIT_AUTHOR_NAME", "Ada")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Ada")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.invalid")
+            .env("GIT_AUTHOR_DATE", &when)
+            .env("GIT_COMMITTER_DATE", &when)
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub(super) fn commits(&self, n: usize) {
+        for i in 0..n {
+            self.git(&["commit", "-q", "--allow-empty", "-m", &format!("c{i}")]);
+        }
+    }
+
+    pub(super) fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub(super) fn objects(&self) -> std::path::PathBuf {
+        self.dir.path().join(".git/objects")
+    }
+
+    pub(super) fn head(&self) -> Oid {
+        Oid::from_str(&self.git(&["rev-parse", "develop"])).expect("oid")
+    }
+
+    /// develop's first-parent chain from git itself, with each commit's time.
+    pub(super) fn expected(&self) -> Vec<(Oid, i64)> {
+        self.git(&["log", "--first-parent", "--format=%H %ct", "develop"])
+            .lines()
+            .map(|l| {
+                let (sha, time) = l.split_once(' ').expect("sha time");
+                (
+                    Oid::from_str(sha).expect("oid"),
+                    time.parse().expect("time"),
+                )
+            })
+            .collect()
+    }
+}
+
+/// develop with merges (first parent on develop, second on a feature branch) and an
+/// octopus merge, so the extra-edge list is there too.
+pub(super) fn history(repo: &Repo) {
+    repo.commits(3);
+    for round in 0..3 {
+        repo.git(&["checkout", "-q", "-b", &format!("f{round}")]);
+        repo.commits(2);
+        repo.git(&["checkout", "-q", "develop"]);
+        repo.commits(1);
+        repo.git(&[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            &format!("merge f{round}"),
+            &format!("f{round}"),
+        ]);
+    }
+    repo.git(&["checkout", "-q", "-b", "o1"]);
+    repo.commits(1);
+    repo.git(&["checkout", "-q", "-b", "o2", "develop"]);
+    repo.commits(1);
+    repo.git(&["checkout", "-q", "develop"]);
+    repo.git(&["merge", "-q", "--no-ff", "-m", "octopus", "o1", "o2"]);
+    repo.commits(2);
+}
