@@ -306,3 +306,123 @@ fn worktree_state_detached(repo: &TestRepo) -> (String, String) {
         repo.git(&["status", "--porcelain=v1", "--untracked-files=all"]),
     )
 }
+
+/// A smart-HTTP git server behind basic auth (tests/fixtures/git_http_server.py); killed
+/// on drop.
+struct HttpRemote {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl HttpRemote {
+    fn start(root: &std::path::Path, user: &str, password: &str) -> HttpRemote {
+        use std::io::BufRead;
+        let log = root.with_extension("log");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/git_http_server.py"
+        );
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(root)
+            .args([user, password])
+            .arg(&log)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the git http server");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("server stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server prints its port");
+        let port = line.trim().parse().expect("a port number");
+        HttpRemote { child, port, log }
+    }
+
+    /// Requests the server refused for want of the right password.
+    fn refused(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("401 "))
+            .count()
+    }
+}
+
+impl Drop for HttpRemote {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn push_over_http_asks_git_credential_helper_and_a_wrong_password_fails_once() {
+    let case = git_case("release-http-push", "repo", false);
+    let repo = TestRepo::init(&case.dir.path().join("repo"));
+    let c = standard_history(&repo);
+    seed_dev(&case, &c["d3"], 231);
+    let served = case.dir.path().join("served");
+    let remote = served.join("remote.git");
+    repo.git(&["init", "-q", "--bare", remote.to_str().expect("utf-8")]);
+    let server = HttpRemote::start(&served, "gantry", "s3cret");
+    let url = format!("http://127.0.0.1:{}/remote.git", server.port);
+    repo.git(&["remote", "add", "origin", &url]);
+    // git's own `store` helper, configured in the repository as a user would globally.
+    let store = case.dir.path().join("credentials");
+    std::fs::write(
+        &store,
+        format!("http://gantry:s3cret@127.0.0.1:{}\n", server.port),
+    )
+    .expect("write credentials");
+    repo.git(&[
+        "config",
+        "credential.helper",
+        &format!("store --file={}", store.display()),
+    ]);
+
+    let out = gantry_git(&case, &["release", "cut", short(&c["d3"]), "--push"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let branch = format!("release/v1.1.0-sha-{}", short(&c["d3"]));
+    let remote_head = repo.git(&[
+        "--git-dir",
+        remote.to_str().expect("utf-8"),
+        "rev-parse",
+        &format!("refs/heads/{branch}"),
+    ]);
+    assert_eq!(remote_head, c["d3"]);
+    // The first request went without a password, as git's do; the helper answered the rest.
+    assert!(
+        server.refused() >= 1,
+        "the server never asked for a password"
+    );
+
+    // A wrong password: refused, said so, offered once (no retry loop), nothing left behind.
+    std::fs::write(
+        &store,
+        format!("http://gantry:wrong@127.0.0.1:{}\n", server.port),
+    )
+    .expect("write credentials");
+    let refused_before = server.refused();
+    let out = gantry_git(&case, &["hotfix", "start", "denied", "--push"]);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("removed again"), "{err}");
+    assert_eq!(repo.branch_at("hotfix/denied"), None);
+    let refused = server.refused() - refused_before;
+    assert!(
+        (1..=3).contains(&refused),
+        "{refused} refused requests: the credential must be offered once, not in a loop"
+    );
+    let listed = repo.git(&[
+        "--git-dir",
+        remote.to_str().expect("utf-8"),
+        "branch",
+        "--list",
+        "hotfix/*",
+    ]);
+    assert_eq!(listed, "");
+}
