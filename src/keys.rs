@@ -535,6 +535,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_config_lists_every_action_and_screen() {
+        let example = include_str!("../config.example.toml");
+        let listed = |from: &str, to: &str| -> Vec<String> {
+            let start = example.find(from).map_or(0, |i| i + from.len());
+            let end = example[start..]
+                .find(to)
+                .map_or(example.len(), |i| start + i);
+            example[start..end]
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let actions = listed("# Actions:", "[keys]");
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+        assert_eq!(actions, names, "config.example.toml's list of actions");
+        let screens = listed("# screens:", "\n");
+        let names: Vec<&str> = Screen::ALL.iter().map(|s| s.name()).collect();
+        let mut sorted_names = names.clone();
+        sorted_names.sort_unstable();
+        let mut sorted = screens.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted, sorted_names,
+            "config.example.toml's list of screens"
+        );
+    }
+
+    #[test]
     fn chords_parse_and_print() {
         assert_eq!(KeyChord::parse("q").unwrap(), ch('q'));
         assert_eq!(KeyChord::parse("G").unwrap(), ch('G'));
