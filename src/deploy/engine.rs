@@ -13,7 +13,7 @@ use crate::domain::Digest;
 use crate::engine::inventory::StatusCell;
 use crate::engine::ledger::LedgerNote;
 use crate::engine::{lock, Engine, EngineError, EngineEvent, EventKind, JobId, Progress, Step};
-use crate::ledger::{LedgerError, NewRecord, RecordKind};
+use crate::ledger::{NewRecord, RecordKind};
 
 /// Which image `gantry deploy` points the environment at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,22 +284,10 @@ impl Engine {
             tag: Some(request.tag.clone()),
             details,
         };
-        match self.record(record).await {
-            Ok(appended) => LedgerNote {
-                record: Some(appended.record.id),
-                pushed_to: appended.pushed_to,
-                off: None,
-                warning: appended.warning,
-            },
-            Err(LedgerError::Off(reason)) => LedgerNote {
-                off: Some(reason),
-                ..LedgerNote::default()
-            },
-            Err(e) => LedgerNote {
-                warning: Some(format!("deploy not recorded in the ledger: {e}")),
-                ..LedgerNote::default()
-            },
-        }
+        LedgerNote::from_append_as(
+            self.record(record).await.map(Some),
+            "deploy not recorded in the ledger",
+        )
     }
 
     /// What `env`'s GitOps file pins for `service` at the head of its branch (fetched

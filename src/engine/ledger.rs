@@ -35,6 +35,14 @@ pub struct LedgerNote {
 
 impl LedgerNote {
     fn from_append(result: Result<Option<Appended>, LedgerError>) -> LedgerNote {
+        LedgerNote::from_append_as(result, "not recorded in the ledger")
+    }
+
+    /// As `from_append`, with `unrecorded` saying what was not recorded when appending failed.
+    pub(crate) fn from_append_as(
+        result: Result<Option<Appended>, LedgerError>,
+        unrecorded: &str,
+    ) -> LedgerNote {
         match result {
             Ok(None) => LedgerNote::default(),
             Ok(Some(appended)) => LedgerNote {
@@ -48,7 +56,7 @@ impl LedgerNote {
                 ..LedgerNote::default()
             },
             Err(e) => LedgerNote {
-                warning: Some(format!("not recorded in the ledger: {e}")),
+                warning: Some(format!("{unrecorded}: {e}")),
                 ..LedgerNote::default()
             },
         }

@@ -344,6 +344,14 @@ impl GitRepo {
             let odb = self.repo.odb().map_err(GitError::git("walking history"))?;
             return Ok(Walk::Chain(FirstParents::new(odb, self.graph(), head)));
         }
+        Ok(Walk::Revwalk {
+            revwalk: self.revwalk_from(head)?,
+            walked: 0,
+        })
+    }
+
+    /// libgit2's revwalk from `head`, following first parents only if configured.
+    fn revwalk_from(&self, head: Oid) -> Result<git2::Revwalk<'_>, GitError> {
         let mut revwalk = self
             .repo
             .revwalk()
@@ -356,7 +364,7 @@ impl GitRepo {
         revwalk
             .push(head)
             .map_err(GitError::git("walking history"))?;
-        Ok(Walk::Revwalk { revwalk, walked: 0 })
+        Ok(revwalk)
     }
 
     /// True when first-parent chains are read by gantry rather than by a revwalk. A
@@ -662,14 +670,7 @@ impl GitRepo {
             }
             Ok(())
         } else {
-            let mut revwalk = self
-                .repo
-                .revwalk()
-                .map_err(GitError::git("walking history"))?;
-            revwalk
-                .push(head)
-                .map_err(GitError::git("walking history"))?;
-            for oid in revwalk {
+            for oid in self.revwalk_from(head)? {
                 let oid = oid.map_err(GitError::git("walking history"))?;
                 if !visit(&self.commit(oid)?)? {
                     break;
@@ -879,18 +880,7 @@ impl GitRepo {
     pub fn range(&self, from: &str, to: Option<&str>, cap: usize) -> Result<CommitRange, GitError> {
         let from = self.oid(from)?;
         let to = to.map(|t| self.oid(t)).transpose()?;
-        let mut revwalk = self
-            .repo
-            .revwalk()
-            .map_err(GitError::git("walking history"))?;
-        if self.settings.first_parent {
-            revwalk
-                .simplify_first_parent()
-                .map_err(GitError::git("walking history"))?;
-        }
-        revwalk
-            .push(from)
-            .map_err(GitError::git("walking history"))?;
+        let mut revwalk = self.revwalk_from(from)?;
         if let Some(to) = to {
             revwalk.hide(to).map_err(GitError::git("walking history"))?;
         }

@@ -162,20 +162,25 @@ impl RetentionPlan {
         self.delete.is_empty() && self.orphan_signatures.is_empty()
     }
 
-    /// `3 to delete (2 signatures), 31 kept`, for confirmations and logs.
+    /// `payment-svc in dev: 3 to delete (2 signature(s)), 31 kept`, for confirmations and logs.
     pub fn summary(&self) -> String {
+        format!(
+            "{} in {}: {}",
+            self.service,
+            self.environment,
+            self.counts()
+        )
+    }
+
+    /// `3 to delete (2 signature(s)), 31 kept`: the summary where the place is already said.
+    pub fn counts(&self) -> String {
         let signatures: usize = self
             .delete
             .iter()
             .map(|i| i.signatures.len())
             .sum::<usize>()
             + self.orphan_signatures.len();
-        let mut text = format!(
-            "{} in {}: {} to delete",
-            self.service,
-            self.environment,
-            self.delete.len()
-        );
+        let mut text = format!("{} to delete", self.delete.len());
         if signatures > 0 {
             text.push_str(&format!(" ({signatures} signature(s))"));
         }

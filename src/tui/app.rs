@@ -37,6 +37,17 @@ impl<T> Loadable<T> {
     }
 }
 
+/// Marks `slot` as loading and returns true when it must be (re)loaded: `force`, never
+/// asked, or failed last time.
+fn start_loading<T>(slot: &mut Loadable<T>, force: bool) -> bool {
+    if force || matches!(slot, Loadable::Idle | Loadable::Failed(_)) {
+        *slot = Loadable::Loading;
+        true
+    } else {
+        false
+    }
+}
+
 /// An image's signatures as the Images screen marks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigMark {
@@ -862,40 +873,38 @@ impl App {
                     self.service().map(str::to_string),
                     self.environment().map(|e| e.name.clone()),
                 ) {
-                    let key = (service.clone(), env.clone());
-                    let entry = self.images.entry(key).or_default();
-                    if force || matches!(entry, Loadable::Idle | Loadable::Failed(_)) {
-                        *entry = Loadable::Loading;
+                    let entry = self
+                        .images
+                        .entry((service.clone(), env.clone()))
+                        .or_default();
+                    if start_loading(entry, force) {
                         effects.push(Effect::LoadImages { service, env });
                     }
                 }
             }
             Screen::Environments => {
-                if force || matches!(self.status, Loadable::Idle | Loadable::Failed(_)) {
-                    self.status = Loadable::Loading;
+                if start_loading(&mut self.status, force) {
                     effects.push(Effect::LoadStatus);
                 }
             }
             Screen::Commits => {
-                if force || matches!(self.commits, Loadable::Idle | Loadable::Failed(_)) {
-                    self.commits = Loadable::Loading;
+                if start_loading(&mut self.commits, force) {
                     effects.push(Effect::LoadCommits);
                 }
-                // Branch heads label the commits they point at.
+                // Branch heads label the commits they point at; a failed load is
+                // retried on the Branches screen, not on every visit here.
                 if force || matches!(self.branches, Loadable::Idle) {
                     self.branches = Loadable::Loading;
                     effects.push(Effect::LoadBranches);
                 }
             }
             Screen::Branches => {
-                if force || matches!(self.branches, Loadable::Idle | Loadable::Failed(_)) {
-                    self.branches = Loadable::Loading;
+                if start_loading(&mut self.branches, force) {
                     effects.push(Effect::LoadBranches);
                 }
             }
             Screen::Promotions => {
-                if force || matches!(self.requests, Loadable::Idle | Loadable::Failed(_)) {
-                    self.requests = Loadable::Loading;
+                if start_loading(&mut self.requests, force) {
                     effects.push(Effect::LoadRequests);
                 }
             }
@@ -910,8 +919,7 @@ impl App {
                         .retention
                         .entry((service.clone(), env.clone()))
                         .or_default();
-                    if force || matches!(entry, Loadable::Idle | Loadable::Failed(_)) {
-                        *entry = Loadable::Loading;
+                    if start_loading(entry, force) {
                         effects.push(Effect::LoadRetention { service, env });
                     }
                 }

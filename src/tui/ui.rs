@@ -867,16 +867,6 @@ fn render_branches(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     );
 }
 
-/// `3 to delete (2 signatures), 31 kept`, without the plan's service and environment.
-fn retention_counts(plan: &RetentionPlan) -> String {
-    let summary = plan.summary();
-    let prefix = format!("{} in {}: ", plan.service, plan.environment);
-    summary
-        .strip_prefix(&prefix)
-        .map(str::to_string)
-        .unwrap_or(summary)
-}
-
 fn render_retention(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     let (title, rest) = split_title(body, 2);
     let service = app.service().unwrap_or("-").to_string();
@@ -894,7 +884,7 @@ fn render_retention(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
     let mut second = Vec::new();
     if let Loadable::Loaded(plan) = &loadable {
         first.push(Span::styled(format!("   {}", plan.repository), theme.muted));
-        let counts = retention_counts(plan);
+        let counts = plan.counts();
         second.push(if plan.is_noop() {
             Span::styled(format!("nothing to delete: {counts}"), theme.ok)
         } else {
