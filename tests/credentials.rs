@@ -42,7 +42,7 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let root = std::env::temp_dir().join(format!("gantry-creds-{}", std::process::id()));
+        let root = common::process_root("gantry-creds");
         let basic = LocalRegistry::start_with_basic_auth(&root.join("basic"), USER, BASIC_PASSWORD)
             .expect("basic-auth registry");
         let mut users = TokenUsers::default();

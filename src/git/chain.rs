@@ -9,10 +9,16 @@
 //! [`super::GitRepo::reads_chains`]).
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use git2::{ErrorClass, ErrorCode, ObjectType, Odb, Oid};
 
 use super::graph::CommitGraph;
+use super::pack::Packs;
+
+/// Objects read through libgit2 before the packs are opened: loading their indexes costs
+/// a few milliseconds, worth it only for a long walk (a short one tops up a cached chain).
+const READS_BEFORE_PACKS: usize = 64;
 
 pub(super) struct FirstParents<'r> {
     odb: Odb<'r>,
@@ -27,6 +33,12 @@ pub(super) struct FirstParents<'r> {
     /// Commits read as objects: a damaged object naming a descendant as its parent must
     /// not send the walk round forever (a revwalk marks what it has seen for the same reason).
     seen: HashSet<Oid>,
+    /// The object store whose packs long walks read directly; `None` reads every object
+    /// through libgit2.
+    objects: Option<PathBuf>,
+    packs: Option<Packs>,
+    /// Commits whose start was read from a pack rather than through libgit2.
+    packed_reads: usize,
 }
 
 impl<'r> FirstParents<'r> {
@@ -38,7 +50,22 @@ impl<'r> FirstParents<'r> {
             graph_steps: 0,
             damaged: false,
             seen: HashSet::new(),
+            objects: None,
+            packs: None,
+            packed_reads: 0,
         }
+    }
+
+    /// Lets a long walk read commits from the packs under `objects` (see [`super::pack`]).
+    pub(super) fn reading_packs(mut self, objects: PathBuf) -> Self {
+        self.objects = Some(objects);
+        self
+    }
+
+    /// How many of [`Self::objects_read`] came straight from a pack.
+    #[cfg(test)]
+    pub(super) fn packed_reads(&self) -> usize {
+        self.packed_reads
     }
 
     /// How many commits were read as objects rather than from the graph.
@@ -80,6 +107,26 @@ impl<'r> FirstParents<'r> {
                 format!("commit {oid} is its own ancestor: the repository is damaged"),
             ));
         }
+        if self.packs.is_none() && self.seen.len() > READS_BEFORE_PACKS {
+            self.packs = self.objects.take().map(|objects| Packs::open(&objects));
+        }
+        // A pack's bytes that do not parse go to libgit2 too, which says what is wrong.
+        let packed = self
+            .packs
+            .as_mut()
+            .and_then(|packs| packs.commit_head(&oid))
+            .and_then(first_parent_line);
+        let parent = match packed {
+            Some(parent) => {
+                self.packed_reads += 1;
+                parent
+            }
+            None => self.parent_through_libgit2(oid)?,
+        };
+        Ok(parent.map(|p| (p, self.graph.and_then(|g| g.position(&p)))))
+    }
+
+    fn parent_through_libgit2(&self, oid: Oid) -> Result<Option<Oid>, git2::Error> {
         let object = self.odb.read(oid)?;
         if object.kind() != ObjectType::Commit {
             return Err(git2::Error::new(
@@ -88,14 +135,13 @@ impl<'r> FirstParents<'r> {
                 format!("{oid} is a {}, not a commit", object.kind().str()),
             ));
         }
-        let parent = first_parent_line(object.data()).ok_or_else(|| {
+        first_parent_line(object.data()).ok_or_else(|| {
             git2::Error::new(
                 ErrorCode::GenericError,
                 ErrorClass::Object,
                 format!("commit {oid} has a malformed header"),
             )
-        })?;
-        Ok(parent.map(|p| (p, self.graph.and_then(|g| g.position(&p)))))
+        })
     }
 }
 
@@ -205,6 +251,34 @@ mod tests {
         let bytes = std::fs::read(&layer).expect("layer");
         std::fs::write(&layer, &bytes[..bytes.len() / 2]).expect("cut");
         assert_eq!(read(&git, &repo.objects(), head), (all.clone(), all.len()));
+    }
+
+    #[test]
+    fn a_long_walk_reads_packed_commits_itself_and_agrees_with_libgit2() {
+        let repo = Repo::new();
+        history(&repo);
+        repo.commits(READS_BEFORE_PACKS);
+        repo.git(&["repack", "-adq"]);
+        // Loose commits above the pack, read before and after the packs are opened.
+        repo.commits(READS_BEFORE_PACKS + 5);
+        let git = git2::Repository::open(repo.path()).expect("open");
+        let head = repo.head();
+        let truth = revwalk(&git, head);
+
+        let mut walk =
+            FirstParents::new(git.odb().expect("odb"), None, head).reading_packs(repo.objects());
+        let chain: Vec<Oid> = (&mut walk).map(|oid| oid.expect("oid")).collect();
+        assert_eq!(chain, truth);
+        assert_eq!(walk.objects_read(), chain.len());
+        // The packed ones git stored whole; the loose ones, and deltas, through libgit2.
+        assert!(walk.packed_reads() > 0);
+        assert!(walk.packed_reads() <= chain.len() - (READS_BEFORE_PACKS + 5));
+
+        // Without the packs every commit goes through libgit2, with the same answer.
+        let mut plain = FirstParents::new(git.odb().expect("odb"), None, head);
+        let chain: Vec<Oid> = (&mut plain).map(|oid| oid.expect("oid")).collect();
+        assert_eq!(chain, truth);
+        assert_eq!(plain.packed_reads(), 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod cache;
 mod chain;
 mod containing;
 mod graph;
+mod pack;
 mod push;
 mod release;
 #[cfg(test)]
@@ -194,7 +195,7 @@ enum GraphState {
 /// History below a head, as `locate` and the chain cache walk it.
 enum Walk<'r> {
     /// First parents read by gantry (commit-graph, else the objects' `parent` lines).
-    Chain(FirstParents<'r>),
+    Chain(Box<FirstParents<'r>>),
     /// libgit2's revwalk: the whole history, or first parents of a shallow or grafted one.
     Revwalk {
         revwalk: git2::Revwalk<'r>,
@@ -342,7 +343,10 @@ impl GitRepo {
     fn walk_below(&self, head: Oid) -> Result<Walk<'_>, GitError> {
         if self.reads_chains() {
             let odb = self.repo.odb().map_err(GitError::git("walking history"))?;
-            return Ok(Walk::Chain(FirstParents::new(odb, self.graph(), head)));
+            let objects = self.repo.commondir().join("objects");
+            return Ok(Walk::Chain(Box::new(
+                FirstParents::new(odb, self.graph(), head).reading_packs(objects),
+            )));
         }
         Ok(Walk::Revwalk {
             revwalk: self.revwalk_from(head)?,

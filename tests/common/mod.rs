@@ -22,10 +22,33 @@ pub struct Registries {
     pub root: PathBuf,
 }
 
+/// A directory for this test process's shared registries, `<temp>/<prefix>-<pid>`.
+/// Shared registries live in statics, which are never dropped, so their storage outlives
+/// the process; the ones of test processes that are gone are removed here instead.
+pub fn process_root(prefix: &str) -> PathBuf {
+    let temp = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&temp) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(prefix))
+                .and_then(|n| n.strip_prefix('-'))
+                .and_then(|n| n.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+    temp.join(format!("{prefix}-{}", std::process::id()))
+}
+
 pub fn registries() -> &'static Registries {
     static REGISTRIES: OnceLock<Registries> = OnceLock::new();
     REGISTRIES.get_or_init(|| {
-        let root = std::env::temp_dir().join(format!("gantry-tests-{}", std::process::id()));
+        let root = process_root("gantry-tests");
         let start = |name: &str| {
             LocalRegistry::start(&root.join(name))
                 .unwrap_or_else(|e| panic!("starting {name} registry: {e}"))

@@ -1,0 +1,448 @@
+//! Reads the start of commit objects straight from git's pack files, for first-parent
+//! walks over repositories without a commit-graph (a fresh clone has none).
+//!
+//! A walk needs only a commit's `tree` and first `parent` lines, the first 94 bytes of it.
+//! libgit2 inflates, hashes and caches the whole object on every read; here the pack index
+//! is searched in memory and only those bytes are inflated. Anything out of the ordinary (a loose object, a delta, an
+//! alternate object store, a pack or index this reader does not know, damage) is not an
+//! error here: the caller reads that object through libgit2, which knows every case and
+//! reports damage properly.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use flate2::{Decompress, FlushDecompress};
+use git2::Oid;
+
+const OID_LEN: usize = 20;
+/// `tree <40 hex>\n` then `parent <40 hex>\n`: all a first-parent walk reads of a commit.
+pub(super) const COMMIT_HEAD_LEN: usize = 5 + 40 + 1 + 7 + 40 + 1;
+/// Pack data is read in windows of this size and a few are kept, so a walk down a clone's
+/// pack (commits first, newest first) reads each part of the file once.
+const WINDOW: u64 = 1 << 20;
+const WINDOWS_KEPT: usize = 4;
+/// Enough compressed input for `COMMIT_HEAD_LEN` bytes of output whatever the encoder did
+/// (a dynamic Huffman block header is at most a few hundred bytes).
+const ENTRY_READ: u64 = 1024;
+/// Indexes larger than this (tens of millions of objects) are left to libgit2, which maps
+/// them instead of reading them into memory.
+const MAX_INDEX_BYTES: u64 = 512 << 20;
+const OBJ_COMMIT: u8 = 1;
+
+/// The pack files of one object store, each with its index loaded.
+pub(super) struct Packs {
+    packs: Vec<Pack>,
+    inflater: Decompress,
+    head: [u8; COMMIT_HEAD_LEN],
+}
+
+struct Pack {
+    /// Entries of the index's fan-out table: objects whose first byte is <= i.
+    fanout: [u32; 256],
+    oids: Vec<u8>,
+    offsets: Vec<u32>,
+    large_offsets: Vec<u8>,
+    data: File,
+    windows: Vec<Window>,
+    next_evicted: usize,
+}
+
+struct Window {
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Packs {
+    /// Every `.idx` + `.pack` pair under `objects/pack` this reader understands (index
+    /// version 2, SHA-1, pack version 2 or 3); the others are skipped, so their objects go
+    /// through libgit2.
+    pub(super) fn open(objects: &Path) -> Packs {
+        let mut packs = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(objects.join("pack")) {
+            let mut indexes: Vec<_> = entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| path.extension().is_some_and(|ext| ext == "idx"))
+                .collect();
+            // Stable order, so the same repository is always read the same way.
+            indexes.sort();
+            packs.extend(indexes.iter().filter_map(|idx| Pack::open(idx)));
+        }
+        Packs {
+            packs,
+            inflater: Decompress::new(true),
+            head: [0; COMMIT_HEAD_LEN],
+        }
+    }
+
+    /// How many packs are read here.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.packs.len()
+    }
+
+    /// The first bytes of commit `oid` (all of it when shorter than [`COMMIT_HEAD_LEN`])
+    /// when a pack holds it whole; `None` when it is elsewhere or anything is unusual.
+    pub(super) fn commit_head(&mut self, oid: &Oid) -> Option<&[u8]> {
+        let raw = oid.as_bytes();
+        let (pack, offset) = self
+            .packs
+            .iter_mut()
+            .find_map(|pack| pack.offset_of(raw).map(|offset| (pack, offset)))?;
+        let entry = pack.entry(offset)?;
+        let (kind, size, header_len) = entry_header(entry)?;
+        if kind != OBJ_COMMIT {
+            return None;
+        }
+        let wanted = usize::try_from(size).ok()?.min(COMMIT_HEAD_LEN);
+        let compressed = entry.get(header_len..)?;
+        self.inflater.reset(true);
+        let status =
+            self.inflater
+                .decompress(compressed, &mut self.head[..wanted], FlushDecompress::None);
+        let written = usize::try_from(self.inflater.total_out()).ok()?;
+        if status.is_err() {
+            return None;
+        }
+        (written == wanted).then(|| &self.head[..wanted])
+    }
+}
+
+impl Pack {
+    fn open(idx_path: &Path) -> Option<Pack> {
+        let index = File::open(idx_path).ok()?;
+        let index_len = index.metadata().ok()?.len();
+        if index_len > MAX_INDEX_BYTES {
+            return None;
+        }
+        let read = |offset: u64, len: usize| -> Option<Vec<u8>> {
+            let mut buf = vec![0; len];
+            index.read_exact_at(&mut buf, offset).ok()?;
+            Some(buf)
+        };
+        let header = read(0, 8 + 256 * 4)?;
+        if header[..4] != *b"\xfftOc" || header[4..8] != 2u32.to_be_bytes() {
+            return None;
+        }
+        let mut fanout = [0u32; 256];
+        for (i, entry) in fanout.iter_mut().enumerate() {
+            *entry = be_u32(&header[8 + i * 4..])?;
+        }
+        if fanout.windows(2).any(|w| w[0] > w[1]) {
+            return None;
+        }
+        let count = usize::try_from(fanout[255]).ok()?;
+        // Oids, CRCs, offsets, the large offsets (8 bytes each), two trailing checksums:
+        // a size that fits no number of large offsets means another hash or another format.
+        let fixed = (8 + 256 * 4 + count * (OID_LEN + 4 + 4) + 2 * OID_LEN) as u64;
+        if index_len < fixed || !(index_len - fixed).is_multiple_of(8) {
+            return None;
+        }
+        let oids_at = 8 + 256 * 4;
+        let offsets_at = (oids_at + count * (OID_LEN + 4)) as u64;
+        let large_at = offsets_at + count as u64 * 4;
+        let oids = read(oids_at as u64, count * OID_LEN)?;
+        let offsets = read(offsets_at, count * 4)?
+            .chunks_exact(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let large_offsets = read(large_at, usize::try_from(index_len - fixed).ok()?)?;
+
+        let data = File::open(idx_path.with_extension("pack")).ok()?;
+        let mut pack_header = [0u8; 12];
+        data.read_exact_at(&mut pack_header, 0).ok()?;
+        let version = be_u32(&pack_header[4..])?;
+        if pack_header[..4] != *b"PACK"
+            || !(version == 2 || version == 3)
+            || be_u32(&pack_header[8..])? != fanout[255]
+        {
+            return None;
+        }
+        Some(Pack {
+            fanout,
+            oids,
+            offsets,
+            large_offsets,
+            data,
+            windows: Vec::with_capacity(WINDOWS_KEPT),
+            next_evicted: 0,
+        })
+    }
+
+    /// Where the object starts in the pack, if this pack holds it.
+    fn offset_of(&self, oid: &[u8]) -> Option<u64> {
+        let first = usize::from(*oid.first()?);
+        let low = if first == 0 {
+            0
+        } else {
+            self.fanout[first - 1] as usize
+        };
+        let high = self.fanout[first] as usize;
+        let found = self.search(oid, low, high)?;
+        let raw = *self.offsets.get(found)?;
+        if raw & 0x8000_0000 == 0 {
+            return Some(u64::from(raw));
+        }
+        let at = usize::try_from(raw & 0x7fff_ffff).ok()? * 8;
+        let bytes = self.large_offsets.get(at..at + 8)?;
+        Some(u64::from_be_bytes(bytes.try_into().ok()?))
+    }
+
+    /// The index entry of `oid` among entries `low..high` (sorted, so halved each step).
+    fn search(&self, oid: &[u8], mut low: usize, mut high: usize) -> Option<usize> {
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let probe = self.oids.get(middle * OID_LEN..(middle + 1) * OID_LEN)?;
+            match probe.cmp(oid) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(middle),
+            }
+        }
+        None
+    }
+
+    /// The pack's bytes from `offset`: up to [`ENTRY_READ`] of them, fewer at the end.
+    fn entry(&mut self, offset: u64) -> Option<&[u8]> {
+        let held = self.windows.iter().position(|w| w.covers(offset));
+        let slot = match held {
+            Some(slot) => slot,
+            None => {
+                // Windows overlap by an entry's read, so every entry starting in one is
+                // whole in it.
+                let start = offset - offset % WINDOW;
+                let slot = if self.windows.len() < WINDOWS_KEPT {
+                    self.windows.push(Window {
+                        start,
+                        bytes: vec![0; (WINDOW + ENTRY_READ) as usize],
+                    });
+                    self.windows.len() - 1
+                } else {
+                    let slot = self.next_evicted;
+                    self.next_evicted = (slot + 1) % WINDOWS_KEPT;
+                    slot
+                };
+                // The evicted window's buffer is reused: no allocation, no zeroing.
+                self.windows[slot].fill(&self.data, start)?;
+                if !self.windows[slot].covers(offset) {
+                    return None;
+                }
+                slot
+            }
+        };
+        let window = &self.windows[slot];
+        let from = usize::try_from(offset - window.start).ok()?;
+        let to = (from + ENTRY_READ as usize).min(window.bytes.len());
+        window.bytes.get(from..to)
+    }
+}
+
+impl Window {
+    /// Reads the file from `start` into the window's buffer, as much as it holds.
+    fn fill(&mut self, file: &File, start: u64) -> Option<()> {
+        self.start = start;
+        self.bytes.resize((WINDOW + ENTRY_READ) as usize, 0);
+        let mut filled = 0;
+        while filled < self.bytes.len() {
+            match file.read_at(&mut self.bytes[filled..], start + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.bytes.clear();
+                    return None;
+                }
+            }
+        }
+        self.bytes.truncate(filled);
+        Some(())
+    }
+
+    /// True when the window holds [`ENTRY_READ`] bytes from `offset`, or all there is
+    /// up to the end of the file.
+    fn covers(&self, offset: u64) -> bool {
+        let end = self.start + self.bytes.len() as u64;
+        let at_file_end = (self.bytes.len() as u64) < WINDOW + ENTRY_READ;
+        offset >= self.start && (offset + ENTRY_READ <= end || at_file_end && offset < end)
+    }
+}
+
+/// A pack entry's type, inflated size and header length.
+fn entry_header(entry: &[u8]) -> Option<(u8, u64, usize)> {
+    let first = *entry.first()?;
+    let kind = (first >> 4) & 0x7;
+    let mut size = u64::from(first & 0x0f);
+    let mut shift = 4;
+    let mut used = 1;
+    let mut byte = first;
+    while byte & 0x80 != 0 {
+        byte = *entry.get(used)?;
+        if shift > 57 {
+            return None;
+        }
+        size |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+        used += 1;
+    }
+    Some((kind, size, used))
+}
+
+fn be_u32(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::test_repo::{history, Repo};
+
+    fn oids(repo: &Repo, args: &[&str]) -> Vec<Oid> {
+        repo.git(args)
+            .lines()
+            .map(|line| Oid::from_str(&line[..40]).expect("oid"))
+            .collect()
+    }
+
+    /// The commits the pack under `repo` holds as deltas, from `git verify-pack`, which
+    /// names a delta's base as the line's last fields.
+    fn deltified(repo: &Repo) -> Vec<Oid> {
+        let pack_idx = std::fs::read_dir(repo.objects().join("pack"))
+            .expect("pack dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "idx"))
+            .expect("an index");
+        repo.git(&["verify-pack", "-v", pack_idx.to_str().expect("utf-8")])
+            .lines()
+            .filter(|line| line.split_whitespace().nth(1) == Some("commit"))
+            .filter(|line| line.split_whitespace().count() > 5)
+            .map(|line| Oid::from_str(&line[..40]).expect("oid"))
+            .collect()
+    }
+
+    #[test]
+    fn packed_commits_start_as_libgit2_reads_them_and_nothing_else_answers() {
+        let repo = Repo::new();
+        history(&repo);
+        // Longer and shorter than the head a walk reads; a root commit has no parent line.
+        repo.git(&["commit", "-q", "--allow-empty", "-m", &"body\n".repeat(60)]);
+        repo.git(&["repack", "-adq"]);
+        let deltas = deltified(&repo);
+        let packed = oids(&repo, &["rev-list", "--all"]);
+        repo.commits(2);
+        let loose = oids(&repo, &["rev-list", "-2", "develop"]);
+        let trees = oids(
+            &repo,
+            &["rev-list", "--all", "--objects", "--no-object-names"],
+        )
+        .into_iter()
+        .filter(|oid| !packed.contains(oid) && !loose.contains(oid))
+        .collect::<Vec<_>>();
+        let whole: Vec<Oid> = packed
+            .iter()
+            .copied()
+            .filter(|o| !deltas.contains(o))
+            .collect();
+        // git stores many such small, alike commits as deltas; some stay whole.
+        assert!(!whole.is_empty(), "no commit of {} whole", packed.len());
+        assert!(!trees.is_empty());
+
+        let git = git2::Repository::open(repo.path()).expect("open");
+        let odb = git.odb().expect("odb");
+        let mut packs = Packs::open(&repo.objects());
+        assert_eq!(packs.len(), 1);
+        for oid in &whole {
+            let object = odb.read(*oid).expect("read");
+            let whole = object.data();
+            let head = packs.commit_head(oid).expect("a packed commit is answered");
+            assert_eq!(head, &whole[..whole.len().min(COMMIT_HEAD_LEN)], "{oid}");
+        }
+        for oid in loose.iter().chain(&trees).chain(&deltas) {
+            assert_eq!(packs.commit_head(oid), None, "{oid}");
+        }
+        let absent = Oid::from_str("00000000000000000000000000000000000000ff").expect("oid");
+        assert_eq!(packs.commit_head(&absent), None);
+    }
+
+    #[test]
+    fn commits_stored_as_deltas_are_left_to_libgit2() {
+        let repo = Repo::new();
+        // Commits that differ only in their first lines: git stores most as deltas.
+        for _ in 0..20 {
+            repo.git(&[
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                &"same message\n".repeat(80),
+            ]);
+        }
+        repo.git(&["repack", "-adfq", "--window=50", "--depth=50"]);
+        let deltas = deltified(&repo);
+        assert!(!deltas.is_empty(), "no commit was deltified");
+        let whole = oids(&repo, &["rev-list", "develop"])
+            .into_iter()
+            .filter(|oid| !deltas.contains(oid))
+            .collect::<Vec<_>>();
+        assert!(!whole.is_empty());
+
+        let mut packs = Packs::open(&repo.objects());
+        for oid in &deltas {
+            assert_eq!(packs.commit_head(oid), None, "{oid}");
+        }
+        for oid in &whole {
+            assert!(packs.commit_head(oid).is_some(), "{oid}");
+        }
+    }
+
+    #[test]
+    fn an_index_or_pack_it_does_not_know_is_skipped() {
+        let repo = Repo::new();
+        repo.commits(3);
+        repo.git(&["repack", "-adq"]);
+        let head = repo.head();
+        assert!(Packs::open(&repo.objects()).commit_head(&head).is_some());
+        let pack_dir = repo.objects().join("pack");
+        let files: Vec<_> = std::fs::read_dir(&pack_dir)
+            .expect("pack dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        let idx = files
+            .iter()
+            .find(|p| p.extension().is_some_and(|x| x == "idx"))
+            .expect("idx");
+        let pack = idx.with_extension("pack");
+        let original_idx = std::fs::read(idx).expect("idx");
+        let original_pack = std::fs::read(&pack).expect("pack");
+        let rewrite = |path: &Path, bytes: &[u8]| {
+            let mut permissions = std::fs::metadata(path).expect("meta").permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            permissions.set_readonly(false);
+            std::fs::set_permissions(path, permissions).expect("writable");
+            std::fs::write(path, bytes).expect("write");
+        };
+
+        let mut version_1 = original_idx.clone();
+        version_1[..4].copy_from_slice(b"\0\0\0\x01");
+        rewrite(idx, &version_1);
+        assert_eq!(Packs::open(&repo.objects()).len(), 0);
+        // An index cut short, or one whose size fits another hash's entries.
+        rewrite(idx, &original_idx[..original_idx.len() - 7]);
+        assert_eq!(Packs::open(&repo.objects()).len(), 0);
+        rewrite(idx, &original_idx);
+        let mut wrong_count = original_pack.clone();
+        wrong_count[11] ^= 1;
+        rewrite(&pack, &wrong_count);
+        assert_eq!(Packs::open(&repo.objects()).len(), 0);
+        rewrite(&pack, &original_pack);
+        assert_eq!(Packs::open(&repo.objects()).len(), 1);
+    }
+
+    #[test]
+    fn entry_headers_decode_type_and_size() {
+        // A commit of 300 bytes: type 1, size 300 = 0b1_0010_1100 over two bytes.
+        assert_eq!(entry_header(&[0x9c, 0x12, 0x78]), Some((1, 300, 2)));
+        assert_eq!(entry_header(&[0x35]), Some((3, 5, 1)));
+        assert_eq!(entry_header(&[0x9c]), None);
+        assert_eq!(entry_header(&[0xff; 12]), None);
+    }
+}
