@@ -74,7 +74,7 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-/// A real sshd on a free loopback port with its own host key, accepting root with the keys
+/// A real sshd on a free loopback port with its own host key, accepting the user running the tests with the keys
 /// in `authorized_keys` only; killed on drop.
 struct Sshd {
     child: Child,
@@ -83,12 +83,23 @@ struct Sshd {
     host_public: PathBuf,
 }
 
+/// The user the tests log in as: whoever runs them (root in CI), since sshd started by
+/// anyone else can only log in that user.
+fn login_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("run id -un");
+    assert!(out.status.success(), "id -un: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 impl Sshd {
     fn start(dir: &Path, authorized: &Path) -> Sshd {
         require_openssh();
         std::fs::create_dir_all(dir).expect("sshd dir");
         // Privilege separation: sshd refuses to start without it, and a fresh container lacks it.
-        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd (tests run as root)");
+        // Only sshd run as root needs it; as anyone else it logs in only its own user.
+        if std::fs::create_dir_all("/run/sshd").is_err() && login_user() == "root" {
+            panic!("cannot create /run/sshd, which sshd needs when run as root");
+        }
         let host_key = dir.join("host_key");
         keygen(&host_key, "gantry-test-host");
         let authorized_keys = dir.join("authorized_keys");
@@ -184,7 +195,12 @@ impl Sshd {
     }
 
     fn url(&self, remote: &Path) -> String {
-        format!("ssh://root@127.0.0.1:{}{}", self.port, remote.display())
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            login_user(),
+            self.port,
+            remote.display()
+        )
     }
 }
 
@@ -370,7 +386,12 @@ fn push_over_ssh_lands_with_the_key_ssh_agent_holds() {
     let log = sshd.log_once(&["Accepted publickey"]);
     let line = log
         .lines()
-        .find(|l| l.starts_with("Accepted publickey for root from 127.0.0.1 "))
+        .find(|l| {
+            l.starts_with(&format!(
+                "Accepted publickey for {} from 127.0.0.1 ",
+                login_user()
+            ))
+        })
         .unwrap_or_else(|| panic!("sshd accepted no public key:\n{log}"));
     assert!(
         line.contains(&fingerprint(&key.with_extension("pub"))),
