@@ -74,8 +74,8 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-/// A real sshd on a free loopback port with its own host key, accepting the user running the tests with the keys
-/// in `authorized_keys` only; killed on drop.
+/// A real sshd on a free loopback port with its own host key, accepting the user running
+/// the tests with the keys in `authorized_keys` only; killed on drop.
 struct Sshd {
     child: Child,
     port: u16,
