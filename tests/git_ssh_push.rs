@@ -44,6 +44,15 @@ fn keygen(path: &Path, comment: &str) {
         .arg(path));
 }
 
+/// A fresh ed25519 key pair `keys/<name>` in the case's dir.
+fn new_key(case: &Case, name: &str) -> PathBuf {
+    let keys = case.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("keys dir");
+    let key = keys.join(name);
+    keygen(&key, &format!("gantry-test-{name}"));
+    key
+}
+
 /// `SHA256:...`, as sshd logs a key and as ssh shows a host key.
 fn fingerprint(public: &Path) -> String {
     let out = run(Command::new("ssh-keygen").arg("-lf").arg(public));
@@ -353,10 +362,7 @@ fn remote_branches(repo: &TestRepo, remote: &Path) -> String {
 fn push_over_ssh_lands_with_the_key_ssh_agent_holds() {
     let case = git_case("ssh-push", "repo", false);
     let (repo, c, remote) = setup(&case, 241);
-    let keys = case.dir.path().join("keys");
-    std::fs::create_dir_all(&keys).expect("keys dir");
-    let key = keys.join("deploy");
-    keygen(&key, "gantry-test-deploy");
+    let key = new_key(&case, "deploy");
     let sshd = Sshd::start(&case.dir.path().join("sshd"), &key.with_extension("pub"));
     let agent = Agent::start(&case.dir.path().join("agent"), &[&key]);
     known_hosts(&case, &sshd.known_hosts_line());
@@ -403,12 +409,8 @@ fn push_over_ssh_lands_with_the_key_ssh_agent_holds() {
 fn an_agent_key_the_server_refuses_fails_once_and_leaves_nothing() {
     let case = git_case("ssh-refused", "repo", false);
     let (repo, c, remote) = setup(&case, 242);
-    let keys = case.dir.path().join("keys");
-    std::fs::create_dir_all(&keys).expect("keys dir");
-    let authorized = keys.join("deploy");
-    keygen(&authorized, "gantry-test-deploy");
-    let stranger = keys.join("stranger");
-    keygen(&stranger, "gantry-test-stranger");
+    let authorized = new_key(&case, "deploy");
+    let stranger = new_key(&case, "stranger");
     let sshd = Sshd::start(
         &case.dir.path().join("sshd"),
         &authorized.with_extension("pub"),
@@ -467,12 +469,8 @@ fn an_agent_key_the_server_refuses_fails_once_and_leaves_nothing() {
 fn an_unknown_or_changed_host_key_stops_the_push_and_says_how_to_fix_it() {
     let case = git_case("ssh-hostkey", "repo", false);
     let (repo, c, remote) = setup(&case, 243);
-    let keys = case.dir.path().join("keys");
-    std::fs::create_dir_all(&keys).expect("keys dir");
-    let key = keys.join("deploy");
-    keygen(&key, "gantry-test-deploy");
-    let impostor = keys.join("other-host");
-    keygen(&impostor, "gantry-test-other-host");
+    let key = new_key(&case, "deploy");
+    let impostor = new_key(&case, "other-host");
     let sshd = Sshd::start(&case.dir.path().join("sshd"), &key.with_extension("pub"));
     let agent = Agent::start(&case.dir.path().join("agent"), &[&key]);
     repo.git(&["remote", "add", "origin", &sshd.url(&remote)]);

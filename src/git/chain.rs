@@ -9,12 +9,11 @@
 //! [`super::GitRepo::reads_chains`]).
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use git2::{ErrorClass, ErrorCode, ObjectType, Odb, Oid};
 
 use super::graph::CommitGraph;
-use super::pack::Packs;
+use super::pack::LazyPacks;
 
 /// Objects read through libgit2 before the packs are opened: loading their indexes costs
 /// a few milliseconds, worth it only for a long walk (a short one tops up a cached chain).
@@ -33,10 +32,8 @@ pub(super) struct FirstParents<'r> {
     /// Commits read as objects: a damaged object naming a descendant as its parent must
     /// not send the walk round forever (a revwalk marks what it has seen for the same reason).
     seen: HashSet<Oid>,
-    /// The object store whose packs long walks read directly; `None` reads every object
-    /// through libgit2.
-    objects: Option<PathBuf>,
-    packs: Option<Packs>,
+    /// The packs a long walk reads directly; `None` reads every object through libgit2.
+    packs: Option<&'r LazyPacks>,
     /// Commits whose start was read from a pack rather than through libgit2.
     packed_reads: usize,
 }
@@ -50,15 +47,14 @@ impl<'r> FirstParents<'r> {
             graph_steps: 0,
             damaged: false,
             seen: HashSet::new(),
-            objects: None,
             packs: None,
             packed_reads: 0,
         }
     }
 
-    /// Lets a long walk read commits from the packs under `objects` (see [`super::pack`]).
-    pub(super) fn reading_packs(mut self, objects: PathBuf) -> Self {
-        self.objects = Some(objects);
+    /// Lets a long walk read commits from `packs` (see [`super::pack`]).
+    pub(super) fn reading_packs(mut self, packs: &'r LazyPacks) -> Self {
+        self.packs = Some(packs);
         self
     }
 
@@ -107,15 +103,13 @@ impl<'r> FirstParents<'r> {
                 format!("commit {oid} is its own ancestor: the repository is damaged"),
             ));
         }
-        if self.packs.is_none() && self.seen.len() > READS_BEFORE_PACKS {
-            self.packs = self.objects.take().map(|objects| Packs::open(&objects));
-        }
         // A pack's bytes that do not parse go to libgit2 too, which says what is wrong.
-        let packed = self
-            .packs
-            .as_mut()
-            .and_then(|packs| packs.commit_head(&oid))
-            .and_then(first_parent_line);
+        let packed = match self.packs {
+            Some(packs) if self.seen.len() > READS_BEFORE_PACKS => packs
+                .get()
+                .and_then(|mut packs| packs.commit_head(&oid).and_then(first_parent_line)),
+            _ => None,
+        };
         let parent = match packed {
             Some(parent) => {
                 self.packed_reads += 1;
@@ -265,8 +259,8 @@ mod tests {
         let head = repo.head();
         let truth = revwalk(&git, head);
 
-        let mut walk =
-            FirstParents::new(git.odb().expect("odb"), None, head).reading_packs(repo.objects());
+        let packs = LazyPacks::new(repo.objects());
+        let mut walk = FirstParents::new(git.odb().expect("odb"), None, head).reading_packs(&packs);
         let chain: Vec<Oid> = (&mut walk).map(|oid| oid.expect("oid")).collect();
         assert_eq!(chain, truth);
         assert_eq!(walk.objects_read(), chain.len());

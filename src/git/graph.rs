@@ -13,7 +13,7 @@ use std::path::Path;
 
 use git2::Oid;
 
-const OID_LEN: usize = 20;
+pub(super) const OID_LEN: usize = 20;
 /// Tree id, two parent positions, then generation and commit time.
 pub(super) const CDAT_WIDTH: usize = OID_LEN + 16;
 /// A first-parent slot holding this has no parent.
@@ -106,25 +106,10 @@ impl CommitGraph {
     /// `oid`'s position, if the graph has it.
     pub(super) fn position(&self, oid: &Oid) -> Option<u32> {
         let id = oid.as_bytes();
-        let first = usize::from(*id.first()?);
         // The newest layer first: where git looks first too.
         self.layers.iter().rev().find_map(|layer| {
-            let hi = *layer.fanout.get(first)? as usize;
-            let lo = match first.checked_sub(1) {
-                Some(prev) => *layer.fanout.get(prev)? as usize,
-                None => 0,
-            };
-            let (mut lo, mut hi) = (lo, hi.min(layer.len as usize));
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                let at = layer.oids.get(mid * OID_LEN..(mid + 1) * OID_LEN)?;
-                match at.cmp(id) {
-                    std::cmp::Ordering::Less => lo = mid + 1,
-                    std::cmp::Ordering::Greater => hi = mid,
-                    std::cmp::Ordering::Equal => return layer.base.checked_add(mid as u32),
-                }
-            }
-            None
+            let index = find_id(&layer.fanout, &layer.oids, id)?;
+            layer.base.checked_add(u32::try_from(index).ok()?)
         })
     }
 
@@ -186,12 +171,33 @@ impl CommitGraph {
     }
 }
 
-fn be32(bytes: &[u8], at: usize) -> Option<u32> {
+/// Where `id` is in `ids`, a sorted run of ids with git's 256-entry fanout (entry `b`:
+/// how many ids start with a byte <= `b`), as commit-graphs and pack indexes keep them.
+pub(super) fn find_id(fanout: &[u32], ids: &[u8], id: &[u8]) -> Option<usize> {
+    let first = usize::from(*id.first()?);
+    let mut hi = *fanout.get(first)? as usize;
+    let mut lo = match first.checked_sub(1) {
+        Some(prev) => *fanout.get(prev)? as usize,
+        None => 0,
+    };
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let at = ids.get(mid * OID_LEN..(mid + 1) * OID_LEN)?;
+        match at.cmp(id) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}
+
+pub(super) fn be32(bytes: &[u8], at: usize) -> Option<u32> {
     let raw = bytes.get(at..at.checked_add(4)?)?;
     Some(u32::from_be_bytes(raw.try_into().ok()?))
 }
 
-fn be64(bytes: &[u8], at: usize) -> Option<u64> {
+pub(super) fn be64(bytes: &[u8], at: usize) -> Option<u64> {
     let raw = bytes.get(at..at.checked_add(8)?)?;
     Some(u64::from_be_bytes(raw.try_into().ok()?))
 }

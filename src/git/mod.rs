@@ -26,6 +26,7 @@ use crate::domain::is_commit_id;
 
 use chain::FirstParents;
 use graph::CommitGraph;
+use pack::LazyPacks;
 
 pub use release::{BranchPlan, Version};
 
@@ -195,7 +196,7 @@ enum GraphState {
 /// History below a head, as `locate` and the chain cache walk it.
 enum Walk<'r> {
     /// First parents read by gantry (commit-graph, else the objects' `parent` lines).
-    Chain(Box<FirstParents<'r>>),
+    Chain(FirstParents<'r>),
     /// libgit2's revwalk: the whole history, or first parents of a shallow or grafted one.
     Revwalk {
         revwalk: git2::Revwalk<'r>,
@@ -230,6 +231,8 @@ pub struct GitRepo {
     cache_dir: Option<PathBuf>,
     /// Loaded on the first walk that can use it.
     graph: OnceCell<GraphState>,
+    /// Opened on the first long walk without a graph.
+    packs: LazyPacks,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -280,12 +283,13 @@ impl GitRepo {
             ));
         }
         Ok(GitRepo {
-            repo,
             settings: settings.clone(),
             short_len,
             notes: RefCell::new(notes),
             cache_dir: None,
             graph: OnceCell::new(),
+            packs: LazyPacks::new(repo.commondir().join("objects")),
+            repo,
         })
     }
 
@@ -343,10 +347,9 @@ impl GitRepo {
     fn walk_below(&self, head: Oid) -> Result<Walk<'_>, GitError> {
         if self.reads_chains() {
             let odb = self.repo.odb().map_err(GitError::git("walking history"))?;
-            let objects = self.repo.commondir().join("objects");
-            return Ok(Walk::Chain(Box::new(
-                FirstParents::new(odb, self.graph(), head).reading_packs(objects),
-            )));
+            return Ok(Walk::Chain(
+                FirstParents::new(odb, self.graph(), head).reading_packs(&self.packs),
+            ));
         }
         Ok(Walk::Revwalk {
             revwalk: self.revwalk_from(head)?,

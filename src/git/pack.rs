@@ -2,20 +2,21 @@
 //! walks over repositories without a commit-graph (a fresh clone has none).
 //!
 //! A walk needs only a commit's `tree` and first `parent` lines, the first 94 bytes of it.
-//! libgit2 inflates, hashes and caches the whole object on every read; here the pack index
-//! is searched in memory and only those bytes are inflated. Anything out of the ordinary (a loose object, a delta, an
-//! alternate object store, a pack or index this reader does not know, damage) is not an
-//! error here: the caller reads that object through libgit2, which knows every case and
-//! reports damage properly.
+//! libgit2 inflates, hashes and caches the whole object on every read; here the pack
+//! index is searched in memory and only those bytes are inflated. Anything out of the
+//! ordinary (a loose object, a delta, an alternate object store, a pack or index this
+//! reader does not know, damage) is not an error here: the caller reads that object
+//! through libgit2, which knows every case and reports damage properly.
 
+use std::cell::{OnceCell, RefCell, RefMut};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::{Decompress, FlushDecompress};
 use git2::Oid;
 
-const OID_LEN: usize = 20;
+use super::graph::{be32, be64, find_id, OID_LEN};
 /// `tree <40 hex>\n` then `parent <40 hex>\n`: all a first-parent walk reads of a commit.
 pub(super) const COMMIT_HEAD_LEN: usize = 5 + 40 + 1 + 7 + 40 + 1;
 /// Pack data is read in windows of this size and a few are kept, so a walk down a clone's
@@ -29,6 +30,30 @@ const ENTRY_READ: u64 = 1024;
 /// them instead of reading them into memory.
 const MAX_INDEX_BYTES: u64 = 512 << 20;
 const OBJ_COMMIT: u8 = 1;
+
+/// A repository's packs, opened on first use and then kept for every later walk: their
+/// indexes are megabytes to read.
+pub(super) struct LazyPacks {
+    objects: PathBuf,
+    packs: OnceCell<RefCell<Packs>>,
+}
+
+impl LazyPacks {
+    pub(super) fn new(objects: PathBuf) -> LazyPacks {
+        LazyPacks {
+            objects,
+            packs: OnceCell::new(),
+        }
+    }
+
+    /// The packs, opened now if not yet; `None` while another reader holds them.
+    pub(super) fn get(&self) -> Option<RefMut<'_, Packs>> {
+        self.packs
+            .get_or_init(|| RefCell::new(Packs::open(&self.objects)))
+            .try_borrow_mut()
+            .ok()
+    }
+}
 
 /// The pack files of one object store, each with its index loaded.
 pub(super) struct Packs {
@@ -126,7 +151,7 @@ impl Pack {
         }
         let mut fanout = [0u32; 256];
         for (i, entry) in fanout.iter_mut().enumerate() {
-            *entry = be_u32(&header[8 + i * 4..])?;
+            *entry = be32(&header, 8 + i * 4)?;
         }
         if fanout.windows(2).any(|w| w[0] > w[1]) {
             return None;
@@ -151,10 +176,10 @@ impl Pack {
         let data = File::open(idx_path.with_extension("pack")).ok()?;
         let mut pack_header = [0u8; 12];
         data.read_exact_at(&mut pack_header, 0).ok()?;
-        let version = be_u32(&pack_header[4..])?;
+        let version = be32(&pack_header, 4)?;
         if pack_header[..4] != *b"PACK"
             || !(version == 2 || version == 3)
-            || be_u32(&pack_header[8..])? != fanout[255]
+            || be32(&pack_header, 8)? != fanout[255]
         {
             return None;
         }
@@ -171,35 +196,14 @@ impl Pack {
 
     /// Where the object starts in the pack, if this pack holds it.
     fn offset_of(&self, oid: &[u8]) -> Option<u64> {
-        let first = usize::from(*oid.first()?);
-        let low = if first == 0 {
-            0
-        } else {
-            self.fanout[first - 1] as usize
-        };
-        let high = self.fanout[first] as usize;
-        let found = self.search(oid, low, high)?;
-        let raw = *self.offsets.get(found)?;
+        let raw = *self.offsets.get(find_id(&self.fanout, &self.oids, oid)?)?;
         if raw & 0x8000_0000 == 0 {
             return Some(u64::from(raw));
         }
-        let at = usize::try_from(raw & 0x7fff_ffff).ok()? * 8;
-        let bytes = self.large_offsets.get(at..at + 8)?;
-        Some(u64::from_be_bytes(bytes.try_into().ok()?))
-    }
-
-    /// The index entry of `oid` among entries `low..high` (sorted, so halved each step).
-    fn search(&self, oid: &[u8], mut low: usize, mut high: usize) -> Option<usize> {
-        while low < high {
-            let middle = low + (high - low) / 2;
-            let probe = self.oids.get(middle * OID_LEN..(middle + 1) * OID_LEN)?;
-            match probe.cmp(oid) {
-                std::cmp::Ordering::Less => low = middle + 1,
-                std::cmp::Ordering::Greater => high = middle,
-                std::cmp::Ordering::Equal => return Some(middle),
-            }
-        }
-        None
+        be64(
+            &self.large_offsets,
+            usize::try_from(raw & 0x7fff_ffff).ok()? * 8,
+        )
     }
 
     /// The pack's bytes from `offset`: up to [`ENTRY_READ`] of them, fewer at the end.
@@ -285,10 +289,6 @@ fn entry_header(entry: &[u8]) -> Option<(u8, u64, usize)> {
         used += 1;
     }
     Some((kind, size, used))
-}
-
-fn be_u32(bytes: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
 }
 
 #[cfg(test)]
