@@ -8,9 +8,8 @@
 //! complete repository; shallow clones and grafted histories keep the revwalk (see
 //! [`super::GitRepo::reads_chains`]).
 
-use std::collections::HashSet;
-
 use git2::{ErrorClass, ErrorCode, ObjectType, Odb, Oid};
+use rustc_hash::FxHashSet;
 
 use super::graph::CommitGraph;
 use super::pack::LazyPacks;
@@ -31,7 +30,7 @@ pub(super) struct FirstParents<'r> {
     damaged: bool,
     /// Commits read as objects: a damaged object naming a descendant as its parent must
     /// not send the walk round forever (a revwalk marks what it has seen for the same reason).
-    seen: HashSet<Oid>,
+    seen: FxHashSet<Oid>,
     /// The packs a long walk reads directly; `None` reads every object through libgit2.
     packs: Option<&'r LazyPacks>,
     /// Commits whose start was read from a pack rather than through libgit2.
@@ -46,7 +45,7 @@ impl<'r> FirstParents<'r> {
             next: Some((head, graph.and_then(|g| g.position(&head)))),
             graph_steps: 0,
             damaged: false,
-            seen: HashSet::new(),
+            seen: FxHashSet::default(),
             packs: None,
             packed_reads: 0,
         }
@@ -105,9 +104,9 @@ impl<'r> FirstParents<'r> {
         }
         // A pack's bytes that do not parse go to libgit2 too, which says what is wrong.
         let packed = match self.packs {
-            Some(packs) if self.seen.len() > READS_BEFORE_PACKS => packs
-                .get()
-                .and_then(|mut packs| packs.commit_head(&oid).and_then(first_parent_line)),
+            Some(packs) if self.seen.len() > READS_BEFORE_PACKS => {
+                packs.get().and_then(|mut packs| packs.first_parent(&oid))
+            }
             _ => None,
         };
         let parent = match packed {
@@ -158,7 +157,7 @@ impl Iterator for FirstParents<'_> {
 
 /// The first `parent` of a raw commit: `Ok(None)` for a root commit, `None` when the
 /// header does not start as git writes it (`tree`, then the parents).
-fn first_parent_line(data: &[u8]) -> Option<Option<Oid>> {
+pub(super) fn first_parent_line(data: &[u8]) -> Option<Option<Oid>> {
     let rest = data.strip_prefix(b"tree ")?;
     let end = rest.iter().position(|&b| b == b'\n')?;
     let rest = rest.get(end + 1..)?;

@@ -10,12 +10,13 @@ mod containing;
 mod graph;
 mod pack;
 mod push;
+mod readahead;
 mod release;
 #[cfg(test)]
 mod test_repo;
 
+use rustc_hash::FxHashMap;
 use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use git2::{BranchType, Commit, ErrorCode, ObjectType, Oid, Repository, RepositoryOpenFlags};
@@ -732,7 +733,7 @@ impl GitRepo {
     pub fn locate(&self, branch: &str, prefixes: &[String]) -> Result<Vec<Lookup>, GitError> {
         let (reference, head) = self.branch_head(branch)?;
         let mut lookups: Vec<Lookup> = prefixes.iter().map(|p| self.lookup(p)).collect();
-        let mut wanted: HashMap<Oid, Vec<usize>> = HashMap::new();
+        let mut wanted: FxHashMap<Oid, Vec<usize>> = FxHashMap::default();
         let mut ambiguous: Vec<(String, usize)> = Vec::new();
         for (i, lookup) in lookups.iter().enumerate() {
             match lookup {
@@ -766,7 +767,7 @@ impl GitRepo {
                 None,
             )?;
         }
-        let unplaced: HashMap<Oid, Vec<usize>> = wanted
+        let unplaced: FxHashMap<Oid, Vec<usize>> = wanted
             .into_iter()
             .filter(|(_, indexes)| {
                 indexes
@@ -825,7 +826,7 @@ impl GitRepo {
         walk: impl Iterator<Item = Result<Oid, git2::Error>>,
         offset: usize,
         lookups: &mut [Lookup],
-        wanted: &HashMap<Oid, Vec<usize>>,
+        wanted: &FxHashMap<Oid, Vec<usize>>,
         ambiguous: &mut Vec<(String, usize)>,
         cutoff: i64,
         mut chain: Option<&mut Vec<Oid>>,

@@ -12,11 +12,15 @@ use std::cell::{OnceCell, RefCell, RefMut};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use flate2::{Decompress, FlushDecompress};
 use git2::Oid;
 
+use super::chain::first_parent_line;
 use super::graph::{be32, be64, find_id, OID_LEN};
+use super::readahead::{ReadAhead, Spans, SPAN_BYTES};
+
 /// `tree <40 hex>\n` then `parent <40 hex>\n`: all a first-parent walk reads of a commit.
 pub(super) const COMMIT_HEAD_LEN: usize = 5 + 40 + 1 + 7 + 40 + 1;
 /// Pack data is read in windows of this size and a few are kept, so a walk down a clone's
@@ -25,7 +29,7 @@ const WINDOW: u64 = 1 << 20;
 const WINDOWS_KEPT: usize = 4;
 /// Enough compressed input for `COMMIT_HEAD_LEN` bytes of output whatever the encoder did
 /// (a dynamic Huffman block header is at most a few hundred bytes).
-const ENTRY_READ: u64 = 1024;
+pub(super) const ENTRY_READ: u64 = 1024;
 /// Indexes larger than this (tens of millions of objects) are left to libgit2, which maps
 /// them instead of reading them into memory.
 const MAX_INDEX_BYTES: u64 = 512 << 20;
@@ -35,6 +39,7 @@ const OBJ_COMMIT: u8 = 1;
 /// indexes are megabytes to read.
 pub(super) struct LazyPacks {
     objects: PathBuf,
+    span_bytes: Option<u64>,
     packs: OnceCell<RefCell<Packs>>,
 }
 
@@ -42,14 +47,25 @@ impl LazyPacks {
     pub(super) fn new(objects: PathBuf) -> LazyPacks {
         LazyPacks {
             objects,
+            span_bytes: Some(SPAN_BYTES),
             packs: OnceCell::new(),
+        }
+    }
+
+    /// Packs cut into spans of `span_bytes` for read-ahead (`None`: no read-ahead), so a
+    /// test's small packs make many spans.
+    #[cfg(test)]
+    pub(super) fn with_spans(objects: PathBuf, span_bytes: Option<u64>) -> LazyPacks {
+        LazyPacks {
+            span_bytes,
+            ..LazyPacks::new(objects)
         }
     }
 
     /// The packs, opened now if not yet; `None` while another reader holds them.
     pub(super) fn get(&self) -> Option<RefMut<'_, Packs>> {
         self.packs
-            .get_or_init(|| RefCell::new(Packs::open(&self.objects)))
+            .get_or_init(|| RefCell::new(Packs::open_with(&self.objects, self.span_bytes)))
             .try_borrow_mut()
             .ok()
     }
@@ -60,15 +76,26 @@ pub(super) struct Packs {
     packs: Vec<Pack>,
     inflater: Decompress,
     head: [u8; COMMIT_HEAD_LEN],
+    ahead: ReadAhead,
+    /// The parent the read-ahead last answered, and where it is: the walk asks for it next.
+    next: Option<(Oid, usize, u32, u64)>,
 }
 
-struct Pack {
+/// A pack's index and data: shared with the read-ahead thread.
+pub(super) struct PackFiles {
     /// Entries of the index's fan-out table: objects whose first byte is <= i.
     fanout: [u32; 256],
     oids: Vec<u8>,
     offsets: Vec<u32>,
     large_offsets: Vec<u8>,
-    data: File,
+    pub(super) data: File,
+    pub(super) data_len: u64,
+    /// The entries grouped by where they sit in the pack; `None` without read-ahead.
+    pub(super) spans: Option<Spans>,
+}
+
+struct Pack {
+    files: Arc<PackFiles>,
     windows: Vec<Window>,
     next_evicted: usize,
 }
@@ -82,7 +109,12 @@ impl Packs {
     /// Every `.idx` + `.pack` pair under `objects/pack` this reader understands (index
     /// version 2, SHA-1, pack version 2 or 3); the others are skipped, so their objects go
     /// through libgit2.
+    #[cfg(test)]
     pub(super) fn open(objects: &Path) -> Packs {
+        Packs::open_with(objects, Some(SPAN_BYTES))
+    }
+
+    fn open_with(objects: &Path, span_bytes: Option<u64>) -> Packs {
         let mut packs = Vec::new();
         if let Ok(entries) = std::fs::read_dir(objects.join("pack")) {
             let mut indexes: Vec<_> = entries
@@ -91,12 +123,23 @@ impl Packs {
                 .collect();
             // Stable order, so the same repository is always read the same way.
             indexes.sort();
-            packs.extend(indexes.iter().filter_map(|idx| Pack::open(idx)));
+            packs.extend(
+                indexes
+                    .iter()
+                    .filter_map(|idx| PackFiles::open(idx, span_bytes))
+                    .map(|files| Pack {
+                        files: Arc::new(files),
+                        windows: Vec::with_capacity(WINDOWS_KEPT),
+                        next_evicted: 0,
+                    }),
+            );
         }
         Packs {
             packs,
             inflater: Decompress::new(true),
             head: [0; COMMIT_HEAD_LEN],
+            ahead: ReadAhead::new(),
+            next: None,
         }
     }
 
@@ -106,35 +149,89 @@ impl Packs {
         self.packs.len()
     }
 
-    /// The first bytes of commit `oid` (all of it when shorter than [`COMMIT_HEAD_LEN`])
-    /// when a pack holds it whole; `None` when it is elsewhere or anything is unusual.
-    pub(super) fn commit_head(&mut self, oid: &Oid) -> Option<&[u8]> {
-        let raw = oid.as_bytes();
-        let (pack, offset) = self
-            .packs
-            .iter_mut()
-            .find_map(|pack| pack.offset_of(raw).map(|offset| (pack, offset)))?;
-        let entry = pack.entry(offset)?;
-        let (kind, size, header_len) = entry_header(entry)?;
-        if kind != OBJ_COMMIT {
-            return None;
+    /// The read-ahead's record, for tests.
+    #[cfg(test)]
+    pub(super) fn ahead(&self) -> &ReadAhead {
+        &self.ahead
+    }
+
+    /// The first parent of commit `oid` when a pack holds it whole (`Some(None)`: a root
+    /// commit); `None` when it is elsewhere or anything is unusual.
+    pub(super) fn first_parent(&mut self, oid: &Oid) -> Option<Option<Oid>> {
+        let (pack_no, position, offset) = match self.next.take() {
+            Some((next, pack_no, position, offset)) if next == *oid => (pack_no, position, offset),
+            _ => self.locate(oid)?,
+        };
+        let pack = &self.packs[pack_no];
+        match self.ahead.look_up(pack_no, &pack.files, position, offset) {
+            Some(Some(found)) => {
+                let parent = self.ahead.parent(found);
+                self.next = parent.and_then(|p| {
+                    let (position, offset) = p.at?;
+                    Some((p.oid, pack_no, position, offset))
+                });
+                return Some(parent.map(|p| p.oid));
+            }
+            Some(None) => return None,
+            None => {}
         }
-        let wanted = usize::try_from(size).ok()?.min(COMMIT_HEAD_LEN);
-        let compressed = entry.get(header_len..)?;
-        self.inflater.reset(true);
-        let status =
-            self.inflater
-                .decompress(compressed, &mut self.head[..wanted], FlushDecompress::None);
-        let written = usize::try_from(self.inflater.total_out()).ok()?;
-        if status.is_err() {
-            return None;
-        }
-        (written == wanted).then(|| &self.head[..wanted])
+        first_parent_line(self.commit_head(pack_no, offset)?)
+    }
+
+    /// The pack holding `oid`, its position in that pack's index and its offset.
+    fn locate(&self, oid: &Oid) -> Option<(usize, u32, u64)> {
+        self.packs.iter().enumerate().find_map(|(pack_no, pack)| {
+            let (position, offset) = pack.files.find(oid.as_bytes())?;
+            Some((pack_no, position, offset))
+        })
+    }
+
+    /// The first bytes of the commit at `offset` in pack `pack_no` (all of it when shorter
+    /// than [`COMMIT_HEAD_LEN`]), read on its own; `None` when it is no whole commit.
+    fn commit_head(&mut self, pack_no: usize, offset: u64) -> Option<&[u8]> {
+        let entry = self.packs.get_mut(pack_no)?.entry(offset)?;
+        let len = inflate_commit_head(&mut self.inflater, entry, &mut self.head)?;
+        Some(&self.head[..len])
+    }
+
+    /// The start of commit `oid` as [`Self::first_parent`] reads it without read-ahead.
+    #[cfg(test)]
+    pub(super) fn head_of(&mut self, oid: &Oid) -> Option<&[u8]> {
+        let (pack_no, _, offset) = self.locate(oid)?;
+        self.commit_head(pack_no, offset)
     }
 }
 
-impl Pack {
-    fn open(idx_path: &Path) -> Option<Pack> {
+/// Inflates the start of the commit whose pack entry (header, then zlib data) begins
+/// `entry` into `head`: its length, or `None` when the entry is no whole commit or does
+/// not inflate.
+pub(super) fn inflate_commit_head(
+    inflater: &mut Decompress,
+    entry: &[u8],
+    head: &mut [u8; COMMIT_HEAD_LEN],
+) -> Option<usize> {
+    let (kind, size, header_len) = entry_header(entry)?;
+    if kind != OBJ_COMMIT {
+        return None;
+    }
+    let wanted = usize::try_from(size).ok()?.min(COMMIT_HEAD_LEN);
+    let compressed = entry.get(header_len..)?;
+    inflater.reset(true);
+    let status = inflater.decompress(compressed, &mut head[..wanted], FlushDecompress::None);
+    let written = usize::try_from(inflater.total_out()).ok()?;
+    if status.is_err() {
+        return None;
+    }
+    (written == wanted).then_some(wanted)
+}
+
+impl PackFiles {
+    #[cfg(test)]
+    pub(super) fn open_for_test(idx_path: &Path, span_bytes: Option<u64>) -> Option<PackFiles> {
+        PackFiles::open(idx_path, span_bytes)
+    }
+
+    fn open(idx_path: &Path, span_bytes: Option<u64>) -> Option<PackFiles> {
         let index = File::open(idx_path).ok()?;
         let index_len = index.metadata().ok()?.len();
         if index_len > MAX_INDEX_BYTES {
@@ -174,6 +271,7 @@ impl Pack {
         let large_offsets = read(large_at, usize::try_from(index_len - fixed).ok()?)?;
 
         let data = File::open(idx_path.with_extension("pack")).ok()?;
+        let data_len = data.metadata().ok()?.len();
         let mut pack_header = [0u8; 12];
         data.read_exact_at(&mut pack_header, 0).ok()?;
         let version = be32(&pack_header, 4)?;
@@ -183,20 +281,34 @@ impl Pack {
         {
             return None;
         }
-        Some(Pack {
+        let mut files = PackFiles {
             fanout,
             oids,
             offsets,
             large_offsets,
             data,
-            windows: Vec::with_capacity(WINDOWS_KEPT),
-            next_evicted: 0,
-        })
+            data_len,
+            spans: None,
+        };
+        files.spans = span_bytes.and_then(|bytes| Spans::new(&files, bytes));
+        Some(files)
     }
 
-    /// Where the object starts in the pack, if this pack holds it.
-    fn offset_of(&self, oid: &[u8]) -> Option<u64> {
-        let raw = *self.offsets.get(find_id(&self.fanout, &self.oids, oid)?)?;
+    /// How many objects the pack holds.
+    pub(super) fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// The object's position in the index and where it starts in the pack, if this pack
+    /// holds it.
+    pub(super) fn find(&self, oid: &[u8]) -> Option<(u32, u64)> {
+        let position = find_id(&self.fanout, &self.oids, oid)?;
+        Some((u32::try_from(position).ok()?, self.offset_at(position)?))
+    }
+
+    /// Where the object at `position` in the index starts in the pack.
+    pub(super) fn offset_at(&self, position: usize) -> Option<u64> {
+        let raw = *self.offsets.get(position)?;
         if raw & 0x8000_0000 == 0 {
             return Some(u64::from(raw));
         }
@@ -205,7 +317,9 @@ impl Pack {
             usize::try_from(raw & 0x7fff_ffff).ok()? * 8,
         )
     }
+}
 
+impl Pack {
     /// The pack's bytes from `offset`: up to [`ENTRY_READ`] of them, fewer at the end.
     fn entry(&mut self, offset: u64) -> Option<&[u8]> {
         let held = self.windows.iter().position(|w| w.covers(offset));
@@ -227,7 +341,7 @@ impl Pack {
                     slot
                 };
                 // The evicted window's buffer is reused: no allocation, no zeroing.
-                self.windows[slot].fill(&self.data, start)?;
+                self.windows[slot].fill(&self.files.data, start)?;
                 if !self.windows[slot].covers(offset) {
                     return None;
                 }
@@ -348,19 +462,37 @@ mod tests {
 
         let git = git2::Repository::open(repo.path()).expect("open");
         let odb = git.odb().expect("odb");
-        let mut packs = Packs::open(&repo.objects());
-        assert_eq!(packs.len(), 1);
+        // Read commit by commit, through spans as large as a real walk's, and through
+        // spans so small that nearly every commit has one of its own.
+        let mut direct = Packs::open_with(&repo.objects(), None);
+        let mut spans = [
+            Packs::open(&repo.objects()),
+            Packs::open_with(&repo.objects(), Some(64)),
+        ];
+        assert_eq!(direct.len(), 1);
         for oid in &whole {
             let object = odb.read(*oid).expect("read");
             let whole = object.data();
-            let head = packs.commit_head(oid).expect("a packed commit is answered");
+            let head = direct.head_of(oid).expect("a packed commit is answered");
             assert_eq!(head, &whole[..whole.len().min(COMMIT_HEAD_LEN)], "{oid}");
-        }
-        for oid in loose.iter().chain(&trees).chain(&deltas) {
-            assert_eq!(packs.commit_head(oid), None, "{oid}");
+            let parent = first_parent_line(whole).expect("git's own header");
+            assert_eq!(direct.first_parent(oid), Some(parent), "{oid}");
+            for packs in &mut spans {
+                assert_eq!(packs.first_parent(oid), Some(parent), "{oid}");
+            }
         }
         let absent = Oid::from_str("00000000000000000000000000000000000000ff").expect("oid");
-        assert_eq!(packs.commit_head(&absent), None);
+        for oid in loose.iter().chain(&trees).chain(&deltas).chain([&absent]) {
+            assert_eq!(direct.head_of(oid), None, "{oid}");
+            assert_eq!(direct.first_parent(oid), None, "{oid}");
+            for packs in &mut spans {
+                assert_eq!(packs.first_parent(oid), None, "{oid}");
+            }
+        }
+        // The walk above was no walk: the spans were read where asked, nothing judged.
+        for packs in &spans {
+            assert!(!packs.ahead().stopped());
+        }
     }
 
     #[test]
@@ -385,12 +517,14 @@ mod tests {
             .collect::<Vec<_>>();
         assert!(!whole.is_empty());
 
-        let mut packs = Packs::open(&repo.objects());
-        for oid in &deltas {
-            assert_eq!(packs.commit_head(oid), None, "{oid}");
-        }
-        for oid in &whole {
-            assert!(packs.commit_head(oid).is_some(), "{oid}");
+        for span_bytes in [None, Some(SPAN_BYTES), Some(128)] {
+            let mut packs = Packs::open_with(&repo.objects(), span_bytes);
+            for oid in &deltas {
+                assert_eq!(packs.first_parent(oid), None, "{oid}");
+            }
+            for oid in &whole {
+                assert!(packs.first_parent(oid).is_some(), "{oid}");
+            }
         }
     }
 
@@ -400,7 +534,7 @@ mod tests {
         repo.commits(3);
         repo.git(&["repack", "-adq"]);
         let head = repo.head();
-        assert!(Packs::open(&repo.objects()).commit_head(&head).is_some());
+        assert!(Packs::open(&repo.objects()).first_parent(&head).is_some());
         let pack_dir = repo.objects().join("pack");
         let files: Vec<_> = std::fs::read_dir(&pack_dir)
             .expect("pack dir")

@@ -22,9 +22,17 @@ impl Repo {
     }
 
     pub(super) fn git(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("run git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `git args` under the sandbox, one clock tick after the last.
+    fn command(&self, args: &[&str]) -> Command {
         self.clock.set(self.clock.get() + 60);
         let when = format!("@{} +0000", self.clock.get());
-        let out = Command::new("git")
+        let mut command = Command::new("git");
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -35,11 +43,66 @@ impl Repo {
             .env("GIT_COMMITTER_NAME", "Ada")
             .env("GIT_COMMITTER_EMAIL", "ada@example.invalid")
             .env("GIT_AUTHOR_DATE", &when)
-            .env("GIT_COMMITTER_DATE", &when)
-            .output()
-            .expect("run git");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+            .env("GIT_COMMITTER_DATE", &when);
+        command
+    }
+
+    /// Makes develop with `git fast-import` (one pack, oldest commits first, as large
+    /// imports and mirrors have): `n` commits by first parents, every `merge_every`-th
+    /// merging a side branch of `side` commits made just before it.
+    pub(super) fn import(&self, n: usize, merge_every: usize, side: usize) {
+        use std::io::Write;
+        let mut stream = Vec::new();
+        let mut mark = 0;
+        let mut develop = None;
+        let mut commit = |stream: &mut Vec<u8>, branch: &str, from: Option<usize>, merge| {
+            mark += 1;
+            let message = format!("commit {mark} on {branch}\n");
+            let when = 1_700_000_000 + mark * 60;
+            write!(
+                stream,
+                "commit refs/heads/{branch}\nmark :{mark}\n\
+                 committer Ada <ada@example.invalid> {when} +0000\ndata {}\n{message}",
+                message.len()
+            )
+            .expect("write");
+            if let Some(from) = from {
+                writeln!(stream, "from :{from}").expect("write");
+            }
+            if let Some(merge) = merge {
+                writeln!(stream, "merge :{merge}").expect("write");
+            }
+            writeln!(
+                stream,
+                "M 644 inline file\ndata {}\n{mark}",
+                mark.to_string().len()
+            )
+            .expect("write");
+            mark
+        };
+        for i in 1..=n {
+            let mut side_tip = None;
+            if merge_every > 0 && i % merge_every == 0 && develop.is_some() {
+                for _ in 0..side {
+                    let from = side_tip.or(develop);
+                    side_tip = Some(commit(&mut stream, "side", from, None));
+                }
+            }
+            develop = Some(commit(&mut stream, "develop", develop, side_tip));
+        }
+        let mut child = self
+            .command(&["fast-import", "--quiet"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("fast-import");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&stream)
+            .expect("stream");
+        let status = child.wait().expect("fast-import");
+        assert!(status.success());
     }
 
     pub(super) fn commits(&self, n: usize) {

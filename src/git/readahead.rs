@@ -1,0 +1,581 @@
+//! Guesses which packed commits a long first-parent walk reads next and inflates them on a
+//! second thread, so a walk without a commit-graph runs on both cores.
+//!
+//! Each step of a walk waits on the one before (a commit's parent is known only once the
+//! commit is inflated), so the walk itself cannot be split. But packs keep a branch's
+//! commits together and in order: newest first in packs git writes (commits ahead of trees
+//! and blobs), oldest first in fast-import's. The commits a walk reads next are, most of
+//! the time, those stored beside the one it is at. So the pack is cut into spans of bytes;
+//! when the walk enters a span nobody has read, this thread inflates every commit in it
+//! while a helper thread does the next spans in the walk's direction, and the walk then
+//! finds its commits already read. A walk that does not follow the pack (a branch whose
+//! commits sit among many others') soon stops guessing and reads commit by commit again.
+
+use std::os::unix::fs::FileExt;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use flate2::Decompress;
+use git2::Oid;
+
+use super::chain::first_parent_line;
+use super::pack::{inflate_commit_head, PackFiles, COMMIT_HEAD_LEN, ENTRY_READ};
+
+/// A span: a few hundred commits where a pack keeps them together, under a millisecond
+/// to inflate.
+pub(super) const SPAN_BYTES: u64 = 32 << 10;
+/// Spans waiting on the helper at most: enough to keep it busy while the walk reads.
+const HELPER_QUEUE: usize = 2;
+/// How many spans past the walk's are read ahead, at most.
+const LOOKAHEAD: u32 = 6;
+/// Spans kept once read, per pack: those ahead of the walk and the one it is in.
+const SPANS_KEPT: usize = 8;
+/// Commits inflated on guesses before the guesses are judged: when the walk used fewer
+/// than half of them, the pack does not follow it and guessing stops.
+const JUDGED_AFTER: usize = 2048;
+
+/// A pack's entries grouped by the span of bytes each starts in.
+pub(super) struct Spans {
+    span_bytes: u64,
+    /// `positions[starts[s]..starts[s + 1]]`: the index positions of span `s`'s entries,
+    /// ascending.
+    starts: Vec<u32>,
+    positions: Vec<u32>,
+}
+
+impl Spans {
+    /// `None` when an offset lies outside the pack (a damaged index: no guessing there).
+    pub(super) fn new(files: &PackFiles, span_bytes: u64) -> Option<Spans> {
+        let span_count = usize::try_from(files.data_len / span_bytes).ok()? + 1;
+        let span_of = |position: usize| -> Option<usize> {
+            let offset = files.offset_at(position)?;
+            if offset >= files.data_len {
+                return None;
+            }
+            usize::try_from(offset / span_bytes).ok()
+        };
+        // A counting sort: one pass counts each span's entries, one places them.
+        let mut starts = vec![0u32; span_count + 1];
+        for position in 0..files.len() {
+            starts[span_of(position)? + 1] += 1;
+        }
+        for span in 1..starts.len() {
+            starts[span] += starts[span - 1];
+        }
+        let mut next: Vec<u32> = starts.clone();
+        let mut positions = vec![0u32; files.len()];
+        for position in 0..files.len() {
+            let span = span_of(position)?;
+            positions[usize::try_from(next[span]).ok()?] = u32::try_from(position).ok()?;
+            next[span] += 1;
+        }
+        Some(Spans {
+            span_bytes,
+            starts,
+            positions,
+        })
+    }
+
+    fn span_of(&self, offset: u64) -> Option<u32> {
+        u32::try_from(offset / self.span_bytes).ok()
+    }
+
+    fn count(&self) -> u32 {
+        u32::try_from(self.starts.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn positions(&self, span: u32) -> &[u32] {
+        let span = span as usize;
+        match (self.starts.get(span), self.starts.get(span + 1)) {
+            (Some(&from), Some(&to)) => self.positions.get(from as usize..to as usize),
+            _ => None,
+        }
+        .unwrap_or(&[])
+    }
+}
+
+/// A commit's first parent as its span read it, with where the parent sits in the same
+/// pack (index position, offset) so the walk's next step need not search for it.
+#[derive(Clone, Copy)]
+pub(super) struct Parent {
+    pub(super) oid: Oid,
+    pub(super) at: Option<(u32, u64)>,
+}
+
+/// The commits of one span stored whole, by index position, ascending, with their first
+/// parents (`None`: a root commit).
+struct SpanCommits {
+    positions: Vec<u32>,
+    parents: Vec<Option<Parent>>,
+}
+
+impl SpanCommits {
+    fn index_of(&self, position: u32) -> Option<usize> {
+        self.positions.binary_search(&position).ok()
+    }
+}
+
+/// Reads the first parent of every whole commit in `span`: the work either thread does.
+/// A commit whose header does not parse is left out, for libgit2 to report.
+fn read_span(
+    files: &PackFiles,
+    span: u32,
+    inflater: &mut Decompress,
+    buf: &mut Vec<u8>,
+) -> SpanCommits {
+    let mut read = SpanCommits {
+        positions: Vec::new(),
+        parents: Vec::new(),
+    };
+    let Some(spans) = &files.spans else {
+        return read;
+    };
+    let start = u64::from(span) * spans.span_bytes;
+    let end = (start + spans.span_bytes + ENTRY_READ).min(files.data_len);
+    let Ok(len) = usize::try_from(end.saturating_sub(start)) else {
+        return read;
+    };
+    buf.resize(len, 0);
+    // Unread, the span answers nothing, and its commits go through libgit2.
+    if files.data.read_exact_at(buf, start).is_err() {
+        return read;
+    }
+    let mut head = [0u8; COMMIT_HEAD_LEN];
+    for &position in spans.positions(span) {
+        let Some(offset) = files.offset_at(position as usize) else {
+            continue;
+        };
+        let Ok(from) = usize::try_from(offset - start) else {
+            continue;
+        };
+        let to = (from + ENTRY_READ as usize).min(buf.len());
+        let Some(entry) = buf.get(from..to) else {
+            continue;
+        };
+        let Some(len) = inflate_commit_head(inflater, entry, &mut head) else {
+            continue;
+        };
+        let Some(parent) = first_parent_line(&head[..len]) else {
+            continue;
+        };
+        read.positions.push(position);
+        read.parents.push(parent.map(|oid| Parent {
+            oid,
+            at: files.find(oid.as_bytes()),
+        }));
+    }
+    read
+}
+
+/// Where a commit's parent is kept: pack, span slot, entry.
+#[derive(Clone, Copy)]
+pub(super) struct Found {
+    pack: usize,
+    slot: usize,
+    entry: usize,
+}
+
+/// What is known of one pack's spans.
+#[derive(Default)]
+struct PackGuesses {
+    read: Vec<(u32, SpanCommits)>,
+    /// Spans asked of the helper and not yet answered.
+    asked: Vec<u32>,
+    /// The span of the walk's last commit, and whether the walk moves toward the end.
+    last: Option<u32>,
+    backward: bool,
+}
+
+impl PackGuesses {
+    fn slot(&self, span: u32) -> Option<usize> {
+        self.read.iter().position(|(s, _)| *s == span)
+    }
+
+    fn known(&self, span: u32) -> bool {
+        self.slot(span).is_some() || self.asked.contains(&span)
+    }
+
+    /// The span `steps` past `span` in the walk's direction, if the pack has it.
+    fn ahead(&self, span: u32, steps: u32, count: u32) -> Option<u32> {
+        let next = if self.backward {
+            span.checked_sub(steps)?
+        } else {
+            span.checked_add(steps)?
+        };
+        (next < count).then_some(next)
+    }
+
+    fn keep(&mut self, span: u32, heads: SpanCommits) {
+        if self.read.len() >= SPANS_KEPT {
+            let at = self.last.unwrap_or(span);
+            // The span furthest behind the walk goes first.
+            let behind = |s: u32| {
+                let d = i64::from(at) - i64::from(s);
+                if self.backward {
+                    -d
+                } else {
+                    d
+                }
+            };
+            if let Some(evicted) = (0..self.read.len()).max_by_key(|&i| behind(self.read[i].0)) {
+                self.read.swap_remove(evicted);
+            }
+        }
+        self.read.push((span, heads));
+    }
+}
+
+struct Request {
+    pack: usize,
+    span: u32,
+    files: Arc<PackFiles>,
+}
+
+struct Answer {
+    pack: usize,
+    span: u32,
+    heads: SpanCommits,
+}
+
+struct Helper {
+    requests: Option<Sender<Request>>,
+    answers: Receiver<Answer>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Helper {
+    fn start() -> Option<Helper> {
+        let (requests, inbox) = channel::<Request>();
+        let (outbox, answers) = channel();
+        let thread = std::thread::Builder::new()
+            .name("gantry-pack-read-ahead".into())
+            .spawn(move || {
+                let mut inflater = Decompress::new(true);
+                let mut buf = Vec::new();
+                while let Ok(request) = inbox.recv() {
+                    let heads = read_span(&request.files, request.span, &mut inflater, &mut buf);
+                    let answer = Answer {
+                        pack: request.pack,
+                        span: request.span,
+                        heads,
+                    };
+                    if outbox.send(answer).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Helper {
+            requests: Some(requests),
+            answers,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the span it is on.
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The read-ahead over a repository's packs.
+pub(super) struct ReadAhead {
+    packs: Vec<PackGuesses>,
+    helper: Option<Helper>,
+    /// Spans the helper has been asked for and not yet answered, over all packs.
+    waiting_on_helper: usize,
+    inflater: Decompress,
+    buf: Vec<u8>,
+    /// Commits inflated on guesses, and how many of them the walk asked for.
+    inflated: usize,
+    used: usize,
+    stopped: bool,
+    /// Spans read on the walk's thread and on the helper: what tests look at.
+    #[cfg_attr(not(test), allow(dead_code))]
+    read_here: usize,
+    #[cfg_attr(not(test), allow(dead_code))]
+    read_by_helper: usize,
+}
+
+impl ReadAhead {
+    pub(super) fn new() -> ReadAhead {
+        ReadAhead {
+            packs: Vec::new(),
+            helper: None,
+            waiting_on_helper: 0,
+            inflater: Decompress::new(true),
+            buf: Vec::new(),
+            inflated: 0,
+            used: 0,
+            stopped: false,
+            read_here: 0,
+            read_by_helper: 0,
+        }
+    }
+
+    /// True once the walk stopped following the pack and guessing stopped.
+    #[cfg(test)]
+    pub(super) fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Spans read on the walk's thread, and on the helper.
+    #[cfg(test)]
+    pub(super) fn spans_read(&self) -> (usize, usize) {
+        (self.read_here, self.read_by_helper)
+    }
+
+    /// The object at index `position`, starting at `offset`, of pack `pack_no`, as its
+    /// span read it: `Some(Some(_))` a whole commit, `Some(None)` no whole commit (libgit2
+    /// reads it), `None` no guess at all (read it directly).
+    pub(super) fn look_up(
+        &mut self,
+        pack_no: usize,
+        files: &Arc<PackFiles>,
+        position: u32,
+        offset: u64,
+    ) -> Option<Option<Found>> {
+        if self.stopped {
+            return None;
+        }
+        let spans = files.spans.as_ref()?;
+        let span = spans.span_of(offset)?;
+        if self.packs.len() <= pack_no {
+            self.packs.resize_with(pack_no + 1, PackGuesses::default);
+        }
+        let guesses = &mut self.packs[pack_no];
+        let entered = guesses.last != Some(span);
+        if let Some(last) = guesses.last.filter(|&last| last != span) {
+            guesses.backward = span < last;
+        }
+        guesses.last = Some(span);
+        if entered && self.inflated > 0 {
+            // Each new span the walk enters gives the helper more to read ahead of it.
+            self.ask_ahead(pack_no, files, span, spans.count());
+        }
+
+        let slot = loop {
+            if let Some(slot) = self.packs[pack_no].slot(span) {
+                break slot;
+            }
+            self.collect(false);
+            if let Some(slot) = self.packs[pack_no].slot(span) {
+                break slot;
+            }
+            if self.inflated >= JUDGED_AFTER && self.used * 2 < self.inflated {
+                self.stop();
+                return None;
+            }
+            self.ask_ahead(pack_no, files, span, spans.count());
+            if self.packs[pack_no].asked.contains(&span) {
+                // The helper has it: read the next free span meanwhile, then wait.
+                let free = (1..=LOOKAHEAD)
+                    .filter_map(|steps| self.packs[pack_no].ahead(span, steps, spans.count()))
+                    .find(|&s| !self.packs[pack_no].known(s));
+                if let Some(free) = free {
+                    self.read_here(pack_no, files, free);
+                }
+                if !self.collect_until(pack_no, span) {
+                    self.stop();
+                    return None;
+                }
+            } else {
+                self.read_here(pack_no, files, span);
+            }
+        };
+        let entry = self.packs[pack_no].read[slot].1.index_of(position);
+        if entry.is_some() {
+            self.used += 1;
+        }
+        Some(entry.map(|entry| Found {
+            pack: pack_no,
+            slot,
+            entry,
+        }))
+    }
+
+    /// The first parent of the commit [`Self::look_up`] found (`None`: a root commit).
+    pub(super) fn parent(&self, found: Found) -> Option<Parent> {
+        self.packs[found.pack].read[found.slot].1.parents[found.entry]
+    }
+
+    fn read_here(&mut self, pack_no: usize, files: &PackFiles, span: u32) {
+        let heads = read_span(files, span, &mut self.inflater, &mut self.buf);
+        self.inflated += heads.positions.len();
+        self.read_here += 1;
+        self.packs[pack_no].keep(span, heads);
+    }
+
+    /// Keeps the helper's queue full with the spans after `span` nobody has read.
+    fn ask_ahead(&mut self, pack_no: usize, files: &Arc<PackFiles>, span: u32, count: u32) {
+        if self.helper.is_none() {
+            self.helper = Helper::start();
+        }
+        let Some(requests) = self.helper.as_ref().and_then(|h| h.requests.as_ref()) else {
+            return;
+        };
+        for steps in 1..=LOOKAHEAD {
+            if self.waiting_on_helper >= HELPER_QUEUE {
+                break;
+            }
+            let guesses = &mut self.packs[pack_no];
+            let Some(next) = guesses.ahead(span, steps, count) else {
+                break;
+            };
+            if guesses.known(next) {
+                continue;
+            }
+            let request = Request {
+                pack: pack_no,
+                span: next,
+                files: Arc::clone(files),
+            };
+            if requests.send(request).is_err() {
+                break;
+            }
+            guesses.asked.push(next);
+            self.waiting_on_helper += 1;
+        }
+    }
+
+    /// Takes in the helper's answers; waits for one when `wait`. False when the helper is
+    /// gone.
+    fn collect(&mut self, wait: bool) -> bool {
+        let Some(helper) = &self.helper else {
+            return false;
+        };
+        let mut answer = if wait {
+            match helper.answers.recv() {
+                Ok(answer) => Some(answer),
+                Err(_) => return false,
+            }
+        } else {
+            helper.answers.try_recv().ok()
+        };
+        while let Some(Answer { pack, span, heads }) = answer {
+            self.waiting_on_helper = self.waiting_on_helper.saturating_sub(1);
+            self.inflated += heads.positions.len();
+            self.read_by_helper += 1;
+            if let Some(guesses) = self.packs.get_mut(pack) {
+                guesses.asked.retain(|&s| s != span);
+                guesses.keep(span, heads);
+            }
+            answer = self.helper.as_ref().and_then(|h| h.answers.try_recv().ok());
+        }
+        true
+    }
+
+    /// Waits until the helper has answered for `span`. False when it never will.
+    fn collect_until(&mut self, pack_no: usize, span: u32) -> bool {
+        while self.packs[pack_no].asked.contains(&span) {
+            if !self.collect(true) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn stop(&mut self) {
+        self.stopped = true;
+        self.packs.clear();
+        self.helper = None;
+        self.waiting_on_helper = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::chain::FirstParents;
+    use super::super::pack::LazyPacks;
+    use super::*;
+    use crate::git::test_repo::Repo;
+
+    /// develop's chain from libgit2's first-parent revwalk.
+    fn revwalk(repo: &git2::Repository) -> Vec<Oid> {
+        let mut walk = repo.revwalk().expect("revwalk");
+        walk.simplify_first_parent().expect("first parent");
+        walk.push_ref("refs/heads/develop").expect("push");
+        walk.map(|oid| oid.expect("oid")).collect()
+    }
+
+    /// Walks develop reading the packs in spans of `span_bytes`: the chain, and the
+    /// read-ahead's record (spans read here and on the helper, whether it stopped).
+    fn walk(repo: &Repo, span_bytes: u64) -> (Vec<Oid>, (usize, usize), bool) {
+        let git = git2::Repository::open(repo.path()).expect("open");
+        let packs = LazyPacks::with_spans(repo.objects(), Some(span_bytes));
+        let chain = FirstParents::new(git.odb().expect("odb"), None, repo.head())
+            .reading_packs(&packs)
+            .map(|oid| oid.expect("oid"))
+            .collect();
+        let packs = packs.get().expect("packs");
+        (chain, packs.ahead().spans_read(), packs.ahead().stopped())
+    }
+
+    #[test]
+    fn a_walk_down_a_pack_finds_its_commits_read_ahead_on_both_threads() {
+        // Oldest first as fast-import writes it (the walk goes toward the pack's start),
+        // then newest first as git repack writes it (toward the end).
+        let repo = Repo::new();
+        repo.import(1200, 40, 2);
+        let git = git2::Repository::open(repo.path()).expect("open");
+        let truth = revwalk(&git);
+        assert_eq!(truth.len(), 1200);
+        for layout in ["fast-import", "repack"] {
+            if layout == "repack" {
+                repo.git(&["repack", "-adfq"]);
+            }
+            let (chain, (here, by_helper), stopped) = walk(&repo, 2048);
+            assert_eq!(chain, truth, "{layout}");
+            assert!(!stopped, "{layout}: the pack follows the walk");
+            assert!(
+                here > 0 && by_helper > 0,
+                "{layout}: {here} here, {by_helper} by the helper"
+            );
+        }
+    }
+
+    #[test]
+    fn guessing_stops_when_the_pack_does_not_follow_the_walk() {
+        // Three side commits stored before each merge on develop: three in four commits
+        // read ahead are never asked for.
+        let repo = Repo::new();
+        repo.import(900, 1, 3);
+        let git = git2::Repository::open(repo.path()).expect("open");
+        let truth = revwalk(&git);
+        assert_eq!(truth.len(), 900);
+        let (chain, _, stopped) = walk(&repo, 2048);
+        assert_eq!(chain, truth);
+        assert!(stopped);
+    }
+
+    #[test]
+    fn spans_hold_every_entry_once_in_the_span_it_starts_in() {
+        let repo = Repo::new();
+        repo.import(300, 10, 1);
+        let packs_dir = repo.objects().join("pack");
+        let idx = std::fs::read_dir(&packs_dir)
+            .expect("pack dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "idx"))
+            .expect("an index");
+        let files = PackFiles::open_for_test(&idx, Some(1000)).expect("pack");
+        let spans = files.spans.as_ref().expect("spans");
+        let mut seen = vec![false; files.len()];
+        for span in 0..spans.count() {
+            for &position in spans.positions(span) {
+                let offset = files.offset_at(position as usize).expect("offset");
+                assert_eq!(offset / 1000, u64::from(span));
+                assert!(!std::mem::replace(&mut seen[position as usize], true));
+            }
+            assert!(spans.positions(span).windows(2).all(|w| w[0] < w[1]));
+        }
+        assert!(seen.iter().all(|&s| s));
+        assert!(spans.count() > 10);
+    }
+}
