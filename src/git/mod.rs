@@ -8,6 +8,7 @@ mod cache;
 mod chain;
 mod containing;
 mod graph;
+mod inflate;
 mod pack;
 mod push;
 mod readahead;

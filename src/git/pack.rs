@@ -14,11 +14,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flate2::{Decompress, FlushDecompress};
 use git2::Oid;
 
 use super::chain::first_parent_line;
 use super::graph::{be32, be64, find_id, OID_LEN};
+use super::inflate::HeadInflater;
 use super::readahead::{ReadAhead, Spans, SPAN_BYTES};
 
 /// `tree <40 hex>\n` then `parent <40 hex>\n`: all a first-parent walk reads of a commit.
@@ -74,7 +74,7 @@ impl LazyPacks {
 /// The pack files of one object store, each with its index loaded.
 pub(super) struct Packs {
     packs: Vec<Pack>,
-    inflater: Decompress,
+    inflater: HeadInflater,
     head: [u8; COMMIT_HEAD_LEN],
     ahead: ReadAhead,
     /// The parent the read-ahead last answered, and where it is: the walk asks for it next.
@@ -136,7 +136,7 @@ impl Packs {
         }
         Packs {
             packs,
-            inflater: Decompress::new(true),
+            inflater: HeadInflater::new(),
             head: [0; COMMIT_HEAD_LEN],
             ahead: ReadAhead::new(),
             next: None,
@@ -206,7 +206,7 @@ impl Packs {
 /// `entry` into `head`: its length, or `None` when the entry is no whole commit or does
 /// not inflate.
 pub(super) fn inflate_commit_head(
-    inflater: &mut Decompress,
+    inflater: &mut HeadInflater,
     entry: &[u8],
     head: &mut [u8; COMMIT_HEAD_LEN],
 ) -> Option<usize> {
@@ -215,14 +215,7 @@ pub(super) fn inflate_commit_head(
         return None;
     }
     let wanted = usize::try_from(size).ok()?.min(COMMIT_HEAD_LEN);
-    let compressed = entry.get(header_len..)?;
-    inflater.reset(true);
-    let status = inflater.decompress(compressed, &mut head[..wanted], FlushDecompress::None);
-    let written = usize::try_from(inflater.total_out()).ok()?;
-    if status.is_err() {
-        return None;
-    }
-    (written == wanted).then_some(wanted)
+    inflater.inflate(entry.get(header_len..)?, &mut head[..wanted])
 }
 
 impl PackFiles {

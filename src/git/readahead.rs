@@ -16,10 +16,10 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use flate2::Decompress;
 use git2::Oid;
 
 use super::chain::first_parent_line;
+use super::inflate::HeadInflater;
 use super::pack::{inflate_commit_head, PackFiles, COMMIT_HEAD_LEN, ENTRY_READ};
 
 /// A span: a few hundred commits where a pack keeps them together, under a millisecond
@@ -121,7 +121,7 @@ impl SpanCommits {
 fn read_span(
     files: &PackFiles,
     span: u32,
-    inflater: &mut Decompress,
+    inflater: &mut HeadInflater,
     buf: &mut Vec<u8>,
 ) -> SpanCommits {
     let mut read = SpanCommits {
@@ -251,7 +251,7 @@ impl Helper {
         let thread = std::thread::Builder::new()
             .name("gantry-pack-read-ahead".into())
             .spawn(move || {
-                let mut inflater = Decompress::new(true);
+                let mut inflater = HeadInflater::new();
                 let mut buf = Vec::new();
                 while let Ok(request) = inbox.recv() {
                     let heads = read_span(&request.files, request.span, &mut inflater, &mut buf);
@@ -290,7 +290,7 @@ pub(super) struct ReadAhead {
     helper: Option<Helper>,
     /// Spans the helper has been asked for and not yet answered, over all packs.
     waiting_on_helper: usize,
-    inflater: Decompress,
+    inflater: HeadInflater,
     buf: Vec<u8>,
     /// Commits inflated on guesses, and how many of them the walk asked for.
     inflated: usize,
@@ -309,7 +309,7 @@ impl ReadAhead {
             packs: Vec::new(),
             helper: None,
             waiting_on_helper: 0,
-            inflater: Decompress::new(true),
+            inflater: HeadInflater::new(),
             buf: Vec::new(),
             inflated: 0,
             used: 0,
