@@ -5,7 +5,7 @@
 //! short; most of a walk's time went there. Here the literal/length code gets one
 //! 256-entry table, filled only from the codes a block uses, and the codes a commit's first
 //! line seldom needs (distances, literals longer than 8 bits) are built only when met:
-//! about 2.5 times faster than zlib over a 100,000-commit pack. Any stream this does not
+//! about twice as fast as zlib over a 100,000-commit pack. Any stream this does not
 //! read as zlib would (an incomplete or over-subscribed code, a distance too far back,
 //! input that ends early) gets `None`, and the caller leaves the object to libgit2.
 

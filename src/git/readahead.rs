@@ -26,11 +26,11 @@ use super::pack::{inflate_commit_head, PackFiles, COMMIT_HEAD_LEN, ENTRY_READ};
 /// to inflate.
 pub(super) const SPAN_BYTES: u64 = 32 << 10;
 /// Spans waiting on the helper at most: enough to keep it busy while the walk reads.
-const HELPER_QUEUE: usize = 2;
+const HELPER_QUEUE: usize = 4;
 /// How many spans past the walk's are read ahead, at most.
-const LOOKAHEAD: u32 = 6;
+const LOOKAHEAD: u32 = 8;
 /// Spans kept once read, per pack: those ahead of the walk and the one it is in.
-const SPANS_KEPT: usize = 8;
+const SPANS_KEPT: usize = 2 * LOOKAHEAD as usize;
 /// Commits inflated on guesses before the guesses are judged: when the walk used fewer
 /// than half of them, the pack does not follow it and guessing stops.
 const JUDGED_AFTER: usize = 2048;
@@ -206,7 +206,7 @@ impl PackGuesses {
         (next < count).then_some(next)
     }
 
-    fn keep(&mut self, span: u32, heads: SpanCommits) {
+    fn keep(&mut self, span: u32, commits: SpanCommits) {
         if self.read.len() >= SPANS_KEPT {
             let at = self.last.unwrap_or(span);
             // The span furthest behind the walk goes first.
@@ -222,7 +222,7 @@ impl PackGuesses {
                 self.read.swap_remove(evicted);
             }
         }
-        self.read.push((span, heads));
+        self.read.push((span, commits));
     }
 }
 
@@ -235,7 +235,7 @@ struct Request {
 struct Answer {
     pack: usize,
     span: u32,
-    heads: SpanCommits,
+    commits: SpanCommits,
 }
 
 struct Helper {
@@ -254,11 +254,11 @@ impl Helper {
                 let mut inflater = HeadInflater::new();
                 let mut buf = Vec::new();
                 while let Ok(request) = inbox.recv() {
-                    let heads = read_span(&request.files, request.span, &mut inflater, &mut buf);
+                    let commits = read_span(&request.files, request.span, &mut inflater, &mut buf);
                     let answer = Answer {
                         pack: request.pack,
                         span: request.span,
-                        heads,
+                        commits,
                     };
                     if outbox.send(answer).is_err() {
                         break;
@@ -406,10 +406,10 @@ impl ReadAhead {
     }
 
     fn read_here(&mut self, pack_no: usize, files: &PackFiles, span: u32) {
-        let heads = read_span(files, span, &mut self.inflater, &mut self.buf);
-        self.inflated += heads.positions.len();
+        let commits = read_span(files, span, &mut self.inflater, &mut self.buf);
+        self.inflated += commits.positions.len();
         self.read_here += 1;
-        self.packs[pack_no].keep(span, heads);
+        self.packs[pack_no].keep(span, commits);
     }
 
     /// Keeps the helper's queue full with the spans after `span` nobody has read.
@@ -458,13 +458,18 @@ impl ReadAhead {
         } else {
             helper.answers.try_recv().ok()
         };
-        while let Some(Answer { pack, span, heads }) = answer {
+        while let Some(Answer {
+            pack,
+            span,
+            commits,
+        }) = answer
+        {
             self.waiting_on_helper = self.waiting_on_helper.saturating_sub(1);
-            self.inflated += heads.positions.len();
+            self.inflated += commits.positions.len();
             self.read_by_helper += 1;
             if let Some(guesses) = self.packs.get_mut(pack) {
                 guesses.asked.retain(|&s| s != span);
-                guesses.keep(span, heads);
+                guesses.keep(span, commits);
             }
             answer = self.helper.as_ref().and_then(|h| h.answers.try_recv().ok());
         }
