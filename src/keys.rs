@@ -31,6 +31,7 @@ pub enum Action {
     ShowEnvironments,
     ShowPromotions,
     ShowRetention,
+    ShowAudit,
     Filter,
     Palette,
     Select,
@@ -48,7 +49,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::Quit,
         Action::Help,
         Action::Back,
@@ -67,6 +68,7 @@ impl Action {
         Action::ShowEnvironments,
         Action::ShowPromotions,
         Action::ShowRetention,
+        Action::ShowAudit,
         Action::Filter,
         Action::Palette,
         Action::Select,
@@ -103,6 +105,7 @@ impl Action {
             Action::ShowEnvironments => "show_environments",
             Action::ShowPromotions => "show_promotions",
             Action::ShowRetention => "show_retention",
+            Action::ShowAudit => "show_audit",
             Action::Filter => "filter",
             Action::Palette => "palette",
             Action::Select => "select",
@@ -145,6 +148,7 @@ impl Action {
             Action::ShowEnvironments => "environments",
             Action::ShowPromotions => "promotions",
             Action::ShowRetention => "retention: clean-up plans",
+            Action::ShowAudit => "audit: the ledger's records",
             Action::Filter => "filter this list",
             Action::Palette => "command palette",
             Action::Select => "open / details",
@@ -193,28 +197,31 @@ pub enum Screen {
     Environments,
     Promotions,
     Retention,
+    Audit,
     Help,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 7] = [
+    pub const ALL: [Screen; 8] = [
         Screen::Commits,
         Screen::Branches,
         Screen::Images,
         Screen::Environments,
         Screen::Promotions,
         Screen::Retention,
+        Screen::Audit,
         Screen::Help,
     ];
 
     /// The screens tab and the number keys cycle through, in order (help is apart).
-    pub const TABS: [Screen; 6] = [
+    pub const TABS: [Screen; 7] = [
         Screen::Commits,
         Screen::Branches,
         Screen::Images,
         Screen::Environments,
         Screen::Promotions,
         Screen::Retention,
+        Screen::Audit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -225,6 +232,7 @@ impl Screen {
             Screen::Environments => "environments",
             Screen::Promotions => "promotions",
             Screen::Retention => "retention",
+            Screen::Audit => "audit",
             Screen::Help => "help",
         }
     }
@@ -237,6 +245,7 @@ impl Screen {
             Screen::Environments => "Environments",
             Screen::Promotions => "Promotions",
             Screen::Retention => "Retention",
+            Screen::Audit => "Audit",
             Screen::Help => "Help",
         }
     }
@@ -423,6 +432,7 @@ impl Default for Keymap {
             bind(Action::ShowEnvironments, &[ch('4')]),
             bind(Action::ShowPromotions, &[ch('5')]),
             bind(Action::ShowRetention, &[ch('6')]),
+            bind(Action::ShowAudit, &[ch('7')]),
             bind(Action::Filter, &[ch('/')]),
             bind(Action::Palette, &[ch(':')]),
             bind(Action::Select, &[p(Enter)]),
@@ -479,6 +489,8 @@ impl Default for Keymap {
                 bind(Action::PrevEnvironment, &[ch('{'), ch('E')]),
             ],
         );
+        // The ledger is read here, never written: the global keys are all it needs.
+        screens.insert(Screen::Audit, Vec::new());
         screens.insert(Screen::Help, Vec::new());
         Keymap { global, screens }
     }

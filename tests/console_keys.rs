@@ -121,7 +121,7 @@ fn number_keys_switch_screens_and_load_each_thing_once() {
 }
 
 #[test]
-fn tab_cycles_the_six_screens_and_loads_on_the_way() {
+fn tab_cycles_the_seven_screens_and_loads_on_the_way() {
     let mut app = app();
     let effects = app.start();
     answer(&mut app, effects);
@@ -133,6 +133,8 @@ fn tab_cycles_the_six_screens_and_loads_on_the_way() {
         vec![retention_effect("payment-svc", "dev")]
     );
     assert_eq!(app.screen, Screen::Retention);
+    assert_eq!(app.on_key(tab), vec![Effect::LoadAudit]);
+    assert_eq!(app.screen, Screen::Audit);
     assert_eq!(
         app.on_key(tab),
         vec![Effect::LoadCommits, Effect::LoadBranches]
@@ -806,6 +808,123 @@ fn release_without_a_version_lets_gantry_choose_and_esc_cancels() {
     app.on_key(key('c'));
     assert_eq!(app.on_key(special(Key::Esc)), vec![]);
     assert!(app.dialog.is_none());
+}
+
+// ---- audit -------------------------------------------------------------------------
+
+/// The fixture ledger, loaded, on the Audit screen.
+fn audit_app() -> App {
+    let mut app = loaded_app('4');
+    let effects = app.on_key(key('7'));
+    assert_eq!(app.screen, Screen::Audit);
+    assert_eq!(effects, vec![Effect::LoadAudit]);
+    assert!(matches!(app.audit, Loadable::Loading));
+    answer(&mut app, effects);
+    app
+}
+
+fn audit_kinds(app: &App) -> Vec<String> {
+    app.audit_rows()
+        .iter()
+        .map(|r| format!("{} {}", r.seq, r.kind))
+        .collect()
+}
+
+#[test]
+fn audit_tab_loads_the_ledger_once_and_reload_asks_again() {
+    let mut app = audit_app();
+    assert!(matches!(&app.audit, Loadable::Loaded(view) if view.records.len() == 6));
+    // A second visit keeps what was read; ctrl-r and R read the ledger again.
+    app.on_key(key('4'));
+    assert_eq!(app.on_key(key('7')), vec![]);
+    assert_eq!(app.on_key(KeyChord::ctrl('r')), vec![Effect::LoadAudit]);
+    assert!(matches!(app.audit, Loadable::Loading));
+    answer(&mut app, vec![Effect::LoadAudit]);
+    assert_eq!(app.on_key(key('R')), vec![Effect::LoadAudit]);
+    // The palette knows the screen by name.
+    let mut app = loaded_app('4');
+    type_keys(&mut app, ":audit");
+    assert_eq!(app.on_key(special(Key::Enter)), vec![Effect::LoadAudit]);
+    assert_eq!(app.screen, Screen::Audit);
+}
+
+#[test]
+fn audit_lists_every_record_newest_first_and_moves_over_them() {
+    let mut app = audit_app();
+    assert_eq!(
+        audit_kinds(&app),
+        [
+            "6 rollback",
+            "5 promotion",
+            "4 promotion",
+            "3 approval",
+            "2 approval",
+            "1 request"
+        ]
+    );
+    app.on_key(key('G'));
+    assert_eq!(app.list(Screen::Audit).selected, 5);
+    app.on_key(key('k'));
+    assert_eq!(app.list(Screen::Audit).selected, 4);
+}
+
+#[test]
+fn audit_filter_narrows_to_matching_records_and_esc_restores_them() {
+    let mut app = audit_app();
+    app.on_key(key('G'));
+    type_keys(&mut app, "/tom@");
+    assert_eq!(audit_kinds(&app), ["6 rollback", "2 approval"]);
+    assert_eq!(
+        app.list(Screen::Audit).selected,
+        0,
+        "a new filter starts at the top"
+    );
+    app.on_key(special(Key::Esc));
+    assert_eq!(app.audit_rows().len(), 6);
+
+    // The request id finds the request and everything that refers to it.
+    let request = app.audit_rows()[5].id.clone();
+    type_keys(&mut app, &format!("/{request}"));
+    assert_eq!(
+        audit_kinds(&app),
+        ["4 promotion", "3 approval", "2 approval", "1 request"]
+    );
+    // A route is matched on both of its ends.
+    app.on_key(special(Key::Esc));
+    type_keys(&mut app, "/ledger-api");
+    assert_eq!(audit_kinds(&app), ["5 promotion"]);
+}
+
+#[test]
+fn audit_error_is_shown_kept_whole_and_retried_on_the_next_visit() {
+    let mut app = loaded_app('4');
+    app.on_key(key('7'));
+    let reason = "the ledger is off: no [ledger] section in /srv/gantry/gantry.toml";
+    app.on_data(DataEvent::Audit(Err(reason.into())));
+    assert!(matches!(&app.audit, Loadable::Failed(r) if r == reason));
+    assert!(app.audit_rows().is_empty());
+    app.on_key(key('j'));
+    assert_eq!(app.list(Screen::Audit).selected, 0);
+    app.on_key(key('4'));
+    assert_eq!(app.on_key(key('7')), vec![Effect::LoadAudit]);
+}
+
+#[test]
+fn what_the_console_records_makes_the_audit_reload() {
+    let mut app = audit_app();
+    // A rollback writes a record: the ledger is read again when it is shown.
+    let effects = app.on_data(DataEvent::RolledBack {
+        service: "payment-svc".into(),
+        env: "prod".into(),
+        result: Ok("rolled back".into()),
+    });
+    assert_eq!(effects, vec![Effect::LoadAudit]);
+    answer(&mut app, effects);
+    app.on_key(key('4'));
+    let effects = app.on_data(DataEvent::Approved(Ok("approved".into())));
+    assert!(!effects.contains(&Effect::LoadAudit), "{effects:?}");
+    assert!(matches!(app.audit, Loadable::Idle));
+    assert_eq!(app.on_key(key('7')), vec![Effect::LoadAudit]);
 }
 
 // ---- retention ---------------------------------------------------------------------

@@ -521,6 +521,98 @@ fn readonly_refusal_message() {
     insta::assert_snapshot!(screen(&mut app));
 }
 
+// ---- audit -------------------------------------------------------------------------
+
+#[test]
+fn audit_loading() {
+    let mut app = loaded_app('4');
+    assert_eq!(app.on_key(key('7')), vec![Effect::LoadAudit]);
+    let text = screen(&mut app);
+    assert!(text.contains("loading the ledger…"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn audit_loaded_chain_intact() {
+    let mut app = loaded_app('7');
+    let text = screen(&mut app);
+    // Whether the chain holds, and what has not reached the remote.
+    assert!(
+        text.contains("✓ chain intact: 6 records, head 8c1f5e0a92d4"),
+        "{text}"
+    );
+    assert!(text.contains("1 not pushed yet"), "{text}");
+    // Newest first: the rollback, then the promotions with their routes.
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("@example.com"))
+        .collect();
+    assert!(rows[0].contains("rollback"), "{text}");
+    assert!(rows[1].contains("dev → stage"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn audit_broken_chain_names_the_problem() {
+    let mut app = loaded_app('4');
+    app.on_key(key('7'));
+    app.on_data(DataEvent::Audit(Ok(tampered_audit_view())));
+    let text = screen(&mut app);
+    assert!(
+        text.contains("✗ chain broken at record 4: record #4 no longer hashes to its id"),
+        "{text}"
+    );
+    assert!(!text.contains("chain intact"), "{text}");
+    // The record where it breaks says so when selected.
+    app.on_key(key('j'));
+    assert!(!screen(&mut app).contains("the chain breaks here"));
+    app.on_key(key('j'));
+    let text = screen(&mut app);
+    assert!(text.contains("the chain breaks here"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn audit_failed() {
+    let mut app = loaded_app('4');
+    app.on_key(key('7'));
+    app.on_data(DataEvent::Audit(Err(
+        "the ledger is off: no [ledger] section in /srv/gantry/gantry.toml".into(),
+    )));
+    let text = screen(&mut app);
+    assert!(text.contains("cannot load the ledger"), "{text}");
+    assert!(
+        text.contains("no [ledger] section in /srv/gantry/gantry.toml"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn audit_empty() {
+    let mut app = loaded_app('4');
+    app.on_key(key('7'));
+    let mut view = audit_view();
+    view.records.clear();
+    view.verification.records = 0;
+    view.verification.head = None;
+    view.unpushed = 0;
+    app.on_data(DataEvent::Audit(Ok(view)));
+    let text = screen(&mut app);
+    assert!(text.contains("the ledger has no records yet"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn narrow_audit() {
+    let mut app = loaded_app('7');
+    let text = draw(&mut app, 60, 14);
+    // Who did what, to what, stays when the terminal is narrow.
+    assert!(text.contains("KIND"), "{text}");
+    assert!(text.contains("SERVICE"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
 // ---- small terminals ----------------------------------------------------------------
 
 #[test]

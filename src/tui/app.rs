@@ -13,9 +13,11 @@ use crate::deploy::{DeployMethod, DeployReport};
 use crate::domain::{Digest, ImageSelector};
 use crate::engine::history::{CommitsView, CutOutcome, StatusReport};
 use crate::engine::inventory::EnvironmentImages;
+use crate::engine::ledger::AuditView;
 use crate::engine::{EngineEvent, EventKind, JobId, Plan, Progress, PromotionRequest};
 use crate::git::BranchInfo;
 use crate::keys::{Action, Key, KeyChord, Keymap, Screen};
+use crate::ledger::Record;
 use crate::retention::{PlannedImage, PlannedSignature, RetentionOutcome, RetentionPlan};
 
 /// Data that arrives later, or not at all.
@@ -65,6 +67,8 @@ pub enum Effect {
     },
     /// Requests waiting for approvals, from the ledger.
     LoadRequests,
+    /// The whole ledger, unfiltered, with whether its chain verifies.
+    LoadAudit,
     /// Approve a ledger request as the repository's git identity.
     Approve(String),
     /// Signature status of each listed image (nothing comes back if no key is trusted).
@@ -122,6 +126,8 @@ pub enum Effect {
 pub enum DataEvent {
     /// Pending requests as lines (`id  service:tag from -> to  approvals`).
     Requests(Result<Vec<String>, String>),
+    /// The ledger's records (in any order: the console shows them newest first).
+    Audit(Result<AuditView, String>),
     Approved(Result<String, String>),
     Signature {
         service: String,
@@ -273,6 +279,28 @@ pub enum Dialog {
     },
 }
 
+/// What the Audit screen's filter matches a record against: every column it shows, and
+/// the full digest and ids, so a digest or request id pasted from elsewhere finds it.
+pub fn audit_text(record: &Record) -> String {
+    let field = |value: &Option<String>| value.clone().unwrap_or_default();
+    format!(
+        "{} {} {} {} {} {} {} {} {}",
+        record.kind,
+        record.actor,
+        field(&record.service),
+        record.detail("from").unwrap_or_default(),
+        field(&record.environment),
+        field(&record.tag),
+        record
+            .digest
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        record.id,
+        record.detail("request").unwrap_or_default(),
+    )
+}
+
 /// One row of the Retention screen.
 #[derive(Debug, Clone, Copy)]
 pub enum RetentionRow<'a> {
@@ -319,6 +347,8 @@ pub struct App {
     pub signatures: BTreeMap<(String, String, Digest), SigMark>,
     /// Requests waiting for approvals (the Promotions screen lists them).
     pub requests: Loadable<Vec<String>>,
+    /// The ledger as the Audit screen shows it: records newest first.
+    pub audit: Loadable<AuditView>,
     pub status: Loadable<StatusReport>,
     pub commits: Loadable<CommitsView>,
     pub branches: Loadable<Vec<BranchInfo>>,
@@ -364,6 +394,7 @@ impl App {
             images: BTreeMap::new(),
             signatures: BTreeMap::new(),
             requests: Loadable::Idle,
+            audit: Loadable::Idle,
             status: Loadable::Idle,
             commits: Loadable::Idle,
             branches: Loadable::Idle,
@@ -493,6 +524,7 @@ impl App {
             Action::ShowEnvironments => self.switch(Screen::Environments),
             Action::ShowPromotions => self.switch(Screen::Promotions),
             Action::ShowRetention => self.switch(Screen::Retention),
+            Action::ShowAudit => self.switch(Screen::Audit),
             Action::Filter => {
                 if self.screen != Screen::Help {
                     let text = self.filter(self.screen).to_string();
@@ -811,6 +843,7 @@ impl App {
                 Loadable::Loaded(_) | Loadable::Failed(_) if confirm || cancel => {
                     self.dialog = None;
                     self.status = Loadable::Idle;
+                    self.audit = Loadable::Idle;
                     return self.load_screen(false);
                 }
                 Loadable::Loaded(_) | Loadable::Failed(_) => {}
@@ -839,6 +872,7 @@ impl App {
                     self.retention.remove(&key);
                     self.status = Loadable::Idle;
                     self.commits = Loadable::Idle;
+                    self.audit = Loadable::Idle;
                     return self.load_screen(false);
                 }
                 Loadable::Loaded(_) | Loadable::Failed(_) => {}
@@ -924,6 +958,11 @@ impl App {
                     }
                 }
             }
+            Screen::Audit => {
+                if start_loading(&mut self.audit, force) {
+                    effects.push(Effect::LoadAudit);
+                }
+            }
             Screen::Help => {}
         }
         effects
@@ -938,6 +977,7 @@ impl App {
             Screen::Branches => self.branch_rows().len(),
             Screen::Promotions => self.job_rows().len(),
             Screen::Retention => self.retention_rows().len(),
+            Screen::Audit => self.audit_rows().len(),
             Screen::Help => 0,
         }
     }
@@ -1108,6 +1148,17 @@ impl App {
                 };
                 self.matches(Screen::Retention, &text)
             })
+            .collect()
+    }
+
+    /// The ledger's records, newest first, that match the Audit screen's filter.
+    pub fn audit_rows(&self) -> Vec<&Record> {
+        let Loadable::Loaded(view) = &self.audit else {
+            return Vec::new();
+        };
+        view.records
+            .iter()
+            .filter(|r| self.matches(Screen::Audit, &audit_text(r)))
             .collect()
     }
 
@@ -1547,12 +1598,23 @@ impl App {
                     Err(e) => Loadable::Failed(e),
                 };
             }
+            DataEvent::Audit(result) => {
+                self.audit = match result {
+                    Ok(mut view) => {
+                        // Sequence numbers order the chain whatever order the store read it in.
+                        view.records.sort_by_key(|r| std::cmp::Reverse(r.seq));
+                        Loadable::Loaded(view)
+                    }
+                    Err(e) => Loadable::Failed(e),
+                };
+            }
             DataEvent::Approved(result) => {
                 match result {
                     Ok(summary) => self.say(Level::Info, summary),
                     Err(e) => self.say(Level::Error, e),
                 }
                 self.requests = Loadable::Idle;
+                self.audit = Loadable::Idle;
                 return self.load_screen(false);
             }
             DataEvent::Signature {
@@ -1607,6 +1669,7 @@ impl App {
                 }
                 self.images.remove(&(service, env));
                 self.status = Loadable::Idle;
+                self.audit = Loadable::Idle;
                 return self.load_screen(false);
             }
             DataEvent::Retention {
@@ -1718,6 +1781,8 @@ impl App {
                 self.images.remove(&key);
                 self.status = Loadable::Idle;
                 self.commits = Loadable::Idle;
+                // The promotion was recorded in the ledger.
+                self.audit = Loadable::Idle;
                 return self.load_screen(false);
             }
             EventKind::Failed { reason, exit_code } => {

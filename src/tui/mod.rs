@@ -250,6 +250,16 @@ fn perform(
                     let _ = tx.send(Msg::Data(DataEvent::Requests(result)));
                 });
             }
+            Effect::LoadAudit => {
+                tokio::spawn(async move {
+                    // The whole ledger: the screen's own filter narrows it as it is typed.
+                    let result = engine
+                        .audit(&crate::engine::ledger::AuditFilter::default())
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Audit(result)));
+                });
+            }
             Effect::Approve(id) => {
                 tokio::spawn(async move {
                     let result = engine

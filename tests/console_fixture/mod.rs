@@ -14,10 +14,12 @@ use gantry::engine::history::{
     CommitRow, CommitsView, CutOutcome, Drift, ImageBadge, StatusReport,
 };
 use gantry::engine::inventory::{Behind, CommitRef, EnvironmentImages, ImageInfo, StatusCell};
+use gantry::engine::ledger::{AuditView, Verification};
 use gantry::engine::plan::{BlobStep, ManifestAction, ManifestStep, TagStep};
 use gantry::engine::{BlobAction, Plan, PromotionRequest, TagAction};
 use gantry::git::{BranchInfo, BranchKind, BranchPlan, CommitInfo};
 use gantry::keys::{Key, KeyChord};
+use gantry::ledger::{chain_hash, NewRecord, Record, RecordKind, Tamper, TamperKind};
 use gantry::retention::{
     DeletedImage, PlannedImage, PlannedSignature, RetentionOutcome, RetentionPlan, Rule,
 };
@@ -701,6 +703,144 @@ pub fn deploy_report(service: &str, env: &str, dry_run: bool) -> DeployReport {
     }
 }
 
+// ---- ledger -------------------------------------------------------------------------
+
+/// One entry of the fixture ledger: (kind, actor, service, from, to, tag index, age, request).
+type Entry = (
+    RecordKind,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    usize,
+    Duration,
+);
+
+/// The ledger as the store reads it, oldest first: a request into prod, its two
+/// approvals, the promotion that carried it out, a later promotion into stage and a
+/// rollback in prod. Ids and the chain are computed as the store computes them.
+pub fn ledger_records() -> Vec<Record> {
+    let entries: [Entry; 6] = [
+        (
+            RecordKind::Request,
+            "ana@example.com",
+            "payment-svc",
+            Some("stage"),
+            "prod",
+            3,
+            Duration::days(2),
+        ),
+        (
+            RecordKind::Approval,
+            "tom@example.com",
+            "payment-svc",
+            Some("stage"),
+            "prod",
+            3,
+            Duration::hours(30),
+        ),
+        (
+            RecordKind::Approval,
+            "mei@example.com",
+            "payment-svc",
+            Some("stage"),
+            "prod",
+            3,
+            Duration::hours(26),
+        ),
+        (
+            RecordKind::Promotion,
+            "ana@example.com",
+            "payment-svc",
+            Some("stage"),
+            "prod",
+            3,
+            Duration::hours(25),
+        ),
+        (
+            RecordKind::Promotion,
+            "ci@example.com",
+            "ledger-api",
+            Some("dev"),
+            "stage",
+            1,
+            Duration::hours(3),
+        ),
+        (
+            RecordKind::Rollback,
+            "tom@example.com",
+            "payment-svc",
+            None,
+            "prod",
+            4,
+            Duration::minutes(40),
+        ),
+    ];
+    let mut records: Vec<Record> = Vec::new();
+    let mut request_id: Option<String> = None;
+    for (kind, actor, service, from, to, image, age) in entries {
+        let mut details = serde_json::Map::new();
+        if let Some(from) = from {
+            details.insert("from".into(), from.into());
+        }
+        if let (RecordKind::Approval | RecordKind::Promotion, Some(id), "prod") =
+            (&kind, &request_id, to)
+        {
+            details.insert("request".into(), id.clone().into());
+        }
+        let new = NewRecord {
+            kind: kind.clone(),
+            service: Some(service.into()),
+            environment: Some(to.into()),
+            digest: Some(image_digest(service, image)),
+            tag: Some(tag_of(image)),
+            details: serde_json::Value::Object(details),
+        };
+        let at = (now() - age).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let prev = records.last().map(|r| chain_hash(&r.canonical_json()));
+        let record = Record::new(new, actor, &at, records.len() as u64 + 1, prev);
+        if kind == RecordKind::Request {
+            request_id = Some(record.id.clone());
+        }
+        records.push(record);
+    }
+    records
+}
+
+/// The whole fixture ledger, its chain intact, one record not pushed yet.
+pub fn audit_view() -> AuditView {
+    let records = ledger_records();
+    AuditView {
+        verification: Verification {
+            intact: true,
+            records: records.len(),
+            head: Some("8c1f5e0a92d44b7e6f3a1c9d2b8e7f60a5d4c3b2".into()),
+            problem: None,
+        },
+        records,
+        reference: "refs/gantry/ledger".into(),
+        repository: "/srv/gantry".into(),
+        remote: Some("origin".into()),
+        unpushed: 1,
+        notes: Vec::new(),
+    }
+}
+
+/// The fixture ledger with its fourth record edited after the fact.
+pub fn tampered_audit_view() -> AuditView {
+    let mut view = audit_view();
+    view.unpushed = 0;
+    view.verification.intact = false;
+    view.verification.problem = Some(Tamper {
+        kind: TamperKind::Edited,
+        position: 4,
+        commit: Some("5d0c9b1e7a3f48c2b6e1d9a0f7c3b5e2d8a4f6c1".into()),
+        record: Some(view.records[3].id.clone()),
+        message: "record #4 no longer hashes to its id: its content was edited".into(),
+    });
+    view
+}
+
 // ---- driving ------------------------------------------------------------------------
 
 pub fn key(c: char) -> KeyChord {
@@ -729,6 +869,7 @@ pub fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
                 service,
                 env,
             },
+            Effect::LoadAudit => DataEvent::Audit(Ok(audit_view())),
             Effect::LoadRetention { service, env } => DataEvent::Retention {
                 result: Ok(retention_plan(&service, &env)),
                 service,
