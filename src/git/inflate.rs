@@ -179,6 +179,14 @@ const CODE_LENGTH_ORDER: [usize; 19] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
 ];
 
+/// How many codes of each length a dynamic block's header gave, and how many literal/length
+/// symbols have one.
+struct LengthCounts {
+    literal: [u16; MAX_BITS + 1],
+    distance: [u16; MAX_BITS + 1],
+    used: usize,
+}
+
 /// A block's codes: literals and lengths by table, the rest built when first needed.
 pub(super) struct HeadInflater {
     table: [u16; TABLE_SIZE],
@@ -350,10 +358,12 @@ impl HeadInflater {
         let total = hlit + hdist;
         // Runs of zeros then only move `i` on.
         self.lengths[..total].fill(0);
-        let mut literal_count = [0u16; MAX_BITS + 1];
-        let mut distance_count = [0u16; MAX_BITS + 1];
+        let mut counts = LengthCounts {
+            literal: [0; MAX_BITS + 1],
+            distance: [0; MAX_BITS + 1],
+            used: 0,
+        };
         let mut i = 0;
-        let mut used = 0;
         while i < total {
             // A code of up to 7 bits and up to 7 extra bits.
             if bits.count < 14 {
@@ -364,16 +374,7 @@ impl HeadInflater {
             let symbol = entry >> 3;
             match symbol {
                 0..=15 => {
-                    self.lengths[i] = symbol;
-                    if i < hlit {
-                        literal_count[usize::from(symbol)] += 1;
-                        if symbol > 0 {
-                            self.used[used] = i as u16;
-                            used += 1;
-                        }
-                    } else {
-                        distance_count[usize::from(symbol)] += 1;
-                    }
+                    self.set_length(i, symbol, hlit, &mut counts);
                     i += 1;
                 }
                 16 => {
@@ -383,40 +384,47 @@ impl HeadInflater {
                         return None;
                     }
                     for at in i..i + repeat {
-                        self.lengths[at] = previous;
-                        if at < hlit {
-                            literal_count[usize::from(previous)] += 1;
-                            if previous > 0 {
-                                self.used[used] = at as u16;
-                                used += 1;
-                            }
-                        } else {
-                            distance_count[usize::from(previous)] += 1;
-                        }
+                        self.set_length(at, previous, hlit, &mut counts);
                     }
                     i += repeat;
                 }
                 _ => {
-                    let zeros = if symbol == 17 {
+                    // A run of zeros, already there.
+                    i += if symbol == 17 {
                         3 + bits.take(3) as usize
                     } else {
                         11 + bits.take(7) as usize
                     };
-                    if i + zeros > total {
+                    if i > total {
                         return None;
                     }
-                    i += zeros;
                 }
             }
         }
-        if self.lengths[256] == 0 || !distances_usable(&distance_count) {
+        if self.lengths[256] == 0 || !distances_usable(&counts.distance) {
             return None;
         }
         self.literal_count = hlit;
         self.distance_start = hlit;
         self.distance_count = hdist;
-        self.used_count = used;
-        self.fill_table(&literal_count)
+        self.used_count = counts.used;
+        self.fill_table(&counts.literal)
+    }
+
+    /// Sets the code length of symbol `at` (a literal/length below `hlit`, a distance
+    /// after) and counts it.
+    #[inline(always)]
+    fn set_length(&mut self, at: usize, len: u8, hlit: usize, counts: &mut LengthCounts) {
+        self.lengths[at] = len;
+        if at < hlit {
+            counts.literal[usize::from(len)] += 1;
+            if len > 0 {
+                self.used[counts.used] = at as u16;
+                counts.used += 1;
+            }
+        } else {
+            counts.distance[usize::from(len)] += 1;
+        }
     }
 
     /// Fills the literal/length table from `lengths[..literal_count]` and their counts;

@@ -501,12 +501,18 @@ mod tests {
     use super::*;
     use crate::git::test_repo::Repo;
 
-    /// develop's chain from libgit2's first-parent revwalk.
-    fn revwalk(repo: &git2::Repository) -> Vec<Oid> {
-        let mut walk = repo.revwalk().expect("revwalk");
+    /// A repository made by [`Repo::import`], and develop's chain from libgit2's
+    /// first-parent revwalk, `n` commits long.
+    fn imported(n: usize, merge_every: usize, side: usize) -> (Repo, Vec<Oid>) {
+        let repo = Repo::new();
+        repo.import(n, merge_every, side);
+        let git = git2::Repository::open(repo.path()).expect("open");
+        let mut walk = git.revwalk().expect("revwalk");
         walk.simplify_first_parent().expect("first parent");
         walk.push_ref("refs/heads/develop").expect("push");
-        walk.map(|oid| oid.expect("oid")).collect()
+        let chain: Vec<Oid> = walk.map(|oid| oid.expect("oid")).collect();
+        assert_eq!(chain.len(), n);
+        (repo, chain)
     }
 
     /// Walks develop reading the packs in spans of `span_bytes`: the chain, and the
@@ -526,11 +532,7 @@ mod tests {
     fn a_walk_down_a_pack_finds_its_commits_read_ahead_on_both_threads() {
         // Oldest first as fast-import writes it (the walk goes toward the pack's start),
         // then newest first as git repack writes it (toward the end).
-        let repo = Repo::new();
-        repo.import(1200, 40, 2);
-        let git = git2::Repository::open(repo.path()).expect("open");
-        let truth = revwalk(&git);
-        assert_eq!(truth.len(), 1200);
+        let (repo, truth) = imported(1200, 40, 2);
         for layout in ["fast-import", "repack"] {
             if layout == "repack" {
                 repo.git(&["repack", "-adfq"]);
@@ -549,11 +551,7 @@ mod tests {
     fn guessing_stops_when_the_pack_does_not_follow_the_walk() {
         // Three side commits stored before each merge on develop: three in four commits
         // read ahead are never asked for.
-        let repo = Repo::new();
-        repo.import(900, 1, 3);
-        let git = git2::Repository::open(repo.path()).expect("open");
-        let truth = revwalk(&git);
-        assert_eq!(truth.len(), 900);
+        let (repo, truth) = imported(900, 1, 3);
         let (chain, _, stopped) = walk(&repo, 2048);
         assert_eq!(chain, truth);
         assert!(stopped);
