@@ -226,6 +226,70 @@ name = "{service}"
 }
 
 #[test]
+fn audit_tab_lists_a_promotion_from_the_real_ledger() {
+    let case = Case::new("console-audit");
+    let regs = registries();
+    std::fs::write(
+        &case.config,
+        format!(
+            r#"
+[git]
+path = "repo"
+
+[[environment]]
+name = "dev"
+registry = "{dev}"
+plain_http = true
+mutable_tag = "latest"
+
+[[environment]]
+name = "stage"
+registry = "{stage}"
+from = "dev"
+plain_http = true
+mutable_tag = "stage"
+
+[[service]]
+name = "{service}"
+"#,
+            dev = regs.dev.addr(),
+            stage = regs.stage.addr(),
+            service = case.service,
+        ),
+    )
+    .expect("write config");
+    // The ledger lives in the application repository and names who acted by its email.
+    let repo = common::git::TestRepo::init(&case.dir.path().join("repo"));
+    repo.git(&["config", "user.email", "ana@example.com"]);
+    case.seed("a0d17ed", 0x41, &["latest"], SeedFormat::Oci);
+    let image = format!("{}:sha-a0d17ed", case.service);
+    let out = case.gantry(&["promote", &image, "--to", "stage"]);
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+
+    let tmux = Tmux::start(case.dir.path(), &console_command(&case));
+    tmux.wait_for("what runs where");
+    tmux.keys(&["7"]);
+    let screen = tmux.wait_for("chain intact: 1 record");
+    let row = screen
+        .lines()
+        .find(|l| l.contains("promotion"))
+        .unwrap_or_else(|| panic!("no promotion row:\n{screen}"));
+    for expected in [
+        "ana@example.com",
+        &case.service,
+        "dev → stage",
+        "sha-a0d17ed",
+    ] {
+        assert!(
+            row.contains(expected),
+            "{expected:?} not in {row:?}\n{screen}"
+        );
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("CONSOLE-EXITED 0");
+}
+
+#[test]
 fn console_refuses_to_start_without_a_terminal() {
     let case = Case::new("console-no-tty");
     let out = case.gantry(&[]);
