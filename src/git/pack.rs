@@ -299,6 +299,11 @@ impl PackFiles {
         Some((u32::try_from(position).ok()?, self.offset_at(position)?))
     }
 
+    /// The id of the object at `position` in the index.
+    pub(super) fn oid_at(&self, position: usize) -> Option<&[u8]> {
+        self.oids.get(position * OID_LEN..(position + 1) * OID_LEN)
+    }
+
     /// Where the object at `position` in the index starts in the pack.
     pub(super) fn offset_at(&self, position: usize) -> Option<u64> {
         let raw = *self.offsets.get(position)?;

@@ -142,6 +142,7 @@ fn read_span(
         return read;
     }
     let mut head = [0u8; COMMIT_HEAD_LEN];
+    let mut offsets = Vec::new();
     for &position in spans.positions(span) {
         let Some(offset) = files.offset_at(position as usize) else {
             continue;
@@ -160,10 +161,28 @@ fn read_span(
             continue;
         };
         read.positions.push(position);
-        read.parents.push(parent.map(|oid| Parent {
-            oid,
-            at: files.find(oid.as_bytes()),
-        }));
+        offsets.push(offset);
+        read.parents
+            .push(parent.map(|oid| Parent { oid, at: None }));
+    }
+    // A parent is most often the commit stored just before or after its child: one read
+    // of that id each, where searching the index costs a few cache misses.
+    let mut by_offset: Vec<usize> = (0..offsets.len()).collect();
+    by_offset.sort_unstable_by_key(|&i| offsets[i]);
+    let positions = &read.positions;
+    for (rank, &i) in by_offset.iter().enumerate() {
+        let Some(parent) = read.parents[i].as_mut() else {
+            continue;
+        };
+        let wanted = parent.oid.as_bytes();
+        let beside = [rank + 1, rank.wrapping_sub(1)]
+            .into_iter()
+            .filter_map(|r| by_offset.get(r).copied())
+            .find(|&j| files.oid_at(positions[j] as usize) == Some(wanted));
+        parent.at = match beside {
+            Some(j) => Some((positions[j], offsets[j])),
+            None => files.find(wanted),
+        };
     }
     read
 }
