@@ -66,6 +66,8 @@ shot promotions
 tmux -L "$socket" send-keys -t shots 6; wait_for "to delete"
 tmux -L "$socket" send-keys -t shots ']'; wait_for "ledger-api"; wait_for "2 to delete"
 shot retention
+tmux -L "$socket" send-keys -t shots 7; wait_for "chain intact"
+shot audit
 tmux -L "$socket" send-keys -t shots '?'; wait_for "keys on"
 shot help
 tmux -L "$socket" send-keys -t shots q
