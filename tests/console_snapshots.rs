@@ -168,6 +168,40 @@ fn images_app() -> App {
     app
 }
 
+/// Text snapshots drop styles: a cell with a colour of its own (the muted digest) takes the
+/// selection's colours on the selected row, and keeps its own elsewhere.
+#[test]
+fn images_selected_row_wears_the_selection_in_every_column() {
+    let app = images_app();
+    let mut terminal = Terminal::new(TestBackend::new(100, 24)).expect("test terminal");
+    terminal
+        .draw(|frame| ui::render(frame, &app, &theme()))
+        .expect("draws");
+    let buffer = terminal.backend().buffer().clone();
+    let text = buffer_text(&buffer);
+    let lines: Vec<&str> = text.lines().collect();
+    let row = lines
+        .iter()
+        .position(|l| l.starts_with("sha-c4e1f0a"))
+        .expect("the selected image") as u16;
+    let digest = lines[row as usize].find("sha256:").expect("digest column") as u16;
+    let selection = theme().selection;
+    let muted = theme().muted;
+    for x in [0, digest] {
+        assert_eq!(
+            buffer[(x, row)].fg,
+            selection.fg.expect("selection fg"),
+            "column {x}"
+        );
+        assert_eq!(
+            buffer[(x, row)].bg,
+            selection.bg.expect("selection bg"),
+            "column {x}"
+        );
+    }
+    assert_eq!(buffer[(digest, row + 1)].fg, muted.fg.expect("muted fg"));
+}
+
 #[test]
 fn images_loading() {
     let mut app = loaded_app('4');

@@ -322,6 +322,17 @@ fn render_table<'a>(
         .header(Row::new(header).style(theme.title))
         .column_spacing(column_spacing(area.width));
     frame.render_widget(table, area);
+    // Cells with a colour of their own (a muted digest, a green kind) keep it under the
+    // row's style, which would leave them dim on the selection's background: the whole
+    // selected line takes the selection's colours.
+    if row_highlight && (view.offset..end).contains(&view.selected) {
+        let y = area.y + 1 + (view.selected - view.offset) as u16;
+        if y < area.bottom() {
+            frame
+                .buffer_mut()
+                .set_style(Rect::new(area.x, y, area.width, 1), theme.selection);
+        }
+    }
 }
 
 /// Two columns apart, one on a narrow terminal.
