@@ -46,10 +46,11 @@ pub enum Action {
     StartHotfix,
     CleanUp,
     Deploy,
+    Approve,
 }
 
 impl Action {
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 34] = [
         Action::Quit,
         Action::Help,
         Action::Back,
@@ -83,6 +84,7 @@ impl Action {
         Action::StartHotfix,
         Action::CleanUp,
         Action::Deploy,
+        Action::Approve,
     ];
 
     pub fn name(self) -> &'static str {
@@ -120,6 +122,7 @@ impl Action {
             Action::StartHotfix => "start_hotfix",
             Action::CleanUp => "clean_up",
             Action::Deploy => "deploy",
+            Action::Approve => "approve",
         }
     }
 
@@ -163,6 +166,7 @@ impl Action {
             Action::StartHotfix => "start a hotfix branch",
             Action::CleanUp => "delete what the plan deletes (asks first)",
             Action::Deploy => "deploy what the environment runs (shows the change first)",
+            Action::Approve => "approve the selected request (asks first)",
         }
     }
 
@@ -177,6 +181,7 @@ impl Action {
                 | Action::StartHotfix
                 | Action::CleanUp
                 | Action::Deploy
+                | Action::Approve
         )
     }
 }
@@ -475,6 +480,7 @@ impl Default for Keymap {
         screens.insert(
             Screen::Promotions,
             vec![
+                bind(Action::Approve, &[ch('a')]),
                 bind(Action::CancelJob, &[ch('x')]),
                 bind(Action::Rollback, &[ch('b')]),
             ],

@@ -8,7 +8,7 @@ use gantry::domain::ImageSelector;
 use gantry::engine::{EngineEvent, EventKind, JobId, Progress, PromotionRequest, Step};
 use gantry::keys::{Action, Key, KeyChord, Screen};
 use gantry::tui::app::{
-    App, DataEvent, Dialog, Effect, Input, JobState, Level, Loadable, RetentionRow,
+    App, DataEvent, Dialog, Effect, Input, JobState, Level, Loadable, RequestRow, RetentionRow,
 };
 
 fn images_effect(service: &str, env: &str) -> Effect {
@@ -1293,6 +1293,7 @@ fn readonly_refuses_every_change_with_a_warning_and_no_effect() {
         ('2', 'h'),
         ('6', 'd'),
         ('4', 'D'),
+        ('5', 'a'),
     ] {
         let effects = app.on_key(key(screen_key));
         answer(&mut app, effects);
@@ -1437,10 +1438,8 @@ fn loaded_images_ask_for_their_signatures_and_keep_the_answers() {
 fn palette_approves_a_request_and_reloads_the_waiting_list() {
     let mut app = loaded_app('5');
     assert!(matches!(app.requests, Loadable::Loading));
-    app.on_data(DataEvent::Requests(Ok(vec![
-        "3f9a2c1b7e4d  payment-svc:sha-1  stage → prod  0/2 approvals  by ana@example.com".into(),
-    ])));
-    assert!(matches!(&app.requests, Loadable::Loaded(r) if r.len() == 1));
+    app.on_data(DataEvent::Requests(Ok(pending_requests())));
+    assert!(matches!(&app.requests, Loadable::Loaded(r) if r.len() == 2));
     let effects = type_keys(&mut app, ":approve 3f9a2c1b7e4d");
     assert!(effects.is_empty());
     assert_eq!(
@@ -1455,5 +1454,199 @@ fn palette_approves_a_request_and_reloads_the_waiting_list() {
     let mut app = readonly_app();
     type_keys(&mut app, ":approve 3f9a2c1b7e4d");
     assert!(app.on_key(special(Key::Enter)).is_empty());
-    assert!(matches!(&app.message, Some((Level::Warn, _))));
+    assert_eq!(warning(&app), "read-only: approving is disabled");
+}
+
+// ---- approving from the Promotions screen ------------------------------------------
+
+fn approve_dialog(app: &App) -> &RequestRow {
+    match &app.dialog {
+        Some(Dialog::Approve(request)) => request,
+        other => panic!("expected the approval dialog, got {other:?}"),
+    }
+}
+
+fn selected_request_id(app: &App) -> Option<String> {
+    app.selected_request().map(|r| r.id.clone())
+}
+
+#[test]
+fn requests_are_the_first_rows_and_a_asks_before_approving_the_selected_one() {
+    let mut app = promotions_with_requests();
+    assert_eq!(app.promotion_rows().len(), 2);
+    assert_eq!(selected_request_id(&app).as_deref(), Some("3f9a2c1b7e4d"));
+    app.on_key(key('j'));
+    assert_eq!(selected_request_id(&app).as_deref(), Some("9b0e4d7a21c5"));
+
+    // The dialog names the request it approves; nothing is recorded yet.
+    assert_eq!(app.on_key(key('a')), vec![]);
+    assert_eq!(approve_dialog(&app), &pending_requests()[1]);
+    // Keys that mean something elsewhere do nothing here.
+    assert_eq!(app.on_key(key('j')), vec![]);
+    assert_eq!(app.on_key(key('x')), vec![]);
+    assert_eq!(approve_dialog(&app).id, "9b0e4d7a21c5");
+
+    assert_eq!(
+        app.on_key(key('y')),
+        vec![Effect::Approve("9b0e4d7a21c5".into())]
+    );
+    assert!(app.dialog.is_none());
+    assert!(matches!(&app.message, Some((Level::Info, text)) if text.contains("9b0e4d7a21c5")));
+    // The result is said and the list reloads, as with `:approve`.
+    let effects = app.on_data(DataEvent::Approved(Ok(
+        "approved 9b0e4d7a21c5 (ledger-api:sha-… → stage): 2/1".into(),
+    )));
+    assert_eq!(effects, vec![Effect::LoadRequests]);
+    assert!(matches!(&app.message, Some((Level::Info, text)) if text.starts_with("approved")));
+}
+
+#[test]
+fn enter_also_approves_from_the_dialog() {
+    let mut app = promotions_with_requests();
+    app.on_key(key('a'));
+    assert_eq!(
+        app.on_key(special(Key::Enter)),
+        vec![Effect::Approve("3f9a2c1b7e4d".into())]
+    );
+}
+
+#[test]
+fn esc_or_n_closes_the_approval_dialog_and_approves_nothing() {
+    for answer in [special(Key::Esc), key('n')] {
+        let mut app = promotions_with_requests();
+        app.on_key(key('a'));
+        approve_dialog(&app);
+        assert_eq!(app.on_key(answer), vec![], "{answer}");
+        assert!(app.dialog.is_none(), "{answer}");
+        assert_eq!(app.screen, Screen::Promotions, "{answer}");
+        // Still on the same request, and nothing else was asked for.
+        assert_eq!(selected_request_id(&app).as_deref(), Some("3f9a2c1b7e4d"));
+    }
+}
+
+#[test]
+fn readonly_refuses_approving_by_key_as_the_palette_does() {
+    let mut app = readonly_app();
+    let effects = app.start();
+    answer(&mut app, effects);
+    app.on_key(key('5'));
+    app.on_data(DataEvent::Requests(Ok(pending_requests())));
+    assert!(app.selected_request().is_some());
+    assert_eq!(app.on_key(key('a')), vec![]);
+    assert!(app.dialog.is_none());
+    assert_eq!(warning(&app), "read-only: approving is disabled");
+    // Neither the footer nor the help screen offers it.
+    assert!(!app.allowed(Action::Approve));
+}
+
+#[test]
+fn a_on_a_promotion_row_approves_nothing_and_says_how() {
+    let mut app = images_app();
+    let job = promote_with(&mut app, plan_for);
+    assert_eq!(app.screen, Screen::Promotions);
+    // The requests arrive after the job was selected: the job stays selected.
+    app.on_data(DataEvent::Requests(Ok(pending_requests())));
+    assert_eq!(app.list(Screen::Promotions).selected, 2);
+    assert!(app.selected_request().is_none());
+
+    assert_eq!(app.on_key(key('a')), vec![]);
+    assert!(app.dialog.is_none());
+    assert!(
+        warning(&app).contains("select a request"),
+        "{}",
+        warning(&app)
+    );
+
+    // The job row's own keys work as before.
+    assert_eq!(app.on_key(key('x')), vec![Effect::CancelJob(job)]);
+    app.on_key(special(Key::Enter));
+    assert!(matches!(app.dialog, Some(Dialog::Job(id)) if id == job));
+    app.on_key(special(Key::Esc));
+
+    // And on a request row, x, b and enter leave the jobs alone.
+    app.on_key(key('g'));
+    assert!(app.selected_request().is_some());
+    for k in [key('x'), key('b'), special(Key::Enter)] {
+        assert_eq!(app.on_key(k), vec![], "{k}");
+        assert!(app.dialog.is_none(), "{k}");
+        assert!(app.message.is_some(), "{k} said nothing");
+    }
+}
+
+#[test]
+fn a_without_requests_says_why_instead_of_nothing() {
+    let mut app = loaded_app('5');
+    assert_eq!(app.on_key(key('a')), vec![]);
+    assert!(warning(&app).contains("still loading"), "{}", warning(&app));
+
+    app.on_data(DataEvent::Requests(Err(
+        "ledger: cannot fetch refs/gantry/ledger from origin".into(),
+    )));
+    assert_eq!(app.on_key(key('a')), vec![]);
+    assert!(warning(&app).contains("cannot fetch"), "{}", warning(&app));
+
+    app.on_data(DataEvent::Requests(Ok(Vec::new())));
+    assert_eq!(app.on_key(key('a')), vec![]);
+    assert!(
+        warning(&app).contains("no request waits"),
+        "{}",
+        warning(&app)
+    );
+    assert!(app.dialog.is_none());
+
+    // Elsewhere, `a` is not bound at all.
+    app.on_key(key('3'));
+    assert_eq!(app.on_key(key('a')), vec![]);
+}
+
+#[test]
+fn the_filter_narrows_requests_too() {
+    let mut app = promotions_with_requests();
+    type_keys(&mut app, "/ledger");
+    app.on_key(special(Key::Enter));
+    assert_eq!(app.request_rows().len(), 1);
+    app.on_key(key('a'));
+    assert_eq!(approve_dialog(&app).id, "9b0e4d7a21c5");
+    app.on_key(special(Key::Esc));
+    type_keys(&mut app, "/nothing-like-this");
+    app.on_key(special(Key::Enter));
+    assert_eq!(app.on_key(key('a')), vec![]);
+    assert!(warning(&app).contains("filter"), "{}", warning(&app));
+}
+
+#[test]
+fn a_reload_keeps_the_selected_request_selected() {
+    let mut app = promotions_with_requests();
+    app.on_key(key('j'));
+    // The first request went (carried out elsewhere): the second one stays selected.
+    app.on_data(DataEvent::Requests(Ok(pending_requests()[1..].to_vec())));
+    assert_eq!(selected_request_id(&app).as_deref(), Some("9b0e4d7a21c5"));
+    // A new one above it: still the same one.
+    app.on_data(DataEvent::Requests(Ok(pending_requests())));
+    assert_eq!(selected_request_id(&app).as_deref(), Some("9b0e4d7a21c5"));
+}
+
+#[test]
+fn a_new_promotion_is_selected_under_the_waiting_requests() {
+    let mut app = images_app();
+    app.on_key(key('5'));
+    app.on_data(DataEvent::Requests(Ok(pending_requests())));
+    app.on_key(key('3'));
+    let job = promote_with(&mut app, plan_for);
+    assert_eq!(app.screen, Screen::Promotions);
+    assert!(app.selected_request().is_none());
+    assert_eq!(app.on_key(key('x')), vec![Effect::CancelJob(job)]);
+}
+
+#[test]
+fn approve_is_offered_only_on_a_request_row() {
+    let mut app = images_app();
+    promote_with(&mut app, plan_for);
+    app.on_data(DataEvent::Requests(Ok(pending_requests())));
+    // On the job row.
+    assert!(!app.applies(Action::Approve));
+    assert!(app.applies(Action::CancelJob) && app.applies(Action::Rollback));
+    app.on_key(key('g'));
+    assert!(app.applies(Action::Approve));
+    assert!(!app.applies(Action::CancelJob) && !app.applies(Action::Rollback));
 }

@@ -397,6 +397,61 @@ fn promotions_finished_failed_refused() {
     insta::assert_snapshot!(screen(&mut app));
 }
 
+/// Two requests from the ledger above a promotion of this session.
+fn promotions_with_requests_and_a_job() -> App {
+    let mut app = images_app();
+    app.on_key(key('j'));
+    promote_selected(&mut app);
+    app.on_data(DataEvent::Requests(Ok(pending_requests())));
+    app
+}
+
+#[test]
+fn promotions_request_selected() {
+    let mut app = promotions_with_requests_and_a_job();
+    app.on_key(key('g'));
+    let text = screen(&mut app);
+    let footer = text.lines().last().unwrap_or_default();
+    assert!(footer.starts_with("a approve…"), "{footer}");
+    // Cancelling and rolling back are for promotions: not offered on a request.
+    assert!(
+        !footer.contains("cancel") && !footer.contains("rollback"),
+        "{footer}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn promotions_with_requests_job_selected() {
+    let mut app = promotions_with_requests_and_a_job();
+    let text = screen(&mut app);
+    let footer = text.lines().last().unwrap_or_default();
+    assert!(!footer.contains("approve"), "{footer}");
+    assert!(
+        footer.contains("x cancel") && footer.contains("b rollback"),
+        "{footer}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn approve_dialog_names_what_is_approved() {
+    let mut app = promotions_with_requests_and_a_job();
+    app.on_key(key('g'));
+    app.on_key(key('a'));
+    let text = screen(&mut app);
+    for expected in [
+        "approve request 3f9a2c1b7e4d",
+        "payment-svc:",
+        "stage → prod",
+        "approvals so far: 1 of 2",
+        "y/enter approve",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
 // ---- help ---------------------------------------------------------------------------
 
 #[test]

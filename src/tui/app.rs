@@ -17,6 +17,7 @@ use crate::engine::ledger::AuditView;
 use crate::engine::{EngineEvent, EventKind, JobId, Plan, Progress, PromotionRequest};
 use crate::git::BranchInfo;
 use crate::keys::{Action, Key, KeyChord, Keymap, Screen};
+use crate::ledger::approvals::RequestState;
 use crate::ledger::Record;
 use crate::retention::{PlannedImage, PlannedSignature, RetentionOutcome, RetentionPlan};
 
@@ -124,8 +125,8 @@ pub enum Effect {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum DataEvent {
-    /// Pending requests as lines (`id  service:tag from -> to  approvals`).
-    Requests(Result<Vec<String>, String>),
+    /// Requests not carried out yet, oldest first.
+    Requests(Result<Vec<RequestRow>, String>),
     /// The ledger's records (in any order: the console shows them newest first).
     Audit(Result<AuditView, String>),
     Approved(Result<String, String>),
@@ -178,6 +179,80 @@ pub enum JobState {
     Refused,
     Cancelled,
 }
+
+/// A ledger request not carried out yet, as the Promotions screen lists it and the
+/// approval dialog names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    pub id: String,
+    pub service: String,
+    pub tag: String,
+    pub from: String,
+    pub to: String,
+    pub requester: String,
+    /// Who approved it so far, each person once.
+    pub approvers: Vec<String>,
+    /// `[[environment]] approvals` of the target.
+    pub needed: u32,
+}
+
+impl RequestRow {
+    /// `service:tag`, as the rest of the console names an image.
+    pub fn image(&self) -> String {
+        format!("{}:{}", self.service, self.tag)
+    }
+
+    /// Has the approvals it needs: `gantry execute` carries it out.
+    pub fn complete(&self) -> bool {
+        self.approvers.len() >= self.needed as usize
+    }
+}
+
+impl From<&RequestState> for RequestRow {
+    fn from(state: &RequestState) -> RequestRow {
+        RequestRow {
+            id: state.id.clone(),
+            service: state.service.clone(),
+            tag: state.tag.clone(),
+            from: state.from.clone(),
+            to: state.to.clone(),
+            requester: state.requester.clone(),
+            approvers: state
+                .approvals
+                .approvers
+                .iter()
+                .map(|a| a.actor.clone())
+                .collect(),
+            needed: state.approvals.needed,
+        }
+    }
+}
+
+/// One row of the Promotions screen: waiting requests first, then this session's jobs.
+#[derive(Debug, Clone, Copy)]
+pub enum PromotionRow<'a> {
+    Request(&'a RequestRow),
+    Job(&'a JobView),
+}
+
+/// What a Promotions row is, whatever its position: a reload moves rows, not this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PromotionKey {
+    Request(String),
+    Job(JobId),
+}
+
+impl PromotionKey {
+    fn of(row: PromotionRow) -> PromotionKey {
+        match row {
+            PromotionRow::Request(request) => PromotionKey::Request(request.id.clone()),
+            PromotionRow::Job(job) => PromotionKey::Job(job.id),
+        }
+    }
+}
+
+/// What read-only answers to an approval, from a key or from the palette.
+const READONLY_APPROVE: &str = "read-only: approving is disabled";
 
 /// One promotion as the Promotions screen shows it.
 #[derive(Debug, Clone)]
@@ -267,6 +342,8 @@ pub enum Dialog {
         plan: Loadable<DeployReport>,
         outcome: Loadable<DeployReport>,
     },
+    /// Approving a ledger request: what is approved, asked before anything is recorded.
+    Approve(RequestRow),
     /// Deleting what a retention plan deletes: asked, then watched, then reported.
     CleanUp {
         plan: RetentionPlan,
@@ -345,8 +422,8 @@ pub struct App {
     pub images: BTreeMap<(String, String), Loadable<EnvironmentImages>>,
     /// (service, environment, digest) -> what its signatures say.
     pub signatures: BTreeMap<(String, String, Digest), SigMark>,
-    /// Requests waiting for approvals (the Promotions screen lists them).
-    pub requests: Loadable<Vec<String>>,
+    /// Requests waiting for approvals or execution (the Promotions screen lists them).
+    pub requests: Loadable<Vec<RequestRow>>,
     /// The ledger as the Audit screen shows it: records newest first.
     pub audit: Loadable<AuditView>,
     pub status: Loadable<StatusReport>,
@@ -475,10 +552,12 @@ impl App {
 
     pub fn on_action(&mut self, action: Action) -> Vec<Effect> {
         if !self.allowed(action) {
-            self.say(
-                Level::Warn,
-                format!("read-only: {} is disabled", action.description()),
-            );
+            let refusal = match action {
+                // As the palette's `:approve` says it.
+                Action::Approve => READONLY_APPROVE.to_string(),
+                _ => format!("read-only: {} is disabled", action.description()),
+            };
+            self.say(Level::Warn, refusal);
             return Vec::new();
         }
         self.message = None;
@@ -579,6 +658,7 @@ impl App {
             Action::CutRelease => self.begin_release(),
             Action::CleanUp => self.begin_cleanup(),
             Action::Deploy => self.begin_deploy(),
+            Action::Approve => self.begin_approval(),
             Action::StartHotfix => {
                 self.dialog = Some(Dialog::Hotfix {
                     name: String::new(),
@@ -648,7 +728,7 @@ impl App {
             "gc" => self.switch(Screen::Retention),
             "approve" | "a" => {
                 if self.readonly {
-                    self.say(Level::Warn, "read-only: approving is disabled");
+                    self.say(Level::Warn, READONLY_APPROVE);
                     return Vec::new();
                 }
                 if rest.is_empty() {
@@ -820,6 +900,16 @@ impl App {
                     self.dialog = None;
                 }
             }
+            Dialog::Approve(request) => {
+                if cancel {
+                    self.dialog = None;
+                } else if confirm {
+                    let id = request.id.clone();
+                    self.dialog = None;
+                    self.say(Level::Info, format!("approving {id}…"));
+                    return vec![Effect::Approve(id)];
+                }
+            }
             Dialog::Deploy {
                 service,
                 env,
@@ -975,7 +1065,7 @@ impl App {
             Screen::Environments => self.service_rows().len(),
             Screen::Commits => self.commit_rows().len(),
             Screen::Branches => self.branch_rows().len(),
-            Screen::Promotions => self.job_rows().len(),
+            Screen::Promotions => self.promotion_rows().len(),
             Screen::Retention => self.retention_rows().len(),
             Screen::Audit => self.audit_rows().len(),
             Screen::Help => 0,
@@ -1028,8 +1118,17 @@ impl App {
     fn select(&mut self) -> Vec<Effect> {
         match self.screen {
             Screen::Promotions => {
-                if let Some(job) = self.job_rows().get(self.selected(Screen::Promotions)) {
-                    self.dialog = Some(Dialog::Job(job.id));
+                match self.selected_promotion() {
+                    Some(PromotionRow::Job(job)) => self.dialog = Some(Dialog::Job(job.id)),
+                    Some(PromotionRow::Request(request)) => {
+                        let text = format!(
+                            "request {}: {} approves it (asks first)",
+                            request.id,
+                            self.key_name(Action::Approve)
+                        );
+                        self.say(Level::Info, text);
+                    }
+                    None => {}
                 }
                 Vec::new()
             }
@@ -1160,6 +1259,77 @@ impl App {
             .iter()
             .filter(|r| self.matches(Screen::Audit, &audit_text(r)))
             .collect()
+    }
+
+    /// Requests not carried out yet, oldest first, that match the Promotions filter.
+    pub fn request_rows(&self) -> Vec<&RequestRow> {
+        let Loadable::Loaded(requests) = &self.requests else {
+            return Vec::new();
+        };
+        requests
+            .iter()
+            .filter(|r| {
+                self.matches(
+                    Screen::Promotions,
+                    &format!("{} {} {} {} {}", r.id, r.image(), r.from, r.to, r.requester),
+                )
+            })
+            .collect()
+    }
+
+    /// The Promotions screen's rows: what waits for someone's approval comes first.
+    pub fn promotion_rows(&self) -> Vec<PromotionRow<'_>> {
+        self.request_rows()
+            .into_iter()
+            .map(PromotionRow::Request)
+            .chain(self.job_rows().into_iter().map(PromotionRow::Job))
+            .collect()
+    }
+
+    pub fn selected_promotion(&self) -> Option<PromotionRow<'_>> {
+        self.promotion_rows()
+            .get(self.selected(Screen::Promotions))
+            .copied()
+    }
+
+    pub fn selected_request(&self) -> Option<&RequestRow> {
+        match self.selected_promotion()? {
+            PromotionRow::Request(request) => Some(request),
+            PromotionRow::Job(_) => None,
+        }
+    }
+
+    fn selected_job(&self) -> Option<&JobView> {
+        match self.selected_promotion()? {
+            PromotionRow::Job(job) => Some(job),
+            PromotionRow::Request(_) => None,
+        }
+    }
+
+    /// Whether the current selection takes `action`: the footer offers only what applies
+    /// to the selected row (the help screen still lists every key).
+    pub fn applies(&self, action: Action) -> bool {
+        if self.screen != Screen::Promotions {
+            return action != Action::Approve;
+        }
+        match action {
+            Action::Approve => self.selected_request().is_some(),
+            Action::CancelJob | Action::Rollback => self.selected_request().is_none(),
+            _ => true,
+        }
+    }
+
+    /// The first key bound to `action` here, as messages name it (`a`), or its `:` form.
+    pub fn key_name(&self, action: Action) -> String {
+        self.keymap
+            .bindings_for(self.screen)
+            .into_iter()
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first())
+            .map_or_else(
+                || format!("the {} action", action.name()),
+                |k| k.to_string(),
+            )
     }
 
     /// Newest first.
@@ -1326,7 +1496,12 @@ impl App {
             started: self.now,
         });
         self.go(Screen::Promotions);
-        self.lists.insert(Screen::Promotions, ListView::default());
+        // The new job is the first job row, under the waiting requests.
+        let first_job = ListView {
+            selected: self.request_rows().len(),
+            offset: 0,
+        };
+        self.lists.insert(Screen::Promotions, first_job);
         vec![Effect::StartPromotion { job: id, request }]
     }
 
@@ -1334,11 +1509,16 @@ impl App {
         if self.screen != Screen::Promotions {
             return Vec::new();
         }
-        match self
-            .job_rows()
-            .get(self.selected(Screen::Promotions))
-            .map(|j| (j.id, j.state))
-        {
+        if let Some(request) = self.selected_request() {
+            let text = format!(
+                "request {} is not a running promotion: {} approves it",
+                request.id,
+                self.key_name(Action::Approve)
+            );
+            self.say(Level::Info, text);
+            return Vec::new();
+        }
+        match self.selected_job().map(|j| (j.id, j.state)) {
             Some((id, JobState::Running)) => vec![Effect::CancelJob(id)],
             Some(_) => {
                 self.say(Level::Info, "that promotion is not running");
@@ -1358,11 +1538,15 @@ impl App {
                 (service, env.name)
             }
             Screen::Promotions => {
-                let Some(job) = self
-                    .job_rows()
-                    .get(self.selected(Screen::Promotions))
-                    .copied()
-                else {
+                if let Some(request) = self.selected_request() {
+                    let text = format!(
+                        "request {} was never promoted: nothing to roll back",
+                        request.id
+                    );
+                    self.say(Level::Info, text);
+                    return Vec::new();
+                }
+                let Some(job) = self.selected_job() else {
                     return Vec::new();
                 };
                 (
@@ -1502,6 +1686,39 @@ impl App {
         }]
     }
 
+    /// Shows exactly which request is approved, then asks: the ledger keeps approvals forever.
+    fn begin_approval(&mut self) -> Vec<Effect> {
+        if self.screen != Screen::Promotions {
+            self.say(
+                Level::Warn,
+                "requests are approved on the Promotions screen, where they are listed",
+            );
+            return Vec::new();
+        }
+        if let Some(request) = self.selected_request().cloned() {
+            self.dialog = Some(Dialog::Approve(request));
+            return Vec::new();
+        }
+        let why = match &self.requests {
+            Loadable::Idle | Loadable::Loading => {
+                "the waiting requests are still loading (ctrl-r reloads)".to_string()
+            }
+            Loadable::Failed(reason) => format!("cannot list the waiting requests: {reason}"),
+            Loadable::Loaded(_) if self.request_rows().is_empty() => {
+                if self.filter(Screen::Promotions).is_empty() {
+                    "no request waits for approval (`gantry request` asks for one)".to_string()
+                } else {
+                    "no waiting request matches the filter (esc clears it)".to_string()
+                }
+            }
+            Loadable::Loaded(_) => {
+                "select a request (the rows above the promotions) to approve it".to_string()
+            }
+        };
+        self.say(Level::Warn, why);
+        Vec::new()
+    }
+
     /// Asks before deleting what the loaded plan deletes.
     fn begin_cleanup(&mut self) -> Vec<Effect> {
         if self.screen != Screen::Retention {
@@ -1593,10 +1810,24 @@ impl App {
                 }
             }
             DataEvent::Requests(result) => {
+                // Requests come first in the list: the selected row stays selected
+                // however many arrived or went above it.
+                let selected = self.selected_promotion().map(PromotionKey::of);
                 self.requests = match result {
-                    Ok(lines) => Loadable::Loaded(lines),
+                    Ok(rows) => Loadable::Loaded(rows),
                     Err(e) => Loadable::Failed(e),
                 };
+                let found = selected.and_then(|wanted| {
+                    self.promotion_rows()
+                        .into_iter()
+                        .position(|row| PromotionKey::of(row) == wanted)
+                });
+                if let Some(index) = found {
+                    let (len, page) = (self.row_count(Screen::Promotions), self.page);
+                    let list = self.lists.entry(Screen::Promotions).or_default();
+                    list.selected = index;
+                    list.clamp(len, page);
+                }
             }
             DataEvent::Audit(result) => {
                 self.audit = match result {

@@ -228,24 +228,7 @@ fn perform(
                     let result = engine
                         .pending_requests()
                         .await
-                        .map(|requests| {
-                            requests
-                                .iter()
-                                .map(|r| {
-                                    format!(
-                                        "{}  {}:{}  {} → {}  {}/{} approvals  by {}",
-                                        r.id,
-                                        r.service,
-                                        r.tag,
-                                        r.from,
-                                        r.to,
-                                        r.approvals.approvers.len(),
-                                        r.approvals.needed,
-                                        r.requester
-                                    )
-                                })
-                                .collect()
-                        })
+                        .map(|requests| requests.iter().map(app::RequestRow::from).collect())
                         .map_err(|e| e.to_string());
                     let _ = tx.send(Msg::Data(DataEvent::Requests(result)));
                 });

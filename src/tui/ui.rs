@@ -7,7 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Dialog, Input, JobState, Level, ListView, Loadable, RetentionRow, SigMark};
+use super::app::{
+    App, Dialog, Input, JobState, JobView, Level, ListView, Loadable, PromotionRow, RequestRow,
+    RetentionRow, SigMark,
+};
 use super::theme::Theme;
 use crate::deploy::DeployReport;
 use crate::domain::human_bytes;
@@ -191,7 +194,7 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
     let mut shown: Vec<(String, &'static str)> = Vec::new();
     let first_keys = own
         .iter()
-        .filter(|b| app.allowed(b.action))
+        .filter(|b| app.allowed(b.action) && app.applies(b.action))
         .map(|b| (b.keys.first().copied(), b.action))
         .chain(globals.iter().map(|&action| {
             let key = app
@@ -236,6 +239,7 @@ fn short_name(action: Action) -> &'static str {
         Action::StartHotfix => "hotfix",
         Action::CleanUp => "delete…",
         Action::Deploy => "deploy",
+        Action::Approve => "approve…",
         Action::NextService => "service",
         Action::PrevService => "service",
         Action::NextEnvironment => "env",
@@ -1344,64 +1348,50 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             theme.muted,
         ),
     ];
+    if let Some(requests) = app.requests.loaded().filter(|r| !r.is_empty()) {
+        let waiting = requests.iter().filter(|r| !r.complete()).count();
+        parts.push(Span::styled("   requests: ", theme.muted));
+        parts.push(Span::styled(
+            format!("{waiting} waiting"),
+            if waiting > 0 { theme.warn } else { theme.muted },
+        ));
+        parts.push(Span::styled(
+            format!(", {} approved", requests.len() - waiting),
+            theme.muted,
+        ));
+    }
     parts.extend(filter_span(app, theme, Screen::Promotions));
     frame.render_widget(title_line(theme, parts), title);
-    // Requests waiting for approvals (`:approve ID`), above this session's promotions.
-    let rest = match app.requests.loaded() {
-        Some(requests) if !requests.is_empty() && rest.height > 8 => {
-            let shown = requests.len().min(4);
-            let [waiting, rest] =
-                Layout::vertical([Constraint::Length(shown as u16 + 1), Constraint::Min(1)])
-                    .areas(rest);
-            let mut lines = vec![Line::from(vec![
-                Span::styled(
-                    format!(" {} request(s) wait for approval", requests.len()),
-                    theme.warn,
-                ),
-                Span::styled("  (:approve ID)", theme.muted),
-            ])];
-            lines.extend(
-                requests
-                    .iter()
-                    .take(shown)
-                    .map(|r| styled_line(format!("   {r}"), theme.text)),
-            );
-            frame.render_widget(Paragraph::new(lines), waiting);
-            rest
-        }
-        _ => rest,
-    };
-    let rows = app.job_rows();
+    // Requests waiting for approvals come first, then this session's promotions: one
+    // list, so the same keys move over both and a click lands on the row it hits.
+    let rows = app.promotion_rows();
     let list = app.list(Screen::Promotions);
     let (rest, detail) = split_detail(rest);
-    // The selected promotion's result in full: the column cuts it.
-    if let (Some(area), Some(job)) = (detail, rows.get(list.selected)) {
-        if let Some(outcome) = &job.outcome {
-            let style = match job.state {
-                JobState::Done => theme.ok,
-                JobState::Refused => theme.warn,
-                JobState::Failed => theme.error,
-                JobState::Running | JobState::Cancelled => theme.muted,
-            };
-            frame.render_widget(
-                Paragraph::new(Line::from(vec![
-                    Span::styled(format!(" {}: ", job.label()), theme.title),
-                    Span::styled(outcome.clone(), style),
-                ]))
-                .wrap(Wrap { trim: false }),
-                area,
-            );
-        }
+    if let Some(area) = detail {
+        let lines = match rows.get(list.selected) {
+            Some(PromotionRow::Request(request)) => request_detail(app, theme, request),
+            Some(PromotionRow::Job(job)) => job_detail(theme, job),
+            None => Vec::new(),
+        };
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
     }
-    let content = |text: &dyn Fn(&super::app::JobView) -> String, min: usize| {
+    let image = |row: &PromotionRow| match row {
+        PromotionRow::Request(r) => r.image(),
+        PromotionRow::Job(j) => j.label(),
+    };
+    let route = |row: &PromotionRow| match row {
+        PromotionRow::Request(r) => format!("{} → {}", r.from, r.to),
+        PromotionRow::Job(j) => format!("{} → {}", j.request.from, j.request.to),
+    };
+    let content = |text: &dyn Fn(&PromotionRow) -> String, min: usize| {
         rows.iter()
-            .map(|j| text(j).chars().count())
+            .map(|row| text(row).chars().count())
             .max()
             .unwrap_or(0)
             .max(min) as u16
     };
-    let image_width = content(&|j| j.label(), 5);
-    let route_width = content(&|j| format!("{} → {}", j.request.from, j.request.to), 5);
+    let image_width = content(&image, 5);
+    let route_width = content(&route, 5);
     render_table(
         frame,
         theme,
@@ -1421,7 +1411,29 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             row_highlight: true,
         },
         |i| {
-            let job = rows[i];
+            let row = &rows[i];
+            let job = match row {
+                PromotionRow::Request(request) => {
+                    let (state, style) = if request.complete() {
+                        ("approved", theme.ok)
+                    } else {
+                        ("waiting", theme.warn)
+                    };
+                    return Row::new(vec![
+                        Cell::from(Span::styled(state, style)),
+                        Cell::from(image(row)),
+                        Cell::from(route(row)),
+                        Cell::from(format!(
+                            "{}/{} approvals",
+                            request.approvers.len(),
+                            request.needed
+                        )),
+                        // The id first: it is what `gantry approve` and the ledger use.
+                        Cell::from(format!("{} by {}", request.id, request.requester)),
+                    ]);
+                }
+                PromotionRow::Job(job) => job,
+            };
             let (state, style) = match job.state {
                 JobState::Running => ("running", theme.progress),
                 JobState::Done => ("done", theme.ok),
@@ -1453,13 +1465,60 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             };
             Row::new(vec![
                 Cell::from(Span::styled(state, style)),
-                Cell::from(job.label()),
-                Cell::from(format!("{} → {}", job.request.from, job.request.to)),
+                Cell::from(image(row)),
+                Cell::from(route(row)),
                 Cell::from(Span::styled(progress, theme.progress)),
                 Cell::from(job.outcome.clone().unwrap_or_default()),
             ])
         },
     );
+}
+
+/// The selected promotion's result in full: the column cuts it.
+fn job_detail(theme: &Theme, job: &JobView) -> Vec<Line<'static>> {
+    let Some(outcome) = &job.outcome else {
+        return Vec::new();
+    };
+    let style = match job.state {
+        JobState::Done => theme.ok,
+        JobState::Refused => theme.warn,
+        JobState::Failed => theme.error,
+        JobState::Running | JobState::Cancelled => theme.muted,
+    };
+    vec![Line::from(vec![
+        Span::styled(format!(" {}: ", job.label()), theme.title),
+        Span::styled(outcome.clone(), style),
+    ])]
+}
+
+/// Who asked for the selected request, who approved it, and what comes next.
+fn request_detail(app: &App, theme: &Theme, request: &RequestRow) -> Vec<Line<'static>> {
+    let approvers = if request.approvers.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", request.approvers.join(", "))
+    };
+    let mut spans = vec![
+        Span::styled(format!(" request {}: ", request.id), theme.title),
+        Span::styled(
+            format!(
+                "asked by {}; {} of {} approvals{approvers}",
+                request.requester,
+                request.approvers.len(),
+                request.needed,
+            ),
+            theme.text,
+        ),
+    ];
+    let next = if request.complete() {
+        "   `gantry execute` promotes it".to_string()
+    } else if app.allowed(Action::Approve) {
+        format!("   {} approves", app.key_name(Action::Approve))
+    } else {
+        String::new()
+    };
+    spans.push(Span::styled(next, theme.muted));
+    vec![Line::from(spans)]
 }
 
 fn render_help(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
@@ -1868,6 +1927,42 @@ fn cleanup_dialog(
     }
 }
 
+/// Everything the approval is about, so nobody approves a different image by a mistyped id.
+fn approve_dialog(
+    theme: &Theme,
+    request: &RequestRow,
+) -> (String, Vec<Line<'static>>, &'static str) {
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("approve request ", theme.text),
+            Span::styled(request.id.clone(), theme.accent),
+        ]),
+        Line::from(vec![
+            Span::styled(request.image(), theme.accent),
+            Span::styled(format!("  {} → {}", request.from, request.to), theme.text),
+        ]),
+        styled_line(format!("requested by {}", request.requester), theme.text),
+    ];
+    let so_far = format!(
+        "approvals so far: {} of {}",
+        request.approvers.len(),
+        request.needed
+    );
+    lines.push(if request.approvers.is_empty() {
+        styled_line(so_far, theme.warn)
+    } else {
+        styled_line(
+            format!("{so_far} ({})", request.approvers.join(", ")),
+            theme.warn,
+        )
+    });
+    lines.push(styled_line(
+        "recorded in the ledger as this repository's git user.email; it cannot be taken back",
+        theme.muted,
+    ));
+    ("Approve".into(), lines, "y/enter approve · esc cancel")
+}
+
 fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
     let (title, lines, keys): (String, Vec<Line>, &str) = match dialog {
         Dialog::Promotion {
@@ -2025,6 +2120,7 @@ fn render_dialog(frame: &mut Frame, app: &App, theme: &Theme, dialog: &Dialog) {
             }
             ("Promotion".into(), lines, "esc close")
         }
+        Dialog::Approve(request) => approve_dialog(theme, request),
         Dialog::CleanUp {
             plan,
             last,

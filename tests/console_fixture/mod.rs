@@ -23,7 +23,7 @@ use gantry::ledger::{chain_hash, NewRecord, Record, RecordKind, Tamper, TamperKi
 use gantry::retention::{
     DeletedImage, PlannedImage, PlannedSignature, RetentionOutcome, RetentionPlan, Rule,
 };
-use gantry::tui::app::{App, DataEvent, Effect};
+use gantry::tui::app::{App, DataEvent, Effect, RequestRow};
 
 pub const CONFIG: &str = r#"
 [git]
@@ -839,6 +839,40 @@ pub fn tampered_audit_view() -> AuditView {
         message: "record #4 no longer hashes to its id: its content was edited".into(),
     });
     view
+}
+
+/// The ledger's requests not carried out yet: one waiting for a second approval into
+/// prod, one that has its approval and waits for `gantry execute`.
+pub fn pending_requests() -> Vec<RequestRow> {
+    vec![
+        RequestRow {
+            id: "3f9a2c1b7e4d".into(),
+            service: "payment-svc".into(),
+            tag: tag_of(1),
+            from: "stage".into(),
+            to: "prod".into(),
+            requester: "ana@example.com".into(),
+            approvers: vec!["li@example.com".into()],
+            needed: 2,
+        },
+        RequestRow {
+            id: "9b0e4d7a21c5".into(),
+            service: "ledger-api".into(),
+            tag: tag_of(3),
+            from: "dev".into(),
+            to: "stage".into(),
+            requester: "sam@example.com".into(),
+            approvers: vec!["ana@example.com".into()],
+            needed: 1,
+        },
+    ]
+}
+
+/// The Promotions screen with everything loaded and the ledger's requests listed.
+pub fn promotions_with_requests() -> App {
+    let mut app = loaded_app('5');
+    app.on_data(DataEvent::Requests(Ok(pending_requests())));
+    app
 }
 
 // ---- driving ------------------------------------------------------------------------
