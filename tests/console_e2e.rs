@@ -290,6 +290,88 @@ name = "{service}"
 }
 
 #[test]
+fn approve_a_waiting_request_from_the_promotions_screen() {
+    let case = Case::new("console-approve");
+    let regs = registries();
+    std::fs::write(
+        &case.config,
+        format!(
+            r#"
+[git]
+path = "repo"
+
+[[environment]]
+name = "dev"
+registry = "{dev}"
+plain_http = true
+mutable_tag = "latest"
+
+[[environment]]
+name = "stage"
+registry = "{stage}"
+from = "dev"
+plain_http = true
+mutable_tag = "stage"
+approvals = 2
+
+[[service]]
+name = "{service}"
+"#,
+            dev = regs.dev.addr(),
+            stage = regs.stage.addr(),
+            service = case.service,
+        ),
+    )
+    .expect("write config");
+    // Ana asks; the console then runs as Bob (approvals come from the repository's
+    // user.email, and never from whoever asked).
+    let repo = common::git::TestRepo::init(&case.dir.path().join("repo"));
+    repo.git(&["config", "user.email", "ana@example.com"]);
+    case.seed("a9b0e11", 0x43, &["latest"], SeedFormat::Oci);
+    let image = format!("{}:sha-a9b0e11", case.service);
+    let out = case.gantry(&["request", &image, "--to", "stage", "--json"]);
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+    let id = common::json(&out)["request"]["id"]
+        .as_str()
+        .expect("request id")
+        .to_string();
+    repo.git(&["config", "user.email", "bob@example.com"]);
+
+    let tmux = Tmux::start(case.dir.path(), &console_command(&case));
+    tmux.wait_for("what runs where");
+    tmux.keys(&["5"]);
+    let screen = tmux.wait_for("requests: 1 waiting");
+    assert!(screen.contains("0/2 approvals"), "{screen}");
+    // The request is the first row, selected: `a` asks, naming what it approves.
+    tmux.keys(&["a"]);
+    let screen = tmux.wait_for("y/enter approve");
+    for expected in [
+        format!("approve request {id}"),
+        image.clone(),
+        "dev → stage".to_string(),
+        "approvals so far: 0 of 2".to_string(),
+    ] {
+        assert!(
+            screen.contains(&expected),
+            "{expected:?} missing:\n{screen}"
+        );
+    }
+    tmux.keys(&["y"]);
+    tmux.wait_for(&format!("approved {id}"));
+    // The list reloads from the ledger, Bob's approval counted.
+    tmux.wait_for("1/2 approvals");
+
+    let out = case.gantry(&["requests", "--json"]);
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+    let requests = common::json(&out);
+    let approvers = &requests[0]["approvals"]["approvers"];
+    assert_eq!(approvers[0]["actor"], "bob@example.com", "{requests}");
+    assert_eq!(approvers.as_array().map(Vec::len), Some(1), "{requests}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("CONSOLE-EXITED 0");
+}
+
+#[test]
 fn console_refuses_to_start_without_a_terminal() {
     let case = Case::new("console-no-tty");
     let out = case.gantry(&[]);
