@@ -435,6 +435,23 @@ fn promotions_with_requests_job_selected() {
 }
 
 #[test]
+fn promotions_say_when_requests_cannot_be_read() {
+    let mut app = images_app();
+    app.on_key(key('j'));
+    promote_selected(&mut app);
+    app.on_data(DataEvent::Requests(Err(
+        "cannot read the ledger: refs/gantry/ledger is not a commit\nsecond line".into(),
+    )));
+    let text = screen(&mut app);
+    let title = text.lines().nth(1).unwrap_or_default();
+    assert!(
+        title.contains("requests: cannot load: cannot read the ledger"),
+        "{title}"
+    );
+    assert!(!text.contains("second line"), "{text}");
+}
+
+#[test]
 fn approve_dialog_names_what_is_approved() {
     let mut app = promotions_with_requests_and_a_job();
     app.on_key(key('g'));

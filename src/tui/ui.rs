@@ -1360,6 +1360,14 @@ fn render_promotions(frame: &mut Frame, app: &App, theme: &Theme, body: Rect) {
             theme.muted,
         ));
     }
+    if let Loadable::Failed(error) = &app.requests {
+        // Otherwise a ledger that cannot be read looks like one with nothing waiting.
+        let first_line = error.lines().next().unwrap_or_default();
+        parts.push(Span::styled(
+            format!("   requests: cannot load: {first_line}"),
+            theme.error,
+        ));
+    }
     parts.extend(filter_span(app, theme, Screen::Promotions));
     frame.render_widget(title_line(theme, parts), title);
     // Requests waiting for approvals come first, then this session's promotions: one
