@@ -1043,19 +1043,23 @@ fn cleanup_asks_then_deletes_the_plan_it_showed_and_reports() {
     assert_eq!(app.on_key(special(Key::Esc)), vec![]);
     assert!(app.dialog.is_some());
 
-    // Progress comes from the engine's log lines for this job only.
-    for message in ["deleted payment-svc:sha-5c6d7e8 (sha256:1)", "note"] {
-        app.on_engine(EngineEvent {
-            job,
-            kind: EventKind::Log {
-                message: message.into(),
-            },
-        });
-    }
+    // Progress counts this job's deletions only; a log line that reads like one is not.
+    app.on_engine(EngineEvent {
+        job,
+        kind: EventKind::Deleted {
+            image: "payment-svc:sha-5c6d7e8 (sha256:1)".into(),
+        },
+    });
+    app.on_engine(EngineEvent {
+        job,
+        kind: EventKind::Log {
+            message: "deleted nothing: a note".into(),
+        },
+    });
     app.on_engine(EngineEvent {
         job: JobId(job.0 + 1),
-        kind: EventKind::Log {
-            message: "deleted something else".into(),
+        kind: EventKind::Deleted {
+            image: "something else".into(),
         },
     });
     assert_eq!(cleanup_state(&app).1, 1);

@@ -900,8 +900,8 @@ fn cleanup_dialog_running() {
     let (mut app, job) = cleaning_up();
     app.on_engine(EngineEvent {
         job,
-        kind: EventKind::Log {
-            message: "deleted payment-svc:sha-5c6d7e8 (sha256:2f1e0c4b8d7a)".into(),
+        kind: EventKind::Deleted {
+            image: "payment-svc:sha-5c6d7e8 (sha256:2f1e0c4b8d7a)".into(),
         },
     });
     let text = screen(&mut app);

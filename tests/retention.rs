@@ -826,6 +826,68 @@ fn a_tag_moved_onto_a_planned_image_before_execution_keeps_it() {
 }
 
 #[test]
+fn execution_reports_each_deletion_to_subscribers() {
+    use gantry::config::Config;
+    use gantry::engine::{Engine, EventKind};
+
+    let case = Case::new("gc-events");
+    let regs = registries();
+    let tags = three_images(&case, regs.dev.addr(), 0x7400);
+    single_env_config(&case, regs.dev.addr(), "");
+    let config = Config::load(&case.config).expect("config");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (outcome, events) = runtime.block_on(async {
+        let mut engine = Engine::new(config).expect("engine");
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        engine.subscribe(sender);
+        let plan = engine
+            .retention_plan("dev", &case.service)
+            .await
+            .expect("plan");
+        let outcome = engine.execute_retention(&plan).await.expect("execute");
+        drop(engine);
+        let mut events = Vec::new();
+        while let Some(event) = receiver.recv().await {
+            events.push(event.kind);
+        }
+        (outcome, events)
+    });
+    assert_eq!(outcome.exit_code(), 0);
+    // Progress displays count these: one per image deleted, naming it, none for the kept.
+    let deleted: Vec<String> = events
+        .iter()
+        .filter_map(|kind| match kind {
+            EventKind::Deleted { image } => Some(image.clone()),
+            _ => None,
+        })
+        .collect();
+    let named: BTreeSet<String> = outcome
+        .deleted
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{} ({})",
+                case.service,
+                d.tags.join(","),
+                d.digest.short()
+            )
+        })
+        .collect();
+    assert_eq!(deleted.len(), 2);
+    assert_eq!(deleted.iter().cloned().collect::<BTreeSet<_>>(), named);
+    assert_eq!(
+        outcome
+            .deleted
+            .iter()
+            .map(|d| d.tags[0].clone())
+            .collect::<BTreeSet<_>>(),
+        tag_set([tags[0].clone(), tags[1].clone()])
+    );
+    assert!(matches!(events.first(), Some(EventKind::Started { .. })));
+    assert!(matches!(events.last(), Some(EventKind::Finished { .. })));
+}
+
+#[test]
 fn retention_settings_errors_are_located() {
     let case = Case::new("gc-config");
     let regs = registries();

@@ -541,6 +541,7 @@ pub async fn render_progress(mut events: mpsc::UnboundedReceiver<EngineEvent>) {
                 );
             }
             EventKind::Log { message } => entry.1 = message,
+            EventKind::Deleted { image } => entry.1 = format!("deleted {image}"),
             EventKind::Finished { .. } => entry.1 = "done".into(),
             EventKind::Failed { .. } => entry.1 = "failed".into(),
         }

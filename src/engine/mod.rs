@@ -40,11 +40,24 @@ pub struct EngineEvent {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
-    Started { label: String },
+    Started {
+        label: String,
+    },
     Progress(Progress),
-    Log { message: String },
-    Finished { summary: String },
-    Failed { reason: String, exit_code: i32 },
+    Log {
+        message: String,
+    },
+    /// A clean-up deleted one image (`service:tags (digest)`): counted by progress displays.
+    Deleted {
+        image: String,
+    },
+    Finished {
+        summary: String,
+    },
+    Failed {
+        reason: String,
+        exit_code: i32,
+    },
 }
 
 /// Where a promotion is, for progress bars.

@@ -179,7 +179,7 @@ impl Engine {
     }
 
     /// `execute_retention` under a job id the caller chose (the console tracks its jobs):
-    /// Started, a Log per deletion, then Finished or Failed.
+    /// Started, a Deleted per image deleted, then Finished or Failed.
     pub async fn execute_retention_as(
         &self,
         job: JobId,
@@ -327,9 +327,9 @@ impl Engine {
                 .await;
             self.emit(
                 job,
-                EventKind::Log {
-                    message: format!(
-                        "deleted {}:{} ({})",
+                EventKind::Deleted {
+                    image: format!(
+                        "{}:{} ({})",
                         plan.service,
                         image.tags.join(","),
                         image.digest.short()

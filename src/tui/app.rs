@@ -1986,11 +1986,13 @@ impl App {
         }) = self.dialog.as_mut()
         {
             if *current == event.job {
-                if let EventKind::Log { message } = event.kind {
-                    if message.starts_with("deleted ") {
+                match event.kind {
+                    EventKind::Deleted { image } => {
                         *deleted += 1;
+                        *last = Some(format!("deleted {image}"));
                     }
-                    *last = Some(message);
+                    EventKind::Log { message } => *last = Some(message),
+                    _ => {}
                 }
                 return Vec::new();
             }
@@ -1999,7 +2001,7 @@ impl App {
             return Vec::new();
         };
         match event.kind {
-            EventKind::Started { .. } | EventKind::Log { .. } => {}
+            EventKind::Started { .. } | EventKind::Log { .. } | EventKind::Deleted { .. } => {}
             EventKind::Progress(progress) => job.progress = Some(progress),
             EventKind::Finished { summary } => {
                 job.state = JobState::Done;
