@@ -8,8 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::git::{sandbox, TestRepo};
-use common::{code, default_format, json, registries, stderr, stdout, Case};
+use common::git::{gantry_command, TestRepo};
+use common::{code, default_format, json, pipeline_config, registries, stderr, stdout, Case};
 
 const ANA: &str = "ana@example.com";
 const BOB: &str = "bob@example.com";
@@ -20,45 +20,16 @@ const CI: &str = "ci@example.com";
 /// The environments of every ledger test; `repo` is the application repository's path
 /// relative to the config file, or absent for a configuration without one.
 fn config_text(case: &Case, repo: Option<&str>, stage: u32, prod: u32, extra: &str) -> String {
-    let regs = registries();
     let git = repo.map_or(String::new(), |r| format!("[git]\npath = \"{r}\"\n"));
-    format!(
-        r#"{git}
-[copy]
-attempts = 2
-backoff_ms = 20
-
-{extra}
-
-[[environment]]
-name = "dev"
-registry = "{dev}"
-plain_http = true
-mutable_tag = "latest"
-
-[[environment]]
-name = "stage"
-registry = "{stage_addr}"
-from = "dev"
-plain_http = true
-mutable_tag = "stage"
-approvals = {stage}
-
-[[environment]]
-name = "prod"
-registry = "{prod_addr}"
-from = "stage"
-plain_http = true
-mutable_tag = "prod"
-approvals = {prod}
-
-[[service]]
-name = "{service}"
-"#,
-        dev = regs.dev.addr(),
-        stage_addr = regs.stage.addr(),
-        prod_addr = regs.prod.addr(),
-        service = case.service,
+    let head = format!("{git}\n[copy]\nattempts = 2\nbackoff_ms = 20\n\n{extra}\n");
+    pipeline_config(
+        case,
+        &head,
+        [
+            "",
+            &format!("approvals = {stage}"),
+            &format!("approvals = {prod}"),
+        ],
     )
 }
 
@@ -91,16 +62,9 @@ fn gantry_as(
             let _ = repo.git_output(&["config", "--unset", "user.email"]);
         }
     }
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    command
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .current_dir(case.dir.path())
-        .env_remove("GANTRY_CONFIG")
-        .env("XDG_STATE_HOME", case.dir.path().join("state"));
-    sandbox(&mut command, case.dir.path());
-    command.output().expect("run gantry")
+    gantry_command(case.dir.path(), config, args)
+        .output()
+        .expect("run gantry")
 }
 
 fn as_user(case: &Case, repo: &TestRepo, email: Option<&str>, args: &[&str]) -> Output {
@@ -719,18 +683,11 @@ fn two_clones_share_one_chain_through_a_bare_remote() {
     // Both clones write at once: whoever loses the race re-chains and pushes again.
     let spawn = |config: &Path, repo: &TestRepo, email: &str, args: &[&str]| {
         repo.git(&["config", "user.email", email]);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
-        command
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .current_dir(root)
-            .env_remove("GANTRY_CONFIG")
-            .env("XDG_STATE_HOME", root.join("state"))
+        gantry_command(root, config, args)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        sandbox(&mut command, root);
-        command.spawn().expect("spawn gantry")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn gantry")
     };
     let first = spawn(&config_a, &a, ANA, &["request", &other, "--to", "prod"]);
     let second = spawn(&config_b, &b, DAN, &["approve", &id]);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::{registries, Case};
+use super::{pipeline_config, registries, Case};
 
 /// Fixed identity and clock: the same script gives the same commit ids on every run.
 const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -189,65 +189,38 @@ pub fn standard_history(repo: &TestRepo) -> HashMap<&'static str, String> {
 /// it) and has dev -> stage -> prod only, so no registry is down unless asked.
 pub fn git_case(name: &str, repo_path: &str, with_down: bool) -> Case {
     let case = Case::new(name);
-    let regs = registries();
-    let mut text = format!(
-        r#"
-[git]
-path = "{repo_path}"
-
-[copy]
-attempts = 2
-backoff_ms = 20
-
-[[environment]]
-name = "dev"
-registry = "{dev}"
-plain_http = true
-mutable_tag = "latest"
-
-[[environment]]
-name = "stage"
-registry = "{stage}"
-from = "dev"
-plain_http = true
-mutable_tag = "stage"
-
-[[environment]]
-name = "prod"
-registry = "{prod}"
-from = "stage"
-plain_http = true
-mutable_tag = "prod"
-
-[[service]]
-name = "{service}"
-"#,
-        dev = regs.dev.addr(),
-        stage = regs.stage.addr(),
-        prod = regs.prod.addr(),
-        service = case.service,
-    );
+    let head = format!("[git]\npath = \"{repo_path}\"\n\n[copy]\nattempts = 2\nbackoff_ms = 20\n");
+    let mut text = pipeline_config(&case, &head, ["", "", ""]);
     if with_down {
         text.push_str(&format!(
             "\n[[environment]]\nname = \"down\"\nregistry = \"127.0.0.1:{}\"\nfrom = \"dev\"\nplain_http = true\n",
-            regs.closed_port
+            registries().closed_port
         ));
     }
     std::fs::write(&case.config, text).expect("write config");
     case
 }
 
-/// Runs gantry with `case`'s config and a sandboxed HOME, so libgit2 reads no personal
-/// git configuration.
-pub fn gantry_git(case: &Case, args: &[&str]) -> Output {
+/// The gantry binary run in `cwd` with `config`, no inherited configuration, its state
+/// under `cwd` and a git sandbox with `HOME` in `cwd`, so libgit2 reads no personal git
+/// configuration; callers add what else their run needs, then run or spawn it.
+pub fn gantry_command(cwd: &Path, config: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
     command
         .arg("--config")
-        .arg(&case.config)
+        .arg(config)
         .args(args)
-        .current_dir(case.dir.path())
+        .current_dir(cwd)
         .env_remove("GANTRY_CONFIG")
-        .env("XDG_STATE_HOME", case.dir.path().join("state"));
-    sandbox(&mut command, case.dir.path());
-    command.output().expect("run gantry")
+        .env("XDG_STATE_HOME", cwd.join("state"));
+    sandbox(&mut command, cwd);
+    command
+}
+
+/// Runs gantry with `case`'s config and a sandboxed HOME, so libgit2 reads no personal
+/// git configuration.
+pub fn gantry_git(case: &Case, args: &[&str]) -> Output {
+    gantry_command(case.dir.path(), &case.config, args)
+        .output()
+        .expect("run gantry")
 }

@@ -215,6 +215,47 @@ name = "{service}"
     }
 }
 
+/// The config text of the usual pipeline on the shared registries: `head` first (`[git]`,
+/// `[copy]`, ...), then dev -> stage -> prod, each environment's table followed by its
+/// entry of `extra` (approvals, retention or deploy lines), then the case's service.
+pub fn pipeline_config(case: &Case, head: &str, extra: [&str; 3]) -> String {
+    let regs = registries();
+    let [dev_extra, stage_extra, prod_extra] = extra;
+    format!(
+        r#"{head}
+[[environment]]
+name = "dev"
+registry = "{dev}"
+plain_http = true
+mutable_tag = "latest"
+{dev_extra}
+
+[[environment]]
+name = "stage"
+registry = "{stage}"
+from = "dev"
+plain_http = true
+mutable_tag = "stage"
+{stage_extra}
+
+[[environment]]
+name = "prod"
+registry = "{prod}"
+from = "stage"
+plain_http = true
+mutable_tag = "prod"
+{prod_extra}
+
+[[service]]
+name = "{service}"
+"#,
+        dev = regs.dev.addr(),
+        stage = regs.stage.addr(),
+        prod = regs.prod.addr(),
+        service = case.service,
+    )
+}
+
 /// Runs gantry in `cwd` with no inherited configuration.
 pub fn gantry_in(cwd: &Path, args: &[&str]) -> Output {
     command_in(cwd, args).output().expect("run gantry")
