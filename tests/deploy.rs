@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use common::git::{sandbox, TestRepo};
-use common::{code, json, registries, stderr, stdout, Case};
+use common::{code, json, pipeline_config, registries, stderr, stdout, Case};
 use gantry::sandbox::SeedFormat;
 
 const KUSTOMIZATION: &str = "\
@@ -125,46 +125,9 @@ fn write_config(case: &Case, deploy: &str) {
 
 /// `head` goes before everything (a `[git]` table, say).
 fn write_config_with(case: &Case, head: &str, deploy: &str) {
-    let regs = registries();
-    let text = format!(
-        r#"
-{head}
-
-[copy]
-attempts = 2
-backoff_ms = 20
-
-[[environment]]
-name = "dev"
-registry = "{dev}"
-plain_http = true
-mutable_tag = "latest"
-
-[[environment]]
-name = "stage"
-registry = "{stage}"
-from = "dev"
-plain_http = true
-mutable_tag = "stage"
-
-[environment.deploy]
-{deploy}
-
-[[environment]]
-name = "prod"
-registry = "{prod}"
-from = "stage"
-plain_http = true
-mutable_tag = "prod"
-
-[[service]]
-name = "{service}"
-"#,
-        dev = regs.dev.addr(),
-        stage = regs.stage.addr(),
-        prod = regs.prod.addr(),
-        service = case.service,
-    );
+    let head = format!("\n{head}\n\n[copy]\nattempts = 2\nbackoff_ms = 20\n");
+    let stage = format!("\n[environment.deploy]\n{deploy}");
+    let text = pipeline_config(case, &head, ["", &stage, ""]);
     std::fs::write(&case.config, text).expect("write config");
 }
 
