@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use common::faults::{Fault, FaultProxy, Response, Rule};
-use common::git::{sandbox, short, TestRepo};
-use common::{code, json, registries, stderr, stdout, Case};
+use common::git::{gantry_command, short, TestRepo};
+use common::{code, json, pipeline_config, registries, stderr, stdout, Case};
 use gantry::sandbox::{
     seed_image_with_creds, skopeo_list_tags, skopeo_raw_manifest, ImageSpec, LocalRegistry,
     RegistryOptions, SeedFormat, TokenIssuer, TokenUsers,
@@ -19,30 +19,15 @@ use gantry::sandbox::{
 /// Runs gantry with `config`, a sandboxed HOME (no personal git configuration) and no
 /// signing password in the environment (the test key has none).
 fn gantry(case: &Case, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    command
-        .arg("--config")
-        .arg(&case.config)
-        .args(args)
-        .current_dir(case.dir.path())
-        .env_remove("GANTRY_CONFIG")
+    gantry_command(case.dir.path(), &case.config, args)
         .env_remove("COSIGN_PASSWORD")
-        .env("XDG_STATE_HOME", case.dir.path().join("state"));
-    sandbox(&mut command, case.dir.path());
-    command.output().expect("run gantry")
+        .output()
+        .expect("run gantry")
 }
 
 /// `gantry` with extra environment variables (a registry password).
 fn gantry_with(case: &Case, vars: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    command
-        .arg("--config")
-        .arg(&case.config)
-        .args(args)
-        .current_dir(case.dir.path())
-        .env_remove("GANTRY_CONFIG")
-        .env("XDG_STATE_HOME", case.dir.path().join("state"));
-    sandbox(&mut command, case.dir.path());
+    let mut command = gantry_command(case.dir.path(), &case.config, args);
     for (key, value) in vars {
         command.env(key, value);
     }
@@ -183,8 +168,7 @@ fn plan_keeps_what_is_deployed_and_execute_deletes_exactly_the_rest() {
             keys.to_str().expect("utf-8"),
         ],
     ));
-    let config = format!(
-        r#"
+    let head = r#"
 [git]
 path = "repo"
 
@@ -194,43 +178,13 @@ backoff_ms = 20
 
 [signing]
 key = "keys/cosign.key"
-
-[[environment]]
-name = "dev"
-registry = "{dev}"
-plain_http = true
-mutable_tag = "latest"
-[environment.retention]
+"#;
+    let dev = r#"[environment.retention]
 keep = 5
 exclude = ["sha-*-keep"]
-min_age = "24h"
-
-[[environment]]
-name = "stage"
-registry = "{stage}"
-from = "dev"
-plain_http = true
-mutable_tag = "stage"
-sign = true
-[environment.retention]
-keep = 1
-
-[[environment]]
-name = "prod"
-registry = "{prod}"
-from = "stage"
-plain_http = true
-mutable_tag = "prod"
-retain_promoted = "7y"
-
-[[service]]
-name = "{service}"
-"#,
-        dev = regs.dev.addr(),
-        stage = regs.stage.addr(),
-        prod = regs.prod.addr(),
-        service = case.service,
-    );
+min_age = "24h""#;
+    let stage = "sign = true\n[environment.retention]\nkeep = 1";
+    let config = pipeline_config(&case, head, [dev, stage, r#"retain_promoted = "7y""#]);
     std::fs::write(&case.config, config).expect("write config");
 
     // 35 images in dev, each its own digest; a few are two-platform indexes.
