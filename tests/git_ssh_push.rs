@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::git::{git_case, sandbox, short, standard_history, TestRepo};
+use common::git::{gantry_command, git_case, short, standard_history, TestRepo};
 use common::{code, registries, stderr, stdout, Case};
 use gantry::sandbox::{ImageSpec, SeedFormat};
 
@@ -277,18 +277,11 @@ impl Drop for Agent {
 fn gantry_ssh(case: &Case, agent: Option<&Agent>, args: &[&str]) -> Output {
     let out_path = case.dir.path().join("gantry.stdout");
     let err_path = case.dir.path().join("gantry.stderr");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    let mut command = gantry_command(case.dir.path(), &case.config, args);
     command
-        .arg("--config")
-        .arg(&case.config)
-        .args(args)
-        .current_dir(case.dir.path())
-        .env_remove("GANTRY_CONFIG")
-        .env("XDG_STATE_HOME", case.dir.path().join("state"))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).expect("stdout file"))
         .stderr(std::fs::File::create(&err_path).expect("stderr file"));
-    sandbox(&mut command, case.dir.path());
     if let Some(agent) = agent {
         command.env("SSH_AUTH_SOCK", &agent.sock);
     }
