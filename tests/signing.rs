@@ -79,6 +79,17 @@ fn signing_config(
     path
 }
 
+/// A case with `sha-<commit>` (image `seed`) in dev, and `signing.toml`: its config with
+/// stage signing under a fresh key `k` (no password) that it also trusts. Returns the
+/// case, the image's digest and the signing config.
+fn stage_signing_case(name: &str, commit: &str, seed: u64) -> (Case, String, PathBuf) {
+    let case = Case::new(name);
+    let digest = case.seed(commit, seed, &[], SeedFormat::Oci);
+    let (key, public) = generate(&case, "k", "");
+    let config = signing_config(&case, "signing.toml", "stage", &key, &[&public]);
+    (case, digest, config)
+}
+
 fn sig_tag(digest: &str) -> String {
     format!("{}.sig", digest.replace(':', "-"))
 }
@@ -479,11 +490,8 @@ fn signatures_travel_dev_stage_prod_and_merge_with_a_prod_signature() {
 
 #[test]
 fn unsigned_and_tampered_images_fail_verification() {
-    let case = Case::new("sign-tamper");
+    let (case, digest, config) = stage_signing_case("sign-tamper", "7a3be4d", 44);
     let regs = registries();
-    let digest = case.seed("7a3be4d", 44, &[], SeedFormat::Oci);
-    let (key, public) = generate(&case, "k", "");
-    let config = signing_config(&case, "signing.toml", "stage", &key, &[&public]);
     let image = format!("{}:sha-7a3be4d", case.service);
 
     let unsigned = run(
@@ -560,11 +568,8 @@ urllib.request.urlopen(urllib.request.Request(base + "manifests/" + tag, data=bo
 
 #[test]
 fn dry_run_writes_no_signature() {
-    let case = Case::new("sign-dry-run");
+    let (case, digest, config) = stage_signing_case("sign-dry-run", "d47e1a5", 45);
     let regs = registries();
-    let digest = case.seed("d47e1a5", 45, &[], SeedFormat::Oci);
-    let (key, public) = generate(&case, "k", "");
-    let config = signing_config(&case, "signing.toml", "stage", &key, &[&public]);
     let image = format!("{}:sha-d47e1a5", case.service);
     let out = run(
         &case,
