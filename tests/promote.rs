@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::process::Output;
+
 use common::{code, json, registries, stderr, stdout, Case};
 use gantry::sandbox::{skopeo_raw_manifest, ImageSpec, SeedFormat};
 
@@ -14,19 +16,24 @@ fn blob_actions(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// `gantry promote <service>:sha-<commit> --to stage --json`.
+fn promote_to_stage(case: &Case, commit: &str) -> Output {
+    case.gantry(&[
+        "promote",
+        &format!("{}:sha-{commit}", case.service),
+        "--to",
+        "stage",
+        "--json",
+    ])
+}
+
 #[test]
 fn per_registry_promotion_keeps_the_digest_and_tags_last() {
     let case = Case::new("per-registry");
     let regs = registries();
     let digest = case.seed("2b2e927", 11, &["latest"], SeedFormat::Oci);
 
-    let out = case.gantry(&[
-        "promote",
-        &format!("{}:sha-2b2e927", case.service),
-        "--to",
-        "stage",
-        "--json",
-    ]);
+    let out = promote_to_stage(&case, "2b2e927");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = &json(&out)[0];
     assert_eq!(report["ok"], true);
@@ -95,17 +102,8 @@ fn blobs_already_in_the_target_are_skipped() {
         SeedFormat::Oci,
         spec_b,
     );
-    let promote = |commit: &str| {
-        case.gantry(&[
-            "promote",
-            &format!("{}:sha-{commit}", case.service),
-            "--to",
-            "stage",
-            "--json",
-        ])
-    };
-    assert_eq!(code(&promote("1111111")), 0);
-    let out = promote("2222222");
+    assert_eq!(code(&promote_to_stage(&case, "1111111")), 0);
+    let out = promote_to_stage(&case, "2222222");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let actions = blob_actions(&json(&out)[0]);
     assert_eq!(
@@ -159,13 +157,7 @@ fn docker_manifest_list_is_copied_byte_for_byte() {
     let case = Case::new("docker-list");
     let regs = registries();
     let digest = case.seed("4d4d4d4", 15, &[], SeedFormat::DockerV2s2);
-    let out = case.gantry(&[
-        "promote",
-        &format!("{}:sha-4d4d4d4", case.service),
-        "--to",
-        "stage",
-        "--json",
-    ]);
+    let out = promote_to_stage(&case, "4d4d4d4");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         json(&out)[0]["outcome"]["plan"]["media_type"],
@@ -192,13 +184,7 @@ fn single_platform_image_is_promoted() {
         SeedFormat::Oci,
         spec,
     );
-    let out = case.gantry(&[
-        "promote",
-        &format!("{}:sha-5e5e5e5", case.service),
-        "--to",
-        "stage",
-        "--json",
-    ]);
+    let out = promote_to_stage(&case, "5e5e5e5");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         json(&out)[0]["outcome"]["plan"]["media_type"],
