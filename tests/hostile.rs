@@ -34,6 +34,16 @@ fn refused(name: &str, seed: u64, selector: &str, rules: Vec<Rule>) -> String {
     err
 }
 
+/// `refused`, with the manifest of the image's commit tag answered by `fault`.
+fn manifest_refused(name: &str, seed: u64, fault: Fault) -> String {
+    refused(
+        name,
+        seed,
+        "sha-COMMIT",
+        vec![Rule::new("GET", "/manifests/sha-", None, fault)],
+    )
+}
+
 #[test]
 fn manifest_bytes_not_matching_their_digest_are_refused() {
     let err = refused(
@@ -61,20 +71,14 @@ fn oversized_manifest_is_refused() {
     let mut body = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","annotations":{"pad":""#.to_vec();
     body.extend(std::iter::repeat_n(b'x', 5 * 1024 * 1024));
     body.extend_from_slice(br#""}}"#);
-    let err = refused(
+    let err = manifest_refused(
         "hostile-oversized",
         0x63,
-        "sha-COMMIT",
-        vec![Rule::new(
-            "GET",
-            "/manifests/sha-",
-            None,
-            Fault::Respond(
-                Response::status(200)
-                    .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-                    .body(body),
-            ),
-        )],
+        Fault::Respond(
+            Response::status(200)
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                .body(body),
+        ),
     );
     assert!(err.contains("larger than"), "{err}");
 }
@@ -120,56 +124,38 @@ fn endless_tag_list_is_cut_off() {
 
 #[test]
 fn unknown_manifest_media_type_is_refused() {
-    let err = refused(
+    let err = manifest_refused(
         "hostile-media-type",
         0x65,
-        "sha-COMMIT",
-        vec![Rule::new(
-            "GET",
-            "/manifests/sha-",
-            None,
-            Fault::Respond(
-                Response::status(200)
-                    .header("Content-Type", "application/vnd.evil+json")
-                    .body(r#"{"schemaVersion":2,"mediaType":"application/vnd.evil+json","layers":[]}"#),
-            ),
-        )],
+        Fault::Respond(
+            Response::status(200)
+                .header("Content-Type", "application/vnd.evil+json")
+                .body(r#"{"schemaVersion":2,"mediaType":"application/vnd.evil+json","layers":[]}"#),
+        ),
     );
     assert!(err.contains("unsupported manifest media type"), "{err}");
 }
 
 #[test]
 fn content_type_contradicting_the_manifest_is_refused() {
-    let err = refused(
+    let err = manifest_refused(
         "hostile-content-type",
         0x66,
-        "sha-COMMIT",
-        vec![Rule::new(
-            "GET",
-            "/manifests/sha-",
-            None,
-            Fault::ContentType("application/vnd.docker.distribution.manifest.v2+json".into()),
-        )],
+        Fault::ContentType("application/vnd.docker.distribution.manifest.v2+json".into()),
     );
     assert!(err.contains("contradicts"), "{err}");
 }
 
 #[test]
 fn manifest_that_is_not_json_is_refused() {
-    let err = refused(
+    let err = manifest_refused(
         "hostile-not-json",
         0x67,
-        "sha-COMMIT",
-        vec![Rule::new(
-            "GET",
-            "/manifests/sha-",
-            None,
-            Fault::Respond(
-                Response::status(200)
-                    .header("Content-Type", "text/html")
-                    .body("<html>maintenance</html>"),
-            ),
-        )],
+        Fault::Respond(
+            Response::status(200)
+                .header("Content-Type", "text/html")
+                .body("<html>maintenance</html>"),
+        ),
     );
     assert!(err.contains("not valid JSON"), "{err}");
 }
