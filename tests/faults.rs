@@ -26,13 +26,34 @@ fn seed_sized(case: &Case, commit: &str, seed: u64) -> String {
     )
 }
 
+/// The case's service at `sha-<commit>`.
+fn image(case: &Case, commit: &str) -> String {
+    format!("{}:sha-{commit}", case.service)
+}
+
 fn promote(case: &Case, commit: &str, to: &str) -> std::process::Output {
-    case.gantry(&[
-        "promote",
-        &format!("{}:sha-{commit}", case.service),
-        "--to",
-        to,
-    ])
+    case.gantry(&["promote", &image(case, commit), "--to", to])
+}
+
+/// `promote`, started in the background (for races and kills).
+fn spawn_promote(case: &Case, commit: &str, to: &str) -> std::process::Child {
+    case.spawn_gantry(&["promote", &image(case, commit), "--to", to])
+}
+
+/// A fault proxy before `registry` that holds the first blob upload until `gate` opens,
+/// added to `case` as the environment `target` (promoted from dev).
+fn held_upload_target(case: &Case, registry: &str, gate: &Gate) -> FaultProxy {
+    let proxy = FaultProxy::start(
+        registry,
+        vec![Rule::new(
+            "PUT",
+            "/blobs/uploads/",
+            Some(1),
+            Fault::Hold(gate.clone()),
+        )],
+    );
+    case.add_environment("target", &proxy.addr, "dev");
+    proxy
 }
 
 /// Runs one fault scenario against the prod registry (behind the proxy), checks the
@@ -202,23 +223,9 @@ fn target_registry_killed_mid_copy_then_restarted_rerun_completes() {
     let digest = seed_sized(&case, "5757575", 0x57);
     let mut target = LocalRegistry::start(&case.dir.path().join("own-target")).expect("registry");
     let gate = Gate::default();
-    let proxy = FaultProxy::start(
-        target.addr(),
-        vec![Rule::new(
-            "PUT",
-            "/blobs/uploads/",
-            Some(1),
-            Fault::Hold(gate.clone()),
-        )],
-    );
-    case.add_environment("target", &proxy.addr, "dev");
+    let proxy = held_upload_target(&case, target.addr(), &gate);
 
-    let child = case.spawn_gantry(&[
-        "promote",
-        &format!("{}:sha-5757575", case.service),
-        "--to",
-        "target",
-    ]);
+    let child = spawn_promote(&case, "5757575", "target");
     // The first blob upload is in flight: kill the registry under it.
     proxy.wait_held();
     target.stop();
@@ -248,23 +255,9 @@ fn concurrent_promotions_of_one_service_one_wins_other_changes_nothing() {
     let first = seed_sized(&case, "5858581", 0x58);
     let second = seed_sized(&case, "5858582", 0x59);
     let gate = Gate::default();
-    let proxy = FaultProxy::start(
-        regs.prod.addr(),
-        vec![Rule::new(
-            "PUT",
-            "/blobs/uploads/",
-            Some(1),
-            Fault::Hold(gate.clone()),
-        )],
-    );
-    case.add_environment("target", &proxy.addr, "dev");
+    let proxy = held_upload_target(&case, regs.prod.addr(), &gate);
 
-    let winner = case.spawn_gantry(&[
-        "promote",
-        &format!("{}:sha-5858581", case.service),
-        "--to",
-        "target",
-    ]);
+    let winner = spawn_promote(&case, "5858581", "target");
     proxy.wait_held();
     // While the first is mid-copy, the second must refuse at once and write nothing.
     let loser = promote(&case, "5858582", "target");
