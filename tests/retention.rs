@@ -727,18 +727,23 @@ fn a_token_registry_grants_deletion_through_the_delete_scope() {
     assert_eq!(left, [tags[1].clone()]);
 }
 
+/// A case whose dev registry holds [`three_images`] under a keep-one policy, and an
+/// engine on its configuration: for tests that drive the engine directly.
+fn three_images_engine(name: &str, base: u64) -> (Case, Vec<String>, gantry::engine::Engine) {
+    let case = Case::new(name);
+    let regs = registries();
+    let tags = three_images(&case, regs.dev.addr(), base);
+    single_env_config(&case, regs.dev.addr(), "");
+    let config = gantry::config::Config::load(&case.config).expect("config");
+    let engine = gantry::engine::Engine::new(config).expect("engine");
+    (case, tags, engine)
+}
+
 #[test]
 fn a_tag_moved_onto_a_planned_image_before_execution_keeps_it() {
-    use gantry::config::Config;
-    use gantry::engine::Engine;
-
-    let case = Case::new("gc-moved-tag");
+    let (case, tags, engine) = three_images_engine("gc-moved-tag", 0x7300);
     let regs = registries();
-    let tags = three_images(&case, regs.dev.addr(), 0x7300);
-    single_env_config(&case, regs.dev.addr(), "");
-    let config = Config::load(&case.config).expect("config");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let engine = Engine::new(config).expect("engine");
     let plan = runtime
         .block_on(engine.retention_plan("dev", &case.service))
         .expect("plan");
@@ -781,19 +786,13 @@ fn a_tag_moved_onto_a_planned_image_before_execution_keeps_it() {
 
 #[test]
 fn execution_reports_each_deletion_to_subscribers() {
-    use gantry::config::Config;
-    use gantry::engine::{Engine, EventKind};
+    use gantry::engine::EventKind;
 
-    let case = Case::new("gc-events");
-    let regs = registries();
-    let tags = three_images(&case, regs.dev.addr(), 0x7400);
-    single_env_config(&case, regs.dev.addr(), "");
-    let config = Config::load(&case.config).expect("config");
+    let (case, tags, mut engine) = three_images_engine("gc-events", 0x7400);
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    engine.subscribe(sender);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (outcome, events) = runtime.block_on(async {
-        let mut engine = Engine::new(config).expect("engine");
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        engine.subscribe(sender);
         let plan = engine
             .retention_plan("dev", &case.service)
             .await
