@@ -225,9 +225,10 @@ name = "{service}"
     tmux.wait_for("CONSOLE-EXITED 0");
 }
 
-#[test]
-fn audit_tab_lists_a_promotion_from_the_real_ledger() {
-    let case = Case::new("console-audit");
+/// A dev -> stage case whose application repository (and so its ledger) acts as
+/// ana@example.com; `stage_extra` goes into stage's table.
+fn ledger_case(name: &str, stage_extra: &str) -> (Case, common::git::TestRepo) {
+    let case = Case::new(name);
     let regs = registries();
     std::fs::write(
         &case.config,
@@ -248,7 +249,7 @@ registry = "{stage}"
 from = "dev"
 plain_http = true
 mutable_tag = "stage"
-
+{stage_extra}
 [[service]]
 name = "{service}"
 "#,
@@ -258,9 +259,15 @@ name = "{service}"
         ),
     )
     .expect("write config");
-    // The ledger lives in the application repository and names who acted by its email.
     let repo = common::git::TestRepo::init(&case.dir.path().join("repo"));
     repo.git(&["config", "user.email", "ana@example.com"]);
+    (case, repo)
+}
+
+#[test]
+fn audit_tab_lists_a_promotion_from_the_real_ledger() {
+    // The ledger lives in the application repository and names who acted by its email.
+    let (case, _repo) = ledger_case("console-audit", "");
     case.seed("a0d17ed", 0x41, &["latest"], SeedFormat::Oci);
     let image = format!("{}:sha-a0d17ed", case.service);
     let out = case.gantry(&["promote", &image, "--to", "stage"]);
@@ -291,42 +298,9 @@ name = "{service}"
 
 #[test]
 fn approve_a_waiting_request_from_the_promotions_screen() {
-    let case = Case::new("console-approve");
-    let regs = registries();
-    std::fs::write(
-        &case.config,
-        format!(
-            r#"
-[git]
-path = "repo"
-
-[[environment]]
-name = "dev"
-registry = "{dev}"
-plain_http = true
-mutable_tag = "latest"
-
-[[environment]]
-name = "stage"
-registry = "{stage}"
-from = "dev"
-plain_http = true
-mutable_tag = "stage"
-approvals = 2
-
-[[service]]
-name = "{service}"
-"#,
-            dev = regs.dev.addr(),
-            stage = regs.stage.addr(),
-            service = case.service,
-        ),
-    )
-    .expect("write config");
     // Ana asks; the console then runs as Bob (approvals come from the repository's
     // user.email, and never from whoever asked).
-    let repo = common::git::TestRepo::init(&case.dir.path().join("repo"));
-    repo.git(&["config", "user.email", "ana@example.com"]);
+    let (case, repo) = ledger_case("console-approve", "approvals = 2\n");
     case.seed("a9b0e11", 0x43, &["latest"], SeedFormat::Oci);
     let image = format!("{}:sha-a9b0e11", case.service);
     let out = case.gantry(&["request", &image, "--to", "stage", "--json"]);

@@ -54,6 +54,17 @@ fn draw(app: &mut App, width: u16, height: u16) -> String {
     buffer_text(terminal.backend().buffer())
 }
 
+/// `app` drawn on a 100 x 24 terminal as the buffer (styles and all) and its text.
+fn drawn_with_styles(app: &App) -> (Buffer, String) {
+    let mut terminal = Terminal::new(TestBackend::new(100, 24)).expect("test terminal");
+    terminal
+        .draw(|frame| ui::render(frame, app, &theme()))
+        .expect("draws");
+    let buffer = terminal.backend().buffer().clone();
+    let text = buffer_text(&buffer);
+    (buffer, text)
+}
+
 fn screen(app: &mut App) -> String {
     draw(app, 100, 24)
 }
@@ -129,12 +140,7 @@ fn environments_selection_is_highlighted() {
     let mut app = loaded_app('4');
     app.on_key(key('j'));
     app.on_key(special(Key::Right));
-    let mut terminal = Terminal::new(TestBackend::new(100, 24)).expect("test terminal");
-    terminal
-        .draw(|frame| ui::render(frame, &app, &theme()))
-        .expect("draws");
-    let buffer = terminal.backend().buffer().clone();
-    let text = buffer_text(&buffer);
+    let (buffer, text) = drawn_with_styles(&app);
     let lines: Vec<&str> = text.lines().collect();
     let row = lines
         .iter()
@@ -173,12 +179,7 @@ fn images_app() -> App {
 #[test]
 fn images_selected_row_wears_the_selection_in_every_column() {
     let app = images_app();
-    let mut terminal = Terminal::new(TestBackend::new(100, 24)).expect("test terminal");
-    terminal
-        .draw(|frame| ui::render(frame, &app, &theme()))
-        .expect("draws");
-    let buffer = terminal.backend().buffer().clone();
-    let text = buffer_text(&buffer);
+    let (buffer, text) = drawn_with_styles(&app);
     let lines: Vec<&str> = text.lines().collect();
     let row = lines
         .iter()
