@@ -202,12 +202,7 @@ fn release_push_reaches_a_bare_remote_and_a_failed_push_leaves_nothing() {
         "{}",
         stdout(&out)
     );
-    let remote_head = repo.git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "rev-parse",
-        &format!("refs/heads/{branch}"),
-    ]);
+    let remote_head = repo.branch_in(&remote, &branch);
     assert_eq!(remote_head, c["d3"]);
 
     // A remote that cannot be reached: the push fails and the local branch goes again.
@@ -243,12 +238,7 @@ fn release_push_reaches_a_bare_remote_and_a_failed_push_leaves_nothing() {
     ]);
     let out = gantry_git(&case, &["hotfix", "start", "pushed", "--push"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let remote_head = repo.git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "rev-parse",
-        "refs/heads/hotfix/pushed",
-    ]);
+    let remote_head = repo.branch_in(&remote, "hotfix/pushed");
     assert_eq!(remote_head, c["mm2"]);
 }
 
@@ -387,12 +377,7 @@ fn push_over_http_asks_git_credential_helper_and_a_wrong_password_fails_once() {
     let out = gantry_git(&case, &["release", "cut", short(&c["d3"]), "--push"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let branch = format!("release/v1.1.0-sha-{}", short(&c["d3"]));
-    let remote_head = repo.git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "rev-parse",
-        &format!("refs/heads/{branch}"),
-    ]);
+    let remote_head = repo.branch_in(&remote, &branch);
     assert_eq!(remote_head, c["d3"]);
     // The first request went without a password, as git's do; the helper answered the rest.
     assert!(

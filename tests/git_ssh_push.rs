@@ -373,12 +373,7 @@ fn push_over_ssh_lands_with_the_key_ssh_agent_holds() {
         stdout(&out)
     );
     let branch = format!("release/v1.1.0-sha-{}", short(&c["d3"]));
-    let remote_head = repo.git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "rev-parse",
-        &format!("refs/heads/{branch}"),
-    ]);
+    let remote_head = repo.branch_in(&remote, &branch);
     assert_eq!(remote_head, c["d3"]);
     assert_eq!(repo.branch_at(&branch), Some(c["d3"].clone()));
     // The agent's key, not anything else, got in: sshd names the key it accepted.
@@ -514,11 +509,6 @@ fn an_unknown_or_changed_host_key_stops_the_push_and_says_how_to_fix_it() {
         &["release", "cut", short(&c["d3"]), "--push"],
     );
     assert_eq!(code(&out), 0, "{}\nsshd:\n{}", stderr(&out), sshd.log());
-    let remote_head = repo.git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "rev-parse",
-        &format!("refs/heads/{branch}"),
-    ]);
+    let remote_head = repo.branch_in(&remote, &branch);
     assert_eq!(remote_head, c["d3"]);
 }

@@ -219,12 +219,7 @@ pub(super) fn inflate_commit_head(
 }
 
 impl PackFiles {
-    #[cfg(test)]
-    pub(super) fn open_for_test(idx_path: &Path, span_bytes: Option<u64>) -> Option<PackFiles> {
-        PackFiles::open(idx_path, span_bytes)
-    }
-
-    fn open(idx_path: &Path, span_bytes: Option<u64>) -> Option<PackFiles> {
+    pub(super) fn open(idx_path: &Path, span_bytes: Option<u64>) -> Option<PackFiles> {
         let index = File::open(idx_path).ok()?;
         let index_len = index.metadata().ok()?.len();
         if index_len > MAX_INDEX_BYTES {

@@ -307,8 +307,6 @@ impl Drop for Helper {
 pub(super) struct ReadAhead {
     packs: Vec<PackGuesses>,
     helper: Option<Helper>,
-    /// Spans the helper has been asked for and not yet answered, over all packs.
-    waiting_on_helper: usize,
     inflater: HeadInflater,
     buf: Vec<u8>,
     /// Commits inflated on guesses, and how many of them the walk asked for.
@@ -327,7 +325,6 @@ impl ReadAhead {
         ReadAhead {
             packs: Vec::new(),
             helper: None,
-            waiting_on_helper: 0,
             inflater: HeadInflater::new(),
             buf: Vec::new(),
             inflated: 0,
@@ -424,6 +421,11 @@ impl ReadAhead {
         self.packs[found.pack].read[found.slot].1.parents[found.entry]
     }
 
+    /// Spans the helper has been asked for and not yet answered, over all packs.
+    fn waiting_on_helper(&self) -> usize {
+        self.packs.iter().map(|guesses| guesses.asked.len()).sum()
+    }
+
     fn read_here(&mut self, pack_no: usize, files: &PackFiles, span: u32) {
         let commits = read_span(files, span, &mut self.inflater, &mut self.buf);
         self.inflated += commits.positions.len();
@@ -440,7 +442,7 @@ impl ReadAhead {
             return;
         };
         for steps in 1..=LOOKAHEAD {
-            if self.waiting_on_helper >= HELPER_QUEUE {
+            if self.waiting_on_helper() >= HELPER_QUEUE {
                 break;
             }
             let guesses = &mut self.packs[pack_no];
@@ -459,7 +461,6 @@ impl ReadAhead {
                 break;
             }
             guesses.asked.push(next);
-            self.waiting_on_helper += 1;
         }
     }
 
@@ -483,7 +484,6 @@ impl ReadAhead {
             commits,
         }) = answer
         {
-            self.waiting_on_helper = self.waiting_on_helper.saturating_sub(1);
             self.inflated += commits.positions.len();
             self.read_by_helper += 1;
             if let Some(guesses) = self.packs.get_mut(pack) {
@@ -509,7 +509,6 @@ impl ReadAhead {
         self.stopped = true;
         self.packs.clear();
         self.helper = None;
-        self.waiting_on_helper = 0;
     }
 }
 
@@ -586,7 +585,7 @@ mod tests {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|x| x == "idx"))
             .expect("an index");
-        let files = PackFiles::open_for_test(&idx, Some(1000)).expect("pack");
+        let files = PackFiles::open(&idx, Some(1000)).expect("pack");
         let spans = files.spans.as_ref().expect("spans");
         let mut seen = vec![false; files.len()];
         for span in 0..spans.count() {

@@ -130,6 +130,17 @@ impl TestRepo {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Where `branch` points in the repository at `git_dir` (a bare remote), read with this
+    /// repository's sandboxed git.
+    pub fn branch_in(&self, git_dir: &Path, branch: &str) -> String {
+        self.git(&[
+            "--git-dir",
+            git_dir.to_str().expect("utf-8"),
+            "rev-parse",
+            &format!("refs/heads/{branch}"),
+        ])
+    }
+
     pub fn branches(&self) -> Vec<String> {
         self.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads"])
             .lines()
