@@ -225,40 +225,12 @@ name = "{service}"
     tmux.wait_for("CONSOLE-EXITED 0");
 }
 
-/// A dev -> stage case whose application repository (and so its ledger) acts as
+/// A dev -> stage -> prod case whose application repository (and so its ledger) acts as
 /// ana@example.com; `stage_extra` goes into stage's table.
 fn ledger_case(name: &str, stage_extra: &str) -> (Case, common::git::TestRepo) {
     let case = Case::new(name);
-    let regs = registries();
-    std::fs::write(
-        &case.config,
-        format!(
-            r#"
-[git]
-path = "repo"
-
-[[environment]]
-name = "dev"
-registry = "{dev}"
-plain_http = true
-mutable_tag = "latest"
-
-[[environment]]
-name = "stage"
-registry = "{stage}"
-from = "dev"
-plain_http = true
-mutable_tag = "stage"
-{stage_extra}
-[[service]]
-name = "{service}"
-"#,
-            dev = regs.dev.addr(),
-            stage = regs.stage.addr(),
-            service = case.service,
-        ),
-    )
-    .expect("write config");
+    let config = common::pipeline_config(&case, "[git]\npath = \"repo\"\n", ["", stage_extra, ""]);
+    std::fs::write(&case.config, config).expect("write config");
     let repo = common::git::TestRepo::init(&case.dir.path().join("repo"));
     repo.git(&["config", "user.email", "ana@example.com"]);
     (case, repo)
