@@ -8,6 +8,17 @@
 //! about twice as fast as zlib over a 100,000-commit pack. Any stream this does not
 //! read as zlib would (an incomplete or over-subscribed code, a distance too far back,
 //! input that ends early) gets `None`, and the caller leaves the object to libgit2.
+//!
+//! Deflate's fixed tables and the rarely used codes live in `code`; the bit reader and the
+//! inflater, which every commit's bytes go through, stay here.
+
+mod code;
+#[cfg(test)]
+mod tests;
+
+use code::{
+    distances_usable, Code, CODE_LENGTH_ORDER, DIST_BASE, DIST_EXTRA, LENGTH_BASE, LENGTH_EXTRA,
+};
 
 const MAX_BITS: usize = 15;
 /// Bits of the literal/length lookup table: codes up to this long decode in one lookup.
@@ -31,60 +42,6 @@ static REVERSED: [u16; TABLE_SIZE] = {
 #[inline(always)]
 fn reversed(code: u16, len: usize) -> usize {
     usize::from(REVERSED[usize::from(code << (TABLE_BITS as usize - len)) & (TABLE_SIZE - 1)])
-}
-
-/// A canonical Huffman code decoded by comparing a left-justified code with each length's
-/// limit: no table to fill, for the codes read rarely (distances, long literals).
-struct Code {
-    limit: [u32; MAX_BITS + 2],
-    base: [i32; MAX_BITS + 1],
-    symbols: [u16; 288],
-    min_len: usize,
-}
-
-impl Code {
-    const fn empty() -> Code {
-        Code {
-            limit: [0; MAX_BITS + 2],
-            base: [0; MAX_BITS + 1],
-            symbols: [0; 288],
-            min_len: MAX_BITS + 1,
-        }
-    }
-
-    /// `None` for an over-subscribed set; an incomplete one decodes what it has.
-    fn build(&mut self, lengths: &[u8]) -> Option<()> {
-        let mut count = [0u16; MAX_BITS + 1];
-        for &len in lengths {
-            *count.get_mut(usize::from(len))? += 1;
-        }
-        count[0] = 0;
-        let mut offsets = [0u16; MAX_BITS + 2];
-        let mut first: u32 = 0;
-        self.min_len = MAX_BITS + 1;
-        for len in 1..=MAX_BITS {
-            if count[len] > 0 && self.min_len > MAX_BITS {
-                self.min_len = len;
-            }
-            offsets[len + 1] = offsets[len] + count[len];
-            self.base[len] = i32::from(offsets[len]) - first as i32;
-            first += u32::from(count[len]);
-            if first > 1 << len {
-                return None;
-            }
-            self.limit[len] = first << (MAX_BITS - len);
-            first <<= 1;
-        }
-        self.limit[MAX_BITS + 1] = u32::MAX;
-        for (symbol, &len) in lengths.iter().enumerate() {
-            if len > 0 {
-                let at = &mut offsets[usize::from(len)];
-                *self.symbols.get_mut(usize::from(*at))? = symbol as u16;
-                *at += 1;
-            }
-        }
-        Some(())
-    }
 }
 
 struct Bits<'a> {
@@ -141,43 +98,6 @@ impl Bits<'_> {
         code.symbols.get(usize::try_from(index).ok()?).copied()
     }
 }
-
-const LENGTH_BASE: [u16; 29] = [
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
-    163, 195, 227, 258,
-];
-const LENGTH_EXTRA: [u8; 29] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-];
-const DIST_BASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
-];
-const DIST_EXTRA: [u8; 30] = [
-    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-    13,
-];
-
-/// Distance code lengths zlib accepts: not over-subscribed, and complete unless there is
-/// at most one code (of one bit).
-fn distances_usable(count: &[u16; MAX_BITS + 1]) -> bool {
-    let mut left = 1i32;
-    let mut longest = 0;
-    for (len, &codes) in count.iter().enumerate().skip(1) {
-        left = (left << 1) - i32::from(codes);
-        if left < 0 {
-            return false;
-        }
-        if codes > 0 {
-            longest = len;
-        }
-    }
-    left == 0 || longest <= 1
-}
-
-const CODE_LENGTH_ORDER: [usize; 19] = [
-    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-];
 
 /// How many codes of each length a dynamic block's header gave, and how many literal/length
 /// symbols have one.
@@ -531,109 +451,6 @@ impl HeadInflater {
                 out[*written] = out[*written - distance];
                 *written += 1;
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use flate2::{Compression, Decompress, FlushDecompress};
-    use proptest::prelude::*;
-    use std::io::Write;
-
-    fn deflate(data: &[u8], level: u32) -> Vec<u8> {
-        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), Compression::new(level));
-        encoder.write_all(data).expect("compress");
-        encoder.finish().expect("compress")
-    }
-
-    /// zlib's first `len` bytes of `stream`, or `None` when it cannot give that many.
-    fn zlib(stream: &[u8], len: usize) -> Option<Vec<u8>> {
-        let mut out = vec![0; len];
-        let mut inflater = Decompress::new(true);
-        inflater
-            .decompress(stream, &mut out, FlushDecompress::None)
-            .ok()?;
-        (inflater.total_out() as usize == len).then_some(out)
-    }
-
-    /// Commit-like text (hex ids, names, times), which git's objects are, and any bytes.
-    fn content() -> impl Strategy<Value = Vec<u8>> {
-        let commit = (
-            "[0-9a-f]{40}",
-            proptest::option::of("[0-9a-f]{40}"),
-            "[A-Za-z ]{1,30}",
-            "[ -~\n]{0,400}",
-        )
-            .prop_map(|(tree, parent, name, message)| {
-                let parent = parent.map(|p| format!("parent {p}\n")).unwrap_or_default();
-                format!(
-                    "tree {tree}\n{parent}author {name} <a@b> 1700000000 +0000\n\
-                     committer {name} <a@b> 1700000000 +0000\n\n{message}"
-                )
-                .into_bytes()
-            });
-        prop_oneof![commit, proptest::collection::vec(any::<u8>(), 0..2000)]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
-
-        #[test]
-        fn the_first_bytes_are_zlibs(data in content(), level in 0u32..=9, cut in any::<prop::sample::Index>()) {
-            let stream = deflate(&data, level);
-            let wanted = cut.index(data.len() + 1);
-            let mut out = vec![0; wanted];
-            prop_assert_eq!(HeadInflater::new().inflate(&stream, &mut out), Some(wanted));
-            prop_assert_eq!(&out[..], &data[..wanted]);
-            // More than the stream holds: refused, as zlib cannot give it either.
-            let mut more = vec![0; data.len() + 1];
-            prop_assert_eq!(HeadInflater::new().inflate(&stream, &mut more), None);
-        }
-
-        #[test]
-        fn damaged_streams_give_zlibs_bytes_or_nothing(
-            data in content(),
-            level in 0u32..=9,
-            flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4),
-            cut in any::<prop::sample::Index>(),
-            shorten in any::<prop::sample::Index>(),
-        ) {
-            let mut stream = deflate(&data, level);
-            for (at, bit) in flips {
-                let at = at.index(stream.len());
-                stream[at] ^= 1 << bit;
-            }
-            stream.truncate(shorten.index(stream.len() + 1));
-            let wanted = cut.index(data.len() + 1);
-            let mut out = vec![0; wanted];
-            if let Some(len) = HeadInflater::new().inflate(&stream, &mut out) {
-                prop_assert_eq!(len, wanted);
-                prop_assert_eq!(Some(out), zlib(&stream, wanted));
-            }
-        }
-    }
-
-    #[test]
-    fn one_inflater_reads_stream_after_stream() {
-        // Tables left by one stream must not leak into the next.
-        let mut inflater = HeadInflater::new();
-        let texts: Vec<Vec<u8>> = (0..50)
-            .map(|i| {
-                format!(
-                    "tree {i:040x}\nparent {:040x}\n{}",
-                    i * 7,
-                    "x".repeat(i * 13)
-                )
-                .into_bytes()
-            })
-            .collect();
-        for (i, text) in texts.iter().enumerate() {
-            let stream = deflate(text, (i % 10) as u32);
-            let mut out = vec![0; text.len().min(94)];
-            assert_eq!(inflater.inflate(&stream, &mut out), Some(out.len()));
-            assert_eq!(&out[..], &text[..out.len()]);
         }
     }
 }
