@@ -10,17 +10,26 @@
 //! while a helper thread does the next spans in the walk's direction, and the walk then
 //! finds its commits already read. A walk that does not follow the pack (a branch whose
 //! commits sit among many others') soon stops guessing and reads commit by commit again.
+//!
+//! `guesses` keeps what is known of each pack's spans, `helper` is the second thread; the
+//! spans, the reading of one and the read-ahead the walk asks stay here.
+
+mod guesses;
+mod helper;
+#[cfg(test)]
+mod tests;
 
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use git2::Oid;
 
 use super::chain::first_parent_line;
 use super::inflate::HeadInflater;
 use super::pack::{inflate_commit_head, PackFiles, COMMIT_HEAD_LEN, ENTRY_READ};
+
+use guesses::PackGuesses;
+use helper::{Answer, Helper, Request};
 
 /// A span: a few hundred commits where a pack keeps them together, under a millisecond
 /// to inflate.
@@ -193,114 +202,6 @@ pub(super) struct Found {
     pack: usize,
     slot: usize,
     entry: usize,
-}
-
-/// What is known of one pack's spans.
-#[derive(Default)]
-struct PackGuesses {
-    read: Vec<(u32, SpanCommits)>,
-    /// Spans asked of the helper and not yet answered.
-    asked: Vec<u32>,
-    /// The span of the walk's last commit, and whether the walk moves toward the end.
-    last: Option<u32>,
-    backward: bool,
-}
-
-impl PackGuesses {
-    fn slot(&self, span: u32) -> Option<usize> {
-        self.read.iter().position(|(s, _)| *s == span)
-    }
-
-    fn known(&self, span: u32) -> bool {
-        self.slot(span).is_some() || self.asked.contains(&span)
-    }
-
-    /// The span `steps` past `span` in the walk's direction, if the pack has it.
-    fn ahead(&self, span: u32, steps: u32, count: u32) -> Option<u32> {
-        let next = if self.backward {
-            span.checked_sub(steps)?
-        } else {
-            span.checked_add(steps)?
-        };
-        (next < count).then_some(next)
-    }
-
-    fn keep(&mut self, span: u32, commits: SpanCommits) {
-        if self.read.len() >= SPANS_KEPT {
-            let at = self.last.unwrap_or(span);
-            // The span furthest behind the walk goes first.
-            let behind = |s: u32| {
-                let d = i64::from(at) - i64::from(s);
-                if self.backward {
-                    -d
-                } else {
-                    d
-                }
-            };
-            if let Some(evicted) = (0..self.read.len()).max_by_key(|&i| behind(self.read[i].0)) {
-                self.read.swap_remove(evicted);
-            }
-        }
-        self.read.push((span, commits));
-    }
-}
-
-struct Request {
-    pack: usize,
-    span: u32,
-    files: Arc<PackFiles>,
-}
-
-struct Answer {
-    pack: usize,
-    span: u32,
-    commits: SpanCommits,
-}
-
-struct Helper {
-    requests: Option<Sender<Request>>,
-    answers: Receiver<Answer>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Helper {
-    fn start() -> Option<Helper> {
-        let (requests, inbox) = channel::<Request>();
-        let (outbox, answers) = channel();
-        let thread = std::thread::Builder::new()
-            .name("gantry-pack-read-ahead".into())
-            .spawn(move || {
-                let mut inflater = HeadInflater::new();
-                let mut buf = Vec::new();
-                while let Ok(request) = inbox.recv() {
-                    let commits = read_span(&request.files, request.span, &mut inflater, &mut buf);
-                    let answer = Answer {
-                        pack: request.pack,
-                        span: request.span,
-                        commits,
-                    };
-                    if outbox.send(answer).is_err() {
-                        break;
-                    }
-                }
-            })
-            .ok()?;
-        Some(Helper {
-            requests: Some(requests),
-            answers,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread after the span it is on.
-        self.requests = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// The read-ahead over a repository's packs.
@@ -509,94 +410,5 @@ impl ReadAhead {
         self.stopped = true;
         self.packs.clear();
         self.helper = None;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::chain::FirstParents;
-    use super::super::pack::LazyPacks;
-    use super::*;
-    use crate::git::test_repo::Repo;
-
-    /// A repository made by [`Repo::import`], and develop's chain from libgit2's
-    /// first-parent revwalk, `n` commits long.
-    fn imported(n: usize, merge_every: usize, side: usize) -> (Repo, Vec<Oid>) {
-        let repo = Repo::new();
-        repo.import(n, merge_every, side);
-        let git = git2::Repository::open(repo.path()).expect("open");
-        let mut walk = git.revwalk().expect("revwalk");
-        walk.simplify_first_parent().expect("first parent");
-        walk.push_ref("refs/heads/develop").expect("push");
-        let chain: Vec<Oid> = walk.map(|oid| oid.expect("oid")).collect();
-        assert_eq!(chain.len(), n);
-        (repo, chain)
-    }
-
-    /// Walks develop reading the packs in spans of `span_bytes`: the chain, and the
-    /// read-ahead's record (spans read here and on the helper, whether it stopped).
-    fn walk(repo: &Repo, span_bytes: u64) -> (Vec<Oid>, (usize, usize), bool) {
-        let git = git2::Repository::open(repo.path()).expect("open");
-        let packs = LazyPacks::with_spans(repo.objects(), Some(span_bytes));
-        let chain = FirstParents::new(git.odb().expect("odb"), None, repo.head())
-            .reading_packs(&packs)
-            .map(|oid| oid.expect("oid"))
-            .collect();
-        let packs = packs.get().expect("packs");
-        (chain, packs.ahead().spans_read(), packs.ahead().stopped())
-    }
-
-    #[test]
-    fn a_walk_down_a_pack_finds_its_commits_read_ahead_on_both_threads() {
-        // Oldest first as fast-import writes it (the walk goes toward the pack's start),
-        // then newest first as git repack writes it (toward the end).
-        let (repo, truth) = imported(1200, 40, 2);
-        for layout in ["fast-import", "repack"] {
-            if layout == "repack" {
-                repo.git(&["repack", "-adfq"]);
-            }
-            let (chain, (here, by_helper), stopped) = walk(&repo, 2048);
-            assert_eq!(chain, truth, "{layout}");
-            assert!(!stopped, "{layout}: the pack follows the walk");
-            assert!(
-                here > 0 && by_helper > 0,
-                "{layout}: {here} here, {by_helper} by the helper"
-            );
-        }
-    }
-
-    #[test]
-    fn guessing_stops_when_the_pack_does_not_follow_the_walk() {
-        // Three side commits stored before each merge on develop: three in four commits
-        // read ahead are never asked for.
-        let (repo, truth) = imported(900, 1, 3);
-        let (chain, _, stopped) = walk(&repo, 2048);
-        assert_eq!(chain, truth);
-        assert!(stopped);
-    }
-
-    #[test]
-    fn spans_hold_every_entry_once_in_the_span_it_starts_in() {
-        let repo = Repo::new();
-        repo.import(300, 10, 1);
-        let packs_dir = repo.objects().join("pack");
-        let idx = std::fs::read_dir(&packs_dir)
-            .expect("pack dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "idx"))
-            .expect("an index");
-        let files = PackFiles::open(&idx, Some(1000)).expect("pack");
-        let spans = files.spans.as_ref().expect("spans");
-        let mut seen = vec![false; files.len()];
-        for span in 0..spans.count() {
-            for &position in spans.positions(span) {
-                let offset = files.offset_at(position as usize).expect("offset");
-                assert_eq!(offset / 1000, u64::from(span));
-                assert!(!std::mem::replace(&mut seen[position as usize], true));
-            }
-            assert!(spans.positions(span).windows(2).all(|w| w[0] < w[1]));
-        }
-        assert!(seen.iter().all(|&s| s));
-        assert!(spans.count() > 10);
     }
 }
