@@ -8,8 +8,10 @@ use gantry::domain::ImageSelector;
 use gantry::engine::{EngineEvent, EventKind, JobId, Progress, PromotionRequest, Step};
 use gantry::keys::{Action, Key, KeyChord, Screen};
 use gantry::tui::app::{
-    App, CleanUpDialog, DataEvent, DeployDialog, Dialog, Effect, Input, JobState, Level, Loadable,
-    PromotionDialog, ReleaseDialog, RequestRow, RetentionRow, RollbackDialog,
+    App, DataEvent, Dialog, Effect, Input, JobState, Level, Loadable, RequestRow, RetentionRow,
+};
+use gantry::tui::dialogs::{
+    CleanUpDialog, DeployDialog, PromotionDialog, ReleaseDialog, RollbackDialog,
 };
 
 fn images_effect(service: &str, env: &str) -> Effect {

@@ -7,28 +7,30 @@
 //! and return `Effect`s for the event loop to carry out, so every transition can be
 //! tested with a fixture state and a few key presses.
 
+mod events;
+
 use chrono::{DateTime, Utc};
 
-use super::context::{Ask, Change};
-pub use super::context::{Context, EnvInfo, Level, ListView, Loadable};
-pub use super::dialogs::{
-    CleanUpDialog, DeployDialog, Dialog, HotfixDialog, PromotionDialog, ReleaseDialog,
-    RollbackDialog,
-};
-pub use super::effects::{DataEvent, Effect};
-pub use super::prompt::Input;
-pub use super::screens::audit::{audit_text, AuditScreen};
+use super::context::{Ask, Context};
+use super::dialogs::{HotfixDialog, RollbackDialog};
+use super::screens::audit::AuditScreen;
 use super::screens::branches::BranchesScreen;
 use super::screens::commits::CommitsScreen;
 use super::screens::environments::EnvironmentsScreen;
-pub use super::screens::images::{ImagesScreen, SigMark};
-pub use super::screens::promotions::{
-    JobState, JobView, PromotionRow, PromotionsScreen, RequestRow, APPROVE_HERE, READONLY_APPROVE,
-};
-pub use super::screens::retention::{RetentionRow, RetentionScreen};
+use super::screens::images::ImagesScreen;
+use super::screens::promotions::{JobView, PromotionRow, PromotionsScreen};
+use super::screens::promotions::{APPROVE_HERE, READONLY_APPROVE};
+use super::screens::retention::RetentionScreen;
+// Where the console's tests have always found them.
+pub use super::context::{Level, Loadable};
+pub use super::dialogs::Dialog;
+pub use super::effects::{DataEvent, Effect};
+pub use super::prompt::Input;
+pub use super::screens::images::SigMark;
+pub use super::screens::promotions::{JobState, RequestRow};
+pub use super::screens::retention::RetentionRow;
 use crate::config::Config;
 use crate::engine::inventory::ImageInfo;
-use crate::engine::{EngineEvent, JobId, Plan};
 use crate::keys::{Action, KeyChord, Screen};
 use crate::ledger::Record;
 
@@ -175,16 +177,7 @@ impl App {
                 Vec::new()
             }
             Action::NextService | Action::PrevService => {
-                let ctx = &mut self.ctx;
-                if !ctx.services.is_empty() {
-                    let n = ctx.services.len();
-                    ctx.service_idx = if action == Action::NextService {
-                        (ctx.service_idx + 1) % n
-                    } else {
-                        (ctx.service_idx + n - 1) % n
-                    };
-                    ctx.forget_selection();
-                }
+                self.ctx.cycle_service(action == Action::NextService);
                 self.load_screen(false)
             }
             // The matrix moves its own column; elsewhere the environment shown changes.
@@ -194,14 +187,8 @@ impl App {
                 self.update_screen(action)
             }
             Action::NextEnvironment | Action::PrevEnvironment => {
-                let ctx = &mut self.ctx;
-                let n = ctx.environments.len().max(1);
-                ctx.env_idx = if action == Action::NextEnvironment {
-                    (ctx.env_idx + 1) % n
-                } else {
-                    (ctx.env_idx + n - 1) % n
-                };
-                ctx.forget_selection();
+                self.ctx
+                    .cycle_environment(action == Action::NextEnvironment);
                 self.load_screen(false)
             }
             Action::StartHotfix => {
@@ -269,42 +256,6 @@ impl App {
         effects
     }
 
-    /// Marks what `change` made stale, then loads what the current screen shows.
-    fn reload_after(&mut self, change: Change) -> Vec<Effect> {
-        match change {
-            Change::Promoted { service, env } => {
-                // What the target holds changed: reload it next time it is shown.
-                self.images.forget(&(service, env));
-                self.environments.status = Loadable::Idle;
-                self.commits.history = Loadable::Idle;
-                // The promotion was recorded in the ledger.
-                self.audit.ledger = Loadable::Idle;
-            }
-            Change::Approved => {
-                self.promotions.requests = Loadable::Idle;
-                self.audit.ledger = Loadable::Idle;
-            }
-            Change::RolledBack { service, env } => {
-                self.images.forget(&(service, env));
-                self.environments.status = Loadable::Idle;
-                self.audit.ledger = Loadable::Idle;
-            }
-            Change::Deployed => {
-                self.environments.status = Loadable::Idle;
-                self.audit.ledger = Loadable::Idle;
-            }
-            Change::CleanedUp { service, env } => {
-                let place = (service, env);
-                self.images.forget(&place);
-                self.retention.forget(&place);
-                self.environments.status = Loadable::Idle;
-                self.commits.history = Loadable::Idle;
-                self.audit.ledger = Loadable::Idle;
-            }
-        }
-        self.load_screen(false)
-    }
-
     // ---- navigation ---------------------------------------------------------------
 
     fn go(&mut self, screen: Screen) {
@@ -356,23 +307,15 @@ impl App {
     }
 
     fn move_by(&mut self, delta: isize) -> Vec<Effect> {
-        let screen = self.screen;
-        let len = self.row_count(screen);
-        let list = self.ctx.lists.entry(screen).or_default();
-        list.selected = (list.selected as isize)
-            .saturating_add(delta)
-            .clamp(0, len.saturating_sub(1) as isize) as usize;
-        self.ctx.clamp(screen, len);
+        let len = self.row_count(self.screen);
+        self.ctx.move_selection(self.screen, delta, len);
         Vec::new()
     }
 
     /// Selects row `row` of the current list (a mouse click).
     pub fn click_row(&mut self, row: usize) {
         let len = self.row_count(self.screen);
-        if row < len {
-            self.ctx.lists.entry(self.screen).or_default().selected = row;
-            self.ctx.clamp(self.screen, len);
-        }
+        self.ctx.select_row(self.screen, row, len);
     }
 
     /// Keeps the current screen's selection within its rows.
@@ -422,108 +365,5 @@ impl App {
             return action != Action::Approve;
         }
         self.promotions.applies(action, &self.ctx)
-    }
-
-    // ---- data and engine events ---------------------------------------------------
-
-    pub fn on_data(&mut self, event: DataEvent) -> Vec<Effect> {
-        let mut effects = Vec::new();
-        match event {
-            DataEvent::Images {
-                service,
-                env,
-                result,
-            } => effects = self.images.on_listing(service, env, result),
-            DataEvent::Requests(result) => self.promotions.on_requests(result, &mut self.ctx),
-            DataEvent::Audit(result) => self.audit.on_ledger(result),
-            DataEvent::Approved(result) => {
-                self.say_result(result);
-                return self.reload_after(Change::Approved);
-            }
-            DataEvent::Signature {
-                service,
-                env,
-                digest,
-                mark,
-            } => self.images.on_signature(service, env, digest, mark),
-            DataEvent::Status(result) => self.environments.status = result.into(),
-            DataEvent::Commits(result) => self.commits.history = result.into(),
-            DataEvent::Branches(result) => self.branches.listing = result.into(),
-            DataEvent::Planned { request, result } => {
-                if let Some(Dialog::Promotion(dialog)) = self.dialog.as_mut() {
-                    dialog.on_planned(request, result);
-                }
-            }
-            DataEvent::RolledBack {
-                service,
-                env,
-                result,
-            } => {
-                self.say_result(result);
-                return self.reload_after(Change::RolledBack { service, env });
-            }
-            DataEvent::Retention {
-                service,
-                env,
-                result,
-            } => {
-                let shown = self.screen == Screen::Retention;
-                self.retention
-                    .on_plan((service, env), result, shown, &mut self.ctx);
-            }
-            DataEvent::Deployed {
-                service,
-                env,
-                dry_run,
-                result,
-            } => {
-                if let Some(Dialog::Deploy(dialog)) = self.dialog.as_mut() {
-                    dialog.on_deployed(&service, &env, dry_run, result);
-                }
-            }
-            DataEvent::CleanedUp { job, result } => {
-                if let Some(Dialog::CleanUp(dialog)) = self.dialog.as_mut() {
-                    dialog.on_cleaned(job, result);
-                }
-            }
-            DataEvent::BranchCut(result) => match self.dialog.as_mut() {
-                Some(Dialog::Release(dialog)) => dialog.outcome = result.into(),
-                Some(Dialog::Hotfix(dialog)) => dialog.outcome = result.into(),
-                _ => {}
-            },
-        }
-        self.clamp_current();
-        effects
-    }
-
-    /// A summary in the footer, or why it failed.
-    fn say_result(&mut self, result: Result<String, String>) {
-        match result {
-            Ok(summary) => self.ctx.say(Level::Info, summary),
-            Err(e) => self.ctx.say(Level::Error, e),
-        }
-    }
-
-    pub fn on_engine(&mut self, event: EngineEvent) -> Vec<Effect> {
-        if let Some(Dialog::CleanUp(dialog)) = self.dialog.as_mut() {
-            if dialog.on_engine(&event) {
-                return Vec::new();
-            }
-        }
-        self.promotions.on_engine(event, &mut self.ctx);
-        self.settle(Vec::new())
-    }
-
-    /// The loop cancelled `job`'s task.
-    pub fn on_cancelled(&mut self, job: JobId) {
-        self.promotions.on_cancelled(job);
-    }
-
-    pub fn on_plan_for_job(&mut self, job: JobId, plan: Plan) {
-        self.promotions.on_plan_for_job(job, plan);
-    }
-
-    pub fn on_tick(&mut self, now: DateTime<Utc>) {
-        self.ctx.now = now;
     }
 }

@@ -240,6 +240,48 @@ impl Context {
         self.lists.entry(screen).or_default().clamp(len, page);
     }
 
+    /// Moves `screen`'s selection by `delta` within its `len` rows.
+    pub fn move_selection(&mut self, screen: Screen, delta: isize, len: usize) {
+        let list = self.lists.entry(screen).or_default();
+        list.selected = (list.selected as isize)
+            .saturating_add(delta)
+            .clamp(0, len.saturating_sub(1) as isize) as usize;
+        self.clamp(screen, len);
+    }
+
+    /// Selects `row` of `screen`'s `len` rows, if there is one (a mouse click).
+    pub fn select_row(&mut self, screen: Screen, row: usize, len: usize) {
+        if row < len {
+            self.lists.entry(screen).or_default().selected = row;
+            self.clamp(screen, len);
+        }
+    }
+
+    /// The next service, or the previous one, round.
+    pub fn cycle_service(&mut self, forward: bool) {
+        if self.services.is_empty() {
+            return;
+        }
+        let n = self.services.len();
+        self.service_idx = if forward {
+            (self.service_idx + 1) % n
+        } else {
+            (self.service_idx + n - 1) % n
+        };
+        self.forget_selection();
+    }
+
+    /// The next environment, or the previous one, round.
+    pub fn cycle_environment(&mut self, forward: bool) {
+        let n = self.environments.len().max(1);
+        self.env_idx = if forward {
+            (self.env_idx + 1) % n
+        } else {
+            (self.env_idx + n - 1) % n
+        };
+        self.forget_selection();
+    }
+
     /// Another service or environment is chosen: the lists that show one start at the top.
     pub fn forget_selection(&mut self) {
         self.lists.remove(&Screen::Images);

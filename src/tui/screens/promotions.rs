@@ -2,8 +2,8 @@
 //! session started, live; approve a request, open or cancel a promotion, roll it back.
 
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
+use ratatui::text::Span;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::super::context::{Ask, Change, Context, Level, ListView, Loadable};
@@ -11,12 +11,12 @@ use super::super::dialogs::Dialog;
 use super::super::effects::Effect;
 use super::super::theme::Theme;
 use super::super::widgets::{
-    filter_span, progress_bar, render_table, split_detail, split_title, title_line, TableSpec,
+    filter_span, render_table, split_detail, split_title, title_line, TableSpec,
 };
 use super::promotion_rows::PromotionKey;
 pub use super::promotion_rows::{JobState, JobView, PromotionRow, RequestRow};
-use crate::domain::{human_bytes, Digest};
-use crate::engine::{EngineEvent, EventKind, JobId, Plan, PromotionRequest, Step, TagAction};
+use crate::domain::Digest;
+use crate::engine::{EngineEvent, EventKind, JobId, Plan, PromotionRequest, TagAction};
 use crate::keys::{Action, Screen};
 
 /// What read-only answers to an approval, from a key or from the palette.
@@ -351,21 +351,11 @@ impl PromotionsScreen {
         let list = ctx.list(Screen::Promotions);
         let (rest, detail) = split_detail(rest);
         if let Some(area) = detail {
-            let lines = match rows.get(list.selected) {
-                Some(PromotionRow::Request(request)) => request_detail(ctx, theme, request),
-                Some(PromotionRow::Job(job)) => job_detail(theme, job),
-                None => Vec::new(),
-            };
+            let lines = rows
+                .get(list.selected)
+                .map_or_else(Vec::new, |row| row.detail(ctx, theme));
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
         }
-        let image = |row: &PromotionRow| match row {
-            PromotionRow::Request(r) => r.image(),
-            PromotionRow::Job(j) => j.label(),
-        };
-        let route = |row: &PromotionRow| match row {
-            PromotionRow::Request(r) => format!("{} → {}", r.from, r.to),
-            PromotionRow::Job(j) => format!("{} → {}", j.request.from, j.request.to),
-        };
         let content = |text: &dyn Fn(&PromotionRow) -> String, min: usize| {
             rows.iter()
                 .map(|row| text(row).chars().count())
@@ -373,8 +363,8 @@ impl PromotionsScreen {
                 .unwrap_or(0)
                 .max(min) as u16
         };
-        let image_width = content(&image, 5);
-        let route_width = content(&route, 5);
+        let image_width = content(&|row| row.image(), 5);
+        let route_width = content(&|row| row.route(), 5);
         render_table(
             frame,
             theme,
@@ -393,117 +383,7 @@ impl PromotionsScreen {
                 empty: "no promotion yet: press p on an image, a commit or an environment",
                 row_highlight: true,
             },
-            |i| {
-                let row = &rows[i];
-                let job = match row {
-                    PromotionRow::Request(request) => {
-                        let (state, style) = if request.complete() {
-                            ("approved", theme.ok)
-                        } else {
-                            ("waiting", theme.warn)
-                        };
-                        return Row::new(vec![
-                            Cell::from(Span::styled(state, style)),
-                            Cell::from(image(row)),
-                            Cell::from(route(row)),
-                            Cell::from(format!(
-                                "{}/{} approvals",
-                                request.approvers.len(),
-                                request.needed
-                            )),
-                            // The id first: it is what `gantry approve` and the ledger use.
-                            Cell::from(format!("{} by {}", request.id, request.requester)),
-                        ]);
-                    }
-                    PromotionRow::Job(job) => job,
-                };
-                let (state, style) = match job.state {
-                    JobState::Running => ("running", theme.progress),
-                    JobState::Done => ("done", theme.ok),
-                    JobState::Failed => ("failed", theme.error),
-                    JobState::Refused => ("refused", theme.warn),
-                    JobState::Cancelled => ("cancelled", theme.muted),
-                };
-                let progress = match job.progress {
-                    Some(p) => {
-                        let step = match p.step {
-                            Step::Resolving => "resolve",
-                            Step::Planning => "plan",
-                            Step::CopyingBlobs => "copy",
-                            Step::PushingManifests => "manifests",
-                            Step::Tagging => "tag",
-                            Step::Deploying => "deploy",
-                            Step::Done => "done",
-                        };
-                        format!(
-                            "{step:9} {} {}/{} {}",
-                            progress_bar(p.bytes_done, p.bytes_total, 8),
-                            p.blobs_done,
-                            p.blobs_total,
-                            human_bytes(p.bytes_done)
-                        )
-                    }
-                    None if job.state == JobState::Running => "starting".into(),
-                    None => "-".into(),
-                };
-                Row::new(vec![
-                    Cell::from(Span::styled(state, style)),
-                    Cell::from(image(row)),
-                    Cell::from(route(row)),
-                    Cell::from(Span::styled(progress, theme.progress)),
-                    Cell::from(job.outcome.clone().unwrap_or_default()),
-                ])
-            },
+            |i| rows[i].cells(theme),
         );
     }
-}
-
-/// The selected promotion's result in full: the column cuts it.
-fn job_detail(theme: &Theme, job: &JobView) -> Vec<Line<'static>> {
-    let Some(outcome) = &job.outcome else {
-        return Vec::new();
-    };
-    let style = match job.state {
-        JobState::Done => theme.ok,
-        JobState::Refused => theme.warn,
-        JobState::Failed => theme.error,
-        JobState::Running | JobState::Cancelled => theme.muted,
-    };
-    vec![Line::from(vec![
-        Span::styled(format!(" {}: ", job.label()), theme.title),
-        Span::styled(outcome.clone(), style),
-    ])]
-}
-
-/// Who asked for the selected request, who approved it, and what comes next.
-fn request_detail(ctx: &Context, theme: &Theme, request: &RequestRow) -> Vec<Line<'static>> {
-    let approvers = if request.approvers.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", request.approvers.join(", "))
-    };
-    let mut spans = vec![
-        Span::styled(format!(" request {}: ", request.id), theme.title),
-        Span::styled(
-            format!(
-                "asked by {}; {} of {} approvals{approvers}",
-                request.requester,
-                request.approvers.len(),
-                request.needed,
-            ),
-            theme.text,
-        ),
-    ];
-    let next = if request.complete() {
-        "   `gantry execute` promotes it".to_string()
-    } else if ctx.allowed(Action::Approve) {
-        format!(
-            "   {} approves",
-            ctx.key_name(Screen::Promotions, Action::Approve)
-        )
-    } else {
-        String::new()
-    };
-    spans.push(Span::styled(next, theme.muted));
-    vec![Line::from(spans)]
 }
