@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::dialogs::Dialog;
+use super::effects::Effect;
 use crate::config::Config;
 use crate::deploy::DeployMethod;
 use crate::engine::{JobId, Plan, PromotionRequest};
@@ -30,14 +31,14 @@ impl<T> Loadable<T> {
         }
     }
 
-    /// Marks it as loading and returns true when it must be (re)loaded: `force`, never
-    /// asked, or failed last time.
-    pub fn start_loading(&mut self, force: bool) -> bool {
+    /// `load`, the effect that loads it, when it must be (re)loaded: `force`, never
+    /// asked, or failed last time; it is then marked as loading.
+    pub fn load(&mut self, force: bool, load: Effect) -> Vec<Effect> {
         if force || matches!(self, Loadable::Idle | Loadable::Failed(_)) {
             *self = Loadable::Loading;
-            true
+            vec![load]
         } else {
-            false
+            Vec::new()
         }
     }
 
@@ -223,6 +224,19 @@ impl Context {
     pub fn matches(&self, screen: Screen, text: &str) -> bool {
         let filter = self.filter(screen);
         filter.is_empty() || text.to_lowercase().contains(&filter.to_lowercase())
+    }
+
+    /// Those of `items` that pass `screen`'s filter, each matched on what `text` says of it.
+    pub fn filtered<'a, T: 'a>(
+        &self,
+        screen: Screen,
+        items: impl IntoIterator<Item = &'a T>,
+        text: impl Fn(&T) -> String,
+    ) -> Vec<&'a T> {
+        items
+            .into_iter()
+            .filter(|item| self.matches(screen, &text(item)))
+            .collect()
     }
 
     /// Whether `action` may be offered: read-only hides everything that writes.

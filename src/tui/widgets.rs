@@ -117,16 +117,16 @@ pub fn column_spacing(width: u16) -> u16 {
     }
 }
 
-/// The columns that fit `width`, in display order: `columns` is (width, priority), a lower
-/// priority staying longer; the last kept column takes what is left.
-pub fn fitting_columns(width: u16, columns: &[(u16, u8)]) -> Vec<usize> {
+/// The columns that fit `width`, in display order: `columns` is (header, width, priority),
+/// a lower priority staying longer; the last kept column takes what is left.
+pub fn fitting_columns(width: u16, columns: &[(&str, u16, u8)]) -> Vec<usize> {
     let spacing = column_spacing(width);
     let mut by_priority: Vec<usize> = (0..columns.len()).collect();
-    by_priority.sort_by_key(|&i| columns[i].1);
+    by_priority.sort_by_key(|&i| columns[i].2);
     let mut kept: Vec<usize> = Vec::new();
     let mut used = 0u16;
     for i in by_priority {
-        let extra = columns[i].0 + if kept.is_empty() { 0 } else { spacing };
+        let extra = columns[i].1 + if kept.is_empty() { 0 } else { spacing };
         if kept.is_empty() || used + extra <= width {
             used += extra;
             kept.push(i);

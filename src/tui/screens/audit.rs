@@ -47,11 +47,7 @@ pub struct AuditScreen {
 
 impl AuditScreen {
     pub fn load(&mut self, force: bool) -> Vec<Effect> {
-        if self.ledger.start_loading(force) {
-            vec![Effect::LoadAudit]
-        } else {
-            Vec::new()
-        }
+        self.ledger.load(force, Effect::LoadAudit)
     }
 
     /// The ledger's records, newest first, that match the filter.
@@ -59,10 +55,7 @@ impl AuditScreen {
         let Loadable::Loaded(view) = &self.ledger else {
             return Vec::new();
         };
-        view.records
-            .iter()
-            .filter(|r| ctx.matches(Screen::Audit, &audit_text(r)))
-            .collect()
+        ctx.filtered(Screen::Audit, &view.records, audit_text)
     }
 
     pub fn on_ledger(&mut self, result: Result<AuditView, String>) {
@@ -133,10 +126,7 @@ impl AuditScreen {
             ("DIGEST", 19, 6),
             ("REQUEST", 12, 5),
         ];
-        let kept = fitting_columns(
-            rest.width,
-            &columns.map(|(_, width, priority)| (width, priority)),
-        );
+        let kept = fitting_columns(rest.width, &columns);
         let (header, widths) = kept_columns(&kept, &columns);
         let empty = if ctx.filter(Screen::Audit).is_empty() {
             "the ledger has no records yet: promotions, approvals and rollbacks are recorded here"

@@ -22,11 +22,7 @@ pub struct BranchesScreen {
 
 impl BranchesScreen {
     pub fn load(&mut self, force: bool) -> Vec<Effect> {
-        if self.listing.start_loading(force) {
-            vec![Effect::LoadBranches]
-        } else {
-            Vec::new()
-        }
+        self.listing.load(force, Effect::LoadBranches)
     }
 
     /// Loads the branch heads that label the Commits screen's rows. A failed load is
@@ -42,15 +38,12 @@ impl BranchesScreen {
 
     /// The branches that match the filter.
     pub fn rows(&self, ctx: &Context) -> Vec<&BranchInfo> {
-        match &self.listing {
-            Loadable::Loaded(branches) => branches
-                .iter()
-                .filter(|b| {
-                    ctx.matches(Screen::Branches, &format!("{} {}", b.name, b.head.subject))
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        let Loadable::Loaded(branches) = &self.listing else {
+            return Vec::new();
+        };
+        ctx.filtered(Screen::Branches, branches, |b| {
+            format!("{} {}", b.name, b.head.subject)
+        })
     }
 
     pub fn update(&mut self, action: Action, ctx: &mut Context) -> Vec<Effect> {

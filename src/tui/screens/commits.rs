@@ -28,28 +28,17 @@ pub struct CommitsScreen {
 impl CommitsScreen {
     /// Loads the history (the branch heads that label it are `BranchesScreen::load_labels`).
     pub fn load(&mut self, force: bool) -> Vec<Effect> {
-        if self.history.start_loading(force) {
-            vec![Effect::LoadCommits]
-        } else {
-            Vec::new()
-        }
+        self.history.load(force, Effect::LoadCommits)
     }
 
     /// The commits that match the filter, newest first.
     pub fn rows(&self, ctx: &Context) -> Vec<&CommitRow> {
-        match &self.history {
-            Loadable::Loaded(view) => view
-                .commits
-                .iter()
-                .filter(|c| {
-                    ctx.matches(
-                        Screen::Commits,
-                        &format!("{} {} {}", c.commit.sha, c.commit.author, c.commit.subject),
-                    )
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        let Loadable::Loaded(view) = &self.history else {
+            return Vec::new();
+        };
+        ctx.filtered(Screen::Commits, &view.commits, |c| {
+            format!("{} {} {}", c.commit.sha, c.commit.author, c.commit.subject)
+        })
     }
 
     pub fn update(&mut self, action: Action, ctx: &mut Context) -> Vec<Effect> {

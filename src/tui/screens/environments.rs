@@ -29,11 +29,7 @@ pub struct EnvironmentsScreen {
 
 impl EnvironmentsScreen {
     pub fn load(&mut self, force: bool) -> Vec<Effect> {
-        if self.status.start_loading(force) {
-            vec![Effect::LoadStatus]
-        } else {
-            Vec::new()
-        }
+        self.status.load(force, Effect::LoadStatus)
     }
 
     /// The matrix's rows: services, filtered by name.

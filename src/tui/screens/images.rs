@@ -48,15 +48,10 @@ impl ImagesScreen {
         ) else {
             return Vec::new();
         };
-        let entry = self
-            .listings
+        self.listings
             .entry((service.clone(), env.clone()))
-            .or_default();
-        if entry.start_loading(force) {
-            vec![Effect::LoadImages { service, env }]
-        } else {
-            Vec::new()
-        }
+            .or_default()
+            .load(force, Effect::LoadImages { service, env })
     }
 
     /// The chosen listing's images that match the filter.
@@ -64,19 +59,14 @@ impl ImagesScreen {
         let (Some(service), Some(env)) = (ctx.service(), ctx.environment()) else {
             return Vec::new();
         };
-        match self.listings.get(&(service.to_string(), env.name.clone())) {
-            Some(Loadable::Loaded(listing)) => listing
-                .images
-                .iter()
-                .filter(|i| {
-                    ctx.matches(
-                        Screen::Images,
-                        &format!("{} {} {}", i.tag, i.digest, i.also_tagged.join(" ")),
-                    )
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        let Some(Loadable::Loaded(listing)) =
+            self.listings.get(&(service.to_string(), env.name.clone()))
+        else {
+            return Vec::new();
+        };
+        ctx.filtered(Screen::Images, &listing.images, |i| {
+            format!("{} {} {}", i.tag, i.digest, i.also_tagged.join(" "))
+        })
     }
 
     pub fn update(&mut self, action: Action, ctx: &mut Context) -> Vec<Effect> {
@@ -223,10 +213,7 @@ impl ImagesScreen {
             ("SIG", 3, 6),
             ("TAGS", 6, 2),
         ];
-        let kept = fitting_columns(
-            rest.width,
-            &columns.map(|(_, width, priority)| (width, priority)),
-        );
+        let kept = fitting_columns(rest.width, &columns);
         let (header, widths) = kept_columns(&kept, &columns);
         render_table(
             frame,

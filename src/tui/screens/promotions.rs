@@ -36,11 +36,7 @@ pub struct PromotionsScreen {
 
 impl PromotionsScreen {
     pub fn load(&mut self, force: bool) -> Vec<Effect> {
-        if self.requests.start_loading(force) {
-            vec![Effect::LoadRequests]
-        } else {
-            Vec::new()
-        }
+        self.requests.load(force, Effect::LoadRequests)
     }
 
     /// Requests not carried out yet, oldest first, that match the filter.
@@ -48,29 +44,16 @@ impl PromotionsScreen {
         let Loadable::Loaded(requests) = &self.requests else {
             return Vec::new();
         };
-        requests
-            .iter()
-            .filter(|r| {
-                ctx.matches(
-                    Screen::Promotions,
-                    &format!("{} {} {} {} {}", r.id, r.image(), r.from, r.to, r.requester),
-                )
-            })
-            .collect()
+        ctx.filtered(Screen::Promotions, requests, |r| {
+            format!("{} {} {} {} {}", r.id, r.image(), r.from, r.to, r.requester)
+        })
     }
 
     /// This session's promotions that match the filter, newest first.
     pub fn job_rows(&self, ctx: &Context) -> Vec<&JobView> {
-        self.jobs
-            .iter()
-            .rev()
-            .filter(|j| {
-                ctx.matches(
-                    Screen::Promotions,
-                    &format!("{} {} {}", j.label(), j.request.from, j.request.to),
-                )
-            })
-            .collect()
+        ctx.filtered(Screen::Promotions, self.jobs.iter().rev(), |j| {
+            format!("{} {} {}", j.label(), j.request.from, j.request.to)
+        })
     }
 
     /// The screen's rows: what waits for someone's approval comes first.

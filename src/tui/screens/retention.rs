@@ -47,15 +47,10 @@ impl RetentionScreen {
         ) else {
             return Vec::new();
         };
-        let entry = self
-            .plans
+        self.plans
             .entry((service.clone(), env.clone()))
-            .or_default();
-        if entry.start_loading(force) {
-            vec![Effect::LoadRetention { service, env }]
-        } else {
-            Vec::new()
-        }
+            .or_default()
+            .load(force, Effect::LoadRetention { service, env })
     }
 
     /// The chosen service's plan in the chosen environment, if one is loaded or loading.
@@ -250,10 +245,7 @@ impl RetentionScreen {
         let any_created = rows.iter().any(
             |r| matches!(r, RetentionRow::Delete(i) | RetentionRow::Keep(i) if i.created.is_some()),
         );
-        let mut kept = fitting_columns(
-            rest.width,
-            &columns.map(|(_, width, priority)| (width, priority)),
-        );
+        let mut kept = fitting_columns(rest.width, &columns);
         if !any_created {
             kept.retain(|&c| columns[c].0 != "AGE");
         }
