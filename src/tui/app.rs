@@ -226,34 +226,42 @@ impl App {
         self.settle(effects)
     }
 
-    /// Carries out what the update that returned `effects` asked of the app; its effects
-    /// come after the update's own.
+    /// Carries out what the update that returned `effects` asked of the app, in order;
+    /// their effects come after the update's own.
     fn settle(&mut self, mut effects: Vec<Effect>) -> Vec<Effect> {
-        for ask in self.ctx.take_asks() {
-            match ask {
-                Ask::Open(dialog) => self.dialog = Some(dialog),
-                Ask::Close => self.dialog = None,
-                Ask::Show(screen) => effects.extend(self.switch(screen)),
-                Ask::Rollback { service, env } => {
-                    let (promotions, images) = (&self.promotions, &self.images);
-                    if let Some(dialog) =
-                        RollbackDialog::open(service, env, promotions, images, &mut self.ctx)
-                    {
-                        self.dialog = Some(Dialog::Rollback(dialog));
-                    }
-                }
-                Ask::Promote { request, plan } => {
-                    self.go(Screen::Promotions);
-                    effects.extend(self.promotions.start(request, plan, &mut self.ctx));
-                }
-                Ask::Reload(change) => effects.extend(self.reload_after(change)),
-                Ask::Quit => {
-                    self.quit = true;
-                    effects.push(Effect::Quit);
-                }
+        let mut asks = self.ctx.take_asks();
+        while !asks.is_empty() {
+            for ask in asks {
+                self.carry_out(ask, &mut effects);
             }
+            asks = self.ctx.take_asks();
         }
         effects
+    }
+
+    fn carry_out(&mut self, ask: Ask, effects: &mut Vec<Effect>) {
+        match ask {
+            Ask::Open(dialog) => self.dialog = Some(dialog),
+            Ask::Close => self.dialog = None,
+            Ask::Show(screen) => effects.extend(self.switch(screen)),
+            Ask::Rollback { service, env } => {
+                let (promotions, images) = (&self.promotions, &self.images);
+                if let Some(dialog) =
+                    RollbackDialog::open(service, env, promotions, images, &mut self.ctx)
+                {
+                    self.dialog = Some(Dialog::Rollback(dialog));
+                }
+            }
+            Ask::Promote { request, plan } => {
+                self.go(Screen::Promotions);
+                effects.extend(self.promotions.start(request, plan, &mut self.ctx));
+            }
+            Ask::Reload(change) => effects.extend(self.reload_after(change)),
+            Ask::Quit => {
+                self.quit = true;
+                effects.push(Effect::Quit);
+            }
+        }
     }
 
     // ---- navigation ---------------------------------------------------------------

@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::super::context::{Change, Loadable};
 use super::{App, DataEvent, Dialog, Effect, Level};
 use crate::engine::{EngineEvent, JobId, Plan};
 use crate::keys::Screen;
+use crate::tui::context::{Change, Loadable};
 
 impl App {
     /// A load's or an outward action's result. The current list is kept within its rows

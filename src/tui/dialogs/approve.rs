@@ -3,13 +3,13 @@
 
 use ratatui::text::{Line, Span};
 
-use super::super::context::{Ask, Context, Level};
-use super::super::effects::Effect;
-use super::super::screens::promotions::RequestRow;
-use super::super::theme::Theme;
-use super::super::widgets::styled_line;
 use super::{cancels, confirms, Content};
 use crate::keys::KeyChord;
+use crate::tui::context::{Ask, Context, Level};
+use crate::tui::effects::Effect;
+use crate::tui::screens::promotions::RequestRow;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::styled_line;
 
 pub fn on_key(request: &RequestRow, chord: KeyChord, ctx: &mut Context) -> Vec<Effect> {
     if cancels(chord) {

@@ -3,14 +3,14 @@
 
 use ratatui::text::{Line, Span};
 
-use super::super::context::{Ask, Change, Context, Loadable};
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::styled_line;
 use super::{cancels, confirms, Content};
 use crate::engine::{EngineEvent, EventKind, JobId};
 use crate::keys::KeyChord;
 use crate::retention::{RetentionOutcome, RetentionPlan, RECLAIM_HINT};
+use crate::tui::context::{Ask, Change, Context, Loadable};
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::styled_line;
 
 /// Images listed by name in the confirmation; the rest are counted.
 const CLEANUP_LISTED: usize = 8;

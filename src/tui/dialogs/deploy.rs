@@ -4,13 +4,13 @@
 
 use ratatui::text::{Line, Span};
 
-use super::super::context::{Ask, Change, Context, EnvInfo, Level, Loadable};
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::styled_line;
 use super::{cancels, confirms, Content, Dialog};
 use crate::deploy::DeployReport;
 use crate::keys::KeyChord;
+use crate::tui::context::{Ask, Change, Context, EnvInfo, Level, Loadable};
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::styled_line;
 
 #[derive(Debug, Clone)]
 pub struct DeployDialog {

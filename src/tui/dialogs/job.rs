@@ -3,14 +3,14 @@
 
 use ratatui::text::Line;
 
-use super::super::context::{Ask, Context};
-use super::super::effects::Effect;
-use super::super::screens::promotions::JobView;
-use super::super::theme::Theme;
 use super::promotion::plan_lines;
 use super::{cancels, confirms, Content};
 use crate::engine::JobId;
 use crate::keys::KeyChord;
+use crate::tui::context::{Ask, Context};
+use crate::tui::effects::Effect;
+use crate::tui::screens::promotions::JobView;
+use crate::tui::theme::Theme;
 
 pub fn on_key(chord: KeyChord, ctx: &mut Context) -> Vec<Effect> {
     if cancels(chord) || confirms(chord) {

@@ -4,16 +4,16 @@
 
 use ratatui::text::{Line, Span};
 
-use super::super::context::{Ask, Context, Level, Loadable};
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::styled_line;
 use super::{cancels, confirms, Content, Dialog};
 use crate::domain::{human_bytes, ImageSelector};
 use crate::engine::plan::ManifestAction;
 use crate::engine::{BlobAction, Plan, PromotionRequest, TagAction};
 use crate::gates::GateOutcome;
 use crate::keys::{Key, KeyChord};
+use crate::tui::context::{Ask, Context, Level, Loadable};
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::styled_line;
 
 #[derive(Debug, Clone)]
 pub struct PromotionDialog {

@@ -4,13 +4,13 @@
 
 use ratatui::text::{Line, Span};
 
-use super::super::context::{Ask, Context, Loadable};
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::styled_line;
 use super::{cancels, confirms, Content};
 use crate::engine::history::CutOutcome;
 use crate::keys::{Key, KeyChord};
+use crate::tui::context::{Ask, Context, Loadable};
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::styled_line;
 
 #[derive(Debug, Clone)]
 pub struct ReleaseDialog {

@@ -3,14 +3,14 @@
 
 use ratatui::text::{Line, Span};
 
-use super::super::context::{Ask, Context, Level};
-use super::super::effects::Effect;
-use super::super::screens::images::ImagesScreen;
-use super::super::screens::promotions::PromotionsScreen;
-use super::super::theme::Theme;
 use super::{cancels, confirms, Content};
 use crate::domain::Digest;
 use crate::keys::KeyChord;
+use crate::tui::context::{Ask, Context, Level};
+use crate::tui::effects::Effect;
+use crate::tui::screens::images::ImagesScreen;
+use crate::tui::screens::promotions::PromotionsScreen;
+use crate::tui::theme::Theme;
 
 #[derive(Debug, Clone)]
 pub struct RollbackDialog {

@@ -6,16 +6,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 use ratatui::Frame;
 
-use super::super::context::{Context, Loadable};
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::{
-    age, filter_span, fitting_columns, kept_columns, placeholder, render_table, split_detail,
-    split_title, styled_line, title_line, TableSpec,
-};
 use crate::engine::ledger::AuditView;
 use crate::keys::Screen;
 use crate::ledger::{Record, RecordKind};
+use crate::tui::context::{Context, Loadable};
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{
+    age, filter_span, fitting_columns, kept_columns, placeholder, render_table, split_detail,
+    split_title, styled_line, title_line, TableSpec,
+};
 
 /// What the Audit screen's filter matches a record against: every column it shows, and
 /// the full digest and ids, so a digest or request id pasted from elsewhere finds it.

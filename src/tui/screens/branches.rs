@@ -6,14 +6,14 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
-use super::super::context::{Ask, Context, Loadable};
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::{
-    filter_span, placeholder, render_table, split_title, title_line, TableSpec,
-};
 use crate::git::BranchInfo;
 use crate::keys::{Action, Screen};
+use crate::tui::context::{Ask, Context, Loadable};
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{
+    filter_span, placeholder, render_table, split_title, title_line, TableSpec,
+};
 
 #[derive(Debug, Default)]
 pub struct BranchesScreen {

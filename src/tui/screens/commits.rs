@@ -6,19 +6,19 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
-use super::super::context::{Ask, Context, Level, Loadable};
-use super::super::dialogs::promotion::PromotionDialog;
-use super::super::dialogs::release::ReleaseDialog;
-use super::super::dialogs::Dialog;
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::{
-    filter_span, placeholder, render_table, split_title, title_line, TableSpec,
-};
 use super::branches::BranchesScreen;
 use crate::domain::ImageSelector;
 use crate::engine::history::{CommitRow, CommitsView};
 use crate::keys::{Action, Screen};
+use crate::tui::context::{Ask, Context, Level, Loadable};
+use crate::tui::dialogs::promotion::PromotionDialog;
+use crate::tui::dialogs::release::ReleaseDialog;
+use crate::tui::dialogs::Dialog;
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{
+    filter_span, placeholder, render_table, split_title, title_line, TableSpec,
+};
 
 #[derive(Debug, Default)]
 pub struct CommitsScreen {

@@ -7,18 +7,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
-use super::super::context::{Ask, Context, EnvInfo, Level, Loadable};
-use super::super::dialogs::deploy::DeployDialog;
-use super::super::dialogs::promotion::PromotionDialog;
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::{
-    placeholder, render_table, split_detail, split_title, title_line, TableSpec,
-};
 use crate::domain::ImageSelector;
 use crate::engine::history::StatusReport;
 use crate::engine::PromotionRequest;
 use crate::keys::{Action, Screen};
+use crate::tui::context::{Ask, Context, EnvInfo, Level, Loadable};
+use crate::tui::dialogs::deploy::DeployDialog;
+use crate::tui::dialogs::promotion::PromotionDialog;
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{
+    placeholder, render_table, split_detail, split_title, title_line, TableSpec,
+};
 
 #[derive(Debug, Default)]
 pub struct EnvironmentsScreen {

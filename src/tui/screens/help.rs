@@ -6,10 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::super::context::Context;
-use super::super::theme::Theme;
-use super::super::widgets::split_title;
 use crate::keys::Screen;
+use crate::tui::context::Context;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::split_title;
 
 /// The keys of `screen`, the one help was opened from.
 pub fn render(frame: &mut Frame, ctx: &Context, screen: Screen, theme: &Theme, body: Rect) {

@@ -8,17 +8,17 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
-use super::super::context::{Context, Level, Loadable};
-use super::super::dialogs::promotion::PromotionDialog;
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::{
-    age, filter_span, fitting_columns, kept_columns, placeholder, render_table, split_title,
-    title_line, TableSpec,
-};
 use crate::domain::{human_bytes, Digest, ImageSelector};
 use crate::engine::inventory::{EnvironmentImages, ImageInfo};
 use crate::keys::{Action, Screen};
+use crate::tui::context::{Context, Level, Loadable};
+use crate::tui::dialogs::promotion::PromotionDialog;
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{
+    age, filter_span, fitting_columns, kept_columns, placeholder, render_table, split_title,
+    title_line, TableSpec,
+};
 
 /// An image's signatures as the Images screen marks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

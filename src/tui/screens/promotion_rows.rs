@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
-use super::super::context::Context;
-use super::super::theme::Theme;
-use super::super::widgets::progress_bar;
 use crate::domain::human_bytes;
 use crate::engine::{JobId, Plan, Progress, PromotionRequest, Step};
 use crate::keys::{Action, Screen};
 use crate::ledger::approvals::RequestState;
+use crate::tui::context::Context;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::progress_bar;
 
 /// Where a promotion this session started is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

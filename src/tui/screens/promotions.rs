@@ -6,18 +6,18 @@ use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::super::context::{Ask, Change, Context, Level, ListView, Loadable};
-use super::super::dialogs::Dialog;
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::{
-    filter_span, render_table, split_detail, split_title, title_line, TableSpec,
-};
 use super::promotion_rows::PromotionKey;
 pub use super::promotion_rows::{JobState, JobView, PromotionRow, RequestRow};
 use crate::domain::Digest;
 use crate::engine::{EngineEvent, EventKind, JobId, Plan, PromotionRequest, TagAction};
 use crate::keys::{Action, Screen};
+use crate::tui::context::{Ask, Change, Context, Level, ListView, Loadable};
+use crate::tui::dialogs::Dialog;
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{
+    filter_span, render_table, split_detail, split_title, title_line, TableSpec,
+};
 
 /// What read-only answers to an approval, from a key or from the palette.
 pub const READONLY_APPROVE: &str = "read-only: approving is disabled";

@@ -8,18 +8,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
-use super::super::context::{Ask, Context, Level, Loadable};
-use super::super::dialogs::cleanup::CleanUpDialog;
-use super::super::dialogs::Dialog;
-use super::super::effects::Effect;
-use super::super::theme::Theme;
-use super::super::widgets::{
-    age, filter_span, fitting_columns, kept_columns, placeholder, render_table, split_detail,
-    split_title, styled_line, title_line, TableSpec,
-};
 use super::images::Place;
 use crate::keys::{Action, Screen};
 use crate::retention::{PlannedImage, PlannedSignature, RetentionPlan};
+use crate::tui::context::{Ask, Context, Level, Loadable};
+use crate::tui::dialogs::cleanup::CleanUpDialog;
+use crate::tui::dialogs::Dialog;
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{
+    age, filter_span, fitting_columns, kept_columns, placeholder, render_table, split_detail,
+    split_title, styled_line, title_line, TableSpec,
+};
 
 /// One row of the Retention screen.
 #[derive(Debug, Clone, Copy)]
