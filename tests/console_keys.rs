@@ -10,6 +10,9 @@ use gantry::keys::{Action, Key, KeyChord, Screen};
 use gantry::tui::app::{
     App, DataEvent, Dialog, Effect, Input, JobState, Level, Loadable, RequestRow, RetentionRow,
 };
+use gantry::tui::dialogs::{
+    CleanUpDialog, DeployDialog, PromotionDialog, ReleaseDialog, RollbackDialog,
+};
 
 fn images_effect(service: &str, env: &str) -> Effect {
     Effect::LoadImages {
@@ -44,7 +47,7 @@ fn plan_request(effects: &[Effect]) -> PromotionRequest {
 
 fn plan_state(app: &App) -> &Loadable<gantry::engine::Plan> {
     match &app.dialog {
-        Some(Dialog::Promotion { plan, .. }) => plan,
+        Some(Dialog::Promotion(PromotionDialog { plan, .. })) => plan,
         other => panic!("expected the promotion dialog, got {other:?}"),
     }
 }
@@ -70,7 +73,7 @@ fn event(job: JobId, kind: EventKind) -> EngineEvent {
 }
 
 fn warning(app: &App) -> &str {
-    match &app.message {
+    match &app.ctx.message {
         Some((Level::Warn, text)) => text,
         other => panic!("expected a warning, got {other:?}"),
     }
@@ -84,9 +87,9 @@ fn number_keys_switch_screens_and_load_each_thing_once() {
     assert_eq!(app.screen, Screen::Environments);
     let effects = app.start();
     assert_eq!(effects, vec![Effect::LoadStatus]);
-    assert!(matches!(app.status, Loadable::Loading));
+    assert!(matches!(app.environments.status, Loadable::Loading));
     answer(&mut app, effects);
-    assert!(matches!(app.status, Loadable::Loaded(_)));
+    assert!(matches!(app.environments.status, Loadable::Loaded(_)));
 
     // Commits loads the history and the branch heads that label it.
     let effects = app.on_key(key('1'));
@@ -115,7 +118,7 @@ fn number_keys_switch_screens_and_load_each_thing_once() {
         app.on_key(KeyChord::ctrl('r')),
         vec![Effect::LoadCommits, Effect::LoadBranches]
     );
-    assert!(matches!(app.commits, Loadable::Loading));
+    assert!(matches!(app.commits.history, Loadable::Loading));
     app.on_key(key('4'));
     assert_eq!(app.on_key(key('R')), vec![Effect::LoadStatus]);
 }
@@ -153,7 +156,7 @@ fn a_failed_load_is_retried_on_the_next_visit() {
     let mut app = loaded_app('4');
     app.on_key(key('1'));
     app.on_data(DataEvent::Commits(Err("not a git repository".into())));
-    assert!(matches!(app.commits, Loadable::Failed(_)));
+    assert!(matches!(app.commits.history, Loadable::Failed(_)));
     app.on_key(key('4'));
     assert_eq!(app.on_key(key('1')), vec![Effect::LoadCommits]);
 }
@@ -181,8 +184,8 @@ fn q_quits() {
 fn j_k_top_bottom_and_pages_move_and_clamp_the_selection() {
     let mut app = images_app();
     assert_eq!(app.image_rows().len(), 5);
-    app.page = 2;
-    let selected = |app: &App| app.list(Screen::Images).selected;
+    app.ctx.page = 2;
+    let selected = |app: &App| app.ctx.list(Screen::Images).selected;
     app.on_key(key('k'));
     assert_eq!(selected(&app), 0, "k at the top stays");
     app.on_key(key('j'));
@@ -191,7 +194,7 @@ fn j_k_top_bottom_and_pages_move_and_clamp_the_selection() {
     app.on_key(key('G'));
     assert_eq!(selected(&app), 4);
     assert_eq!(
-        app.list(Screen::Images).offset,
+        app.ctx.list(Screen::Images).offset,
         3,
         "the last row is visible"
     );
@@ -199,7 +202,7 @@ fn j_k_top_bottom_and_pages_move_and_clamp_the_selection() {
     assert_eq!(selected(&app), 4, "j at the bottom stays");
     app.on_key(key('g'));
     assert_eq!(selected(&app), 0);
-    assert_eq!(app.list(Screen::Images).offset, 0);
+    assert_eq!(app.ctx.list(Screen::Images).offset, 0);
     app.on_key(special(Key::PageDown));
     assert_eq!(selected(&app), 2);
     app.on_key(special(Key::PageDown));
@@ -216,30 +219,33 @@ fn moving_on_an_empty_list_stays_at_zero() {
     let mut app = loaded_app('5');
     for k in ['j', 'G', 'k', 'g'] {
         app.on_key(key(k));
-        assert_eq!(app.list(Screen::Promotions).selected, 0);
+        assert_eq!(app.ctx.list(Screen::Promotions).selected, 0);
     }
 }
 
 #[test]
 fn environments_left_right_move_the_column_and_enter_drills_into_images() {
     let mut app = loaded_app('4');
-    assert_eq!(app.env_column, 0);
+    assert_eq!(app.environments.column, 0);
     assert_eq!(app.on_key(special(Key::Right)), vec![]);
-    assert_eq!(app.env_column, 1);
+    assert_eq!(app.environments.column, 1);
     app.on_key(special(Key::Right));
-    assert_eq!(app.env_column, 2);
+    assert_eq!(app.environments.column, 2);
     app.on_key(special(Key::Right));
-    assert_eq!(app.env_column, 0, "wraps around");
+    assert_eq!(app.environments.column, 0, "wraps around");
     app.on_key(special(Key::Left));
-    assert_eq!(app.env_column, 2);
+    assert_eq!(app.environments.column, 2);
     app.on_key(special(Key::Left));
-    assert_eq!(app.env_column, 1);
+    assert_eq!(app.environments.column, 1);
 
     app.on_key(key('j'));
     let effects = app.on_key(special(Key::Enter));
     assert_eq!(app.screen, Screen::Images);
-    assert_eq!(app.service(), Some("ledger-api"));
-    assert_eq!(app.environment().map(|e| e.name.as_str()), Some("stage"));
+    assert_eq!(app.ctx.service(), Some("ledger-api"));
+    assert_eq!(
+        app.ctx.environment().map(|e| e.name.as_str()),
+        Some("stage")
+    );
     assert_eq!(effects, vec![images_effect("ledger-api", "stage")]);
 }
 
@@ -252,7 +258,7 @@ fn images_switch_service_and_environment() {
         vec![images_effect("ledger-api", "dev")]
     );
     assert_eq!(
-        app.list(Screen::Images).selected,
+        app.ctx.list(Screen::Images).selected,
         0,
         "a new list starts at the top"
     );
@@ -269,7 +275,7 @@ fn images_switch_service_and_environment() {
         vec![],
         "payment-svc in dev is loaded already"
     );
-    assert_eq!(app.environment().map(|e| e.name.as_str()), Some("dev"));
+    assert_eq!(app.ctx.environment().map(|e| e.name.as_str()), Some("dev"));
 }
 
 // ---- filter and palette -------------------------------------------------------------
@@ -290,21 +296,21 @@ fn typing_a_filter_reduces_rows_and_esc_clears_it() {
     let rows: Vec<String> = app.image_rows().iter().map(|i| i.tag.clone()).collect();
     assert_eq!(rows, vec![tag_of(1)]);
     assert_eq!(
-        app.list(Screen::Images).selected,
+        app.ctx.list(Screen::Images).selected,
         0,
         "selection back on the first match"
     );
     // Keys are text while typing: `q` does not quit, `j` does not move.
     type_keys(&mut app, "qj");
     assert!(!app.quit);
-    assert_eq!(app.filter(Screen::Images), "9b2qj");
+    assert_eq!(app.ctx.filter(Screen::Images), "9b2qj");
     assert!(app.image_rows().is_empty());
     app.on_key(special(Key::Backspace));
     app.on_key(special(Key::Backspace));
     assert_eq!(app.image_rows().len(), 1);
     app.on_key(special(Key::Esc));
     assert!(app.input.is_none());
-    assert_eq!(app.filter(Screen::Images), "");
+    assert_eq!(app.ctx.filter(Screen::Images), "");
     assert_eq!(app.image_rows().len(), 5);
 }
 
@@ -334,12 +340,12 @@ fn palette_selects_service_environment_and_screen() {
     let effects = app.on_key(special(Key::Enter));
     assert!(app.input.is_none());
     assert_eq!(app.screen, Screen::Images);
-    assert_eq!(app.service(), Some("ledger-api"));
+    assert_eq!(app.ctx.service(), Some("ledger-api"));
     assert_eq!(effects, vec![images_effect("ledger-api", "dev")]);
 
     type_keys(&mut app, ":env prod");
     let effects = app.on_key(special(Key::Enter));
-    assert_eq!(app.environment().map(|e| e.name.as_str()), Some("prod"));
+    assert_eq!(app.ctx.environment().map(|e| e.name.as_str()), Some("prod"));
     assert_eq!(effects, vec![images_effect("ledger-api", "prod")]);
 
     type_keys(&mut app, ":promotions");
@@ -433,10 +439,10 @@ fn planned_fills_the_dialog_and_y_starts_a_running_job() {
     assert_eq!(*started, request);
     assert!(app.dialog.is_none());
     assert_eq!(app.screen, Screen::Promotions);
-    assert_eq!(app.jobs.len(), 1);
-    assert_eq!(app.jobs[0].id, *job);
-    assert_eq!(app.jobs[0].state, JobState::Running);
-    assert!(app.jobs[0].plan.is_some());
+    assert_eq!(app.promotions.jobs.len(), 1);
+    assert_eq!(app.promotions.jobs[0].id, *job);
+    assert_eq!(app.promotions.jobs[0].state, JobState::Running);
+    assert!(app.promotions.jobs[0].plan.is_some());
     assert_eq!(app.job_rows()[0].id, *job, "the new job is selected");
 }
 
@@ -450,7 +456,7 @@ fn enter_also_confirms_and_esc_cancels_without_effects() {
     });
     assert_eq!(app.on_key(special(Key::Esc)), vec![]);
     assert!(app.dialog.is_none());
-    assert!(app.jobs.is_empty());
+    assert!(app.promotions.jobs.is_empty());
     assert_eq!(app.screen, Screen::Images);
 
     let request = plan_request(&app.on_key(key('p')));
@@ -459,7 +465,7 @@ fn enter_also_confirms_and_esc_cancels_without_effects() {
         request,
     });
     assert_eq!(app.on_key(key('n')), vec![], "n cancels too");
-    assert!(app.dialog.is_none() && app.jobs.is_empty());
+    assert!(app.dialog.is_none() && app.promotions.jobs.is_empty());
 
     let request = plan_request(&app.on_key(key('p')));
     app.on_data(DataEvent::Planned {
@@ -482,7 +488,7 @@ fn a_refused_or_failed_plan_cannot_be_confirmed() {
     });
     assert_eq!(app.on_key(key('y')), vec![]);
     assert_eq!(app.on_key(special(Key::Enter)), vec![]);
-    assert!(app.jobs.is_empty());
+    assert!(app.promotions.jobs.is_empty());
     assert!(app.dialog.is_some(), "the refusal stays on screen");
     app.on_key(special(Key::Esc));
 
@@ -492,7 +498,7 @@ fn a_refused_or_failed_plan_cannot_be_confirmed() {
         request,
     });
     assert_eq!(app.on_key(key('y')), vec![]);
-    assert!(app.jobs.is_empty());
+    assert!(app.promotions.jobs.is_empty());
 }
 
 #[test]
@@ -579,7 +585,7 @@ fn engine_events_update_the_job() {
         app.on_engine(event(job, EventKind::Progress(progress))),
         vec![]
     );
-    assert_eq!(app.jobs[0].progress, Some(progress));
+    assert_eq!(app.promotions.jobs[0].progress, Some(progress));
     // Another job's events change nothing here.
     app.on_engine(event(
         JobId(7),
@@ -587,7 +593,7 @@ fn engine_events_update_the_job() {
             summary: "other".into(),
         },
     ));
-    assert_eq!(app.jobs[0].state, JobState::Running);
+    assert_eq!(app.promotions.jobs[0].state, JobState::Running);
 
     app.on_engine(event(
         job,
@@ -595,13 +601,13 @@ fn engine_events_update_the_job() {
             summary: "promoted payment-svc:sha-c4e1f0a dev -> stage".into(),
         },
     ));
-    assert_eq!(app.jobs[0].state, JobState::Done);
+    assert_eq!(app.promotions.jobs[0].state, JobState::Done);
     assert_eq!(
-        app.jobs[0].outcome.as_deref(),
+        app.promotions.jobs[0].outcome.as_deref(),
         Some("promoted payment-svc:sha-c4e1f0a dev -> stage")
     );
     // What the target holds changed: it is read again when shown.
-    assert!(matches!(app.status, Loadable::Idle));
+    assert!(matches!(app.environments.status, Loadable::Idle));
     assert_eq!(app.on_key(key('4')), vec![Effect::LoadStatus]);
 }
 
@@ -625,11 +631,18 @@ fn failed_jobs_are_failed_or_refused_by_exit_code() {
             exit_code: 3,
         },
     ));
-    let state = |id: JobId| app.jobs.iter().find(|j| j.id == id).map(|j| j.state);
+    let state = |id: JobId| {
+        app.promotions
+            .jobs
+            .iter()
+            .find(|j| j.id == id)
+            .map(|j| j.state)
+    };
     assert_eq!(state(failed), Some(JobState::Failed));
     assert_eq!(state(refused), Some(JobState::Refused));
     assert_eq!(
-        app.jobs
+        app.promotions
+            .jobs
             .iter()
             .find(|j| j.id == refused)
             .and_then(|j| j.outcome.as_deref()),
@@ -648,7 +661,13 @@ fn x_cancels_the_selected_running_job_only() {
     // Newest first: the second is selected.
     assert_eq!(app.on_key(key('x')), vec![Effect::CancelJob(second)]);
     app.on_cancelled(second);
-    let state = |app: &App, id: JobId| app.jobs.iter().find(|j| j.id == id).map(|j| j.state);
+    let state = |app: &App, id: JobId| {
+        app.promotions
+            .jobs
+            .iter()
+            .find(|j| j.id == id)
+            .map(|j| j.state)
+    };
     assert_eq!(state(&app, second), Some(JobState::Cancelled));
     assert_eq!(state(&app, first), Some(JobState::Running));
     // A job that is not running is not cancelled again.
@@ -688,12 +707,12 @@ fn rollback_after_a_promotion_that_moved_the_tag() {
     ));
     assert_eq!(app.on_key(key('b')), vec![]);
     match &app.dialog {
-        Some(Dialog::Rollback {
+        Some(Dialog::Rollback(RollbackDialog {
             service,
             env,
             current,
             to,
-        }) => {
+        })) => {
             assert_eq!((service.as_str(), env.as_str()), ("payment-svc", "prod"));
             assert_eq!(
                 current.clone(),
@@ -717,7 +736,7 @@ fn rollback_after_a_promotion_that_moved_the_tag() {
         env: "prod".into(),
         result: Ok("prod -> sha-3f9a2c1".into()),
     });
-    assert!(matches!(&app.message, Some((Level::Info, m)) if m == "prod -> sha-3f9a2c1"));
+    assert!(matches!(&app.ctx.message, Some((Level::Info, m)) if m == "prod -> sha-3f9a2c1"));
 }
 
 #[test]
@@ -734,7 +753,7 @@ fn rollback_from_environments_uses_the_loaded_images_or_says_what_is_missing() {
     app.on_key(key('4'));
     app.on_key(key('b'));
     match &app.dialog {
-        Some(Dialog::Rollback { current, to, .. }) => {
+        Some(Dialog::Rollback(RollbackDialog { current, to, .. })) => {
             assert_eq!(current.as_ref().map(|c| c.0.clone()), Some(tag_of(2)));
             assert_eq!(to.0, tag_of(3));
         }
@@ -757,12 +776,12 @@ fn release_dialog_takes_a_version_and_force_then_cuts_once() {
     app.on_key(key('0'));
     app.on_key(special(Key::Tab));
     match &app.dialog {
-        Some(Dialog::Release {
+        Some(Dialog::Release(ReleaseDialog {
             commit,
             version,
             force,
             ..
-        }) => {
+        })) => {
             assert_eq!(commit, COMMITS[2].0);
             assert_eq!(version, "1.9.0", "only digits and dots are typed");
             assert!(*force);
@@ -818,7 +837,7 @@ fn audit_app() -> App {
     let effects = app.on_key(key('7'));
     assert_eq!(app.screen, Screen::Audit);
     assert_eq!(effects, vec![Effect::LoadAudit]);
-    assert!(matches!(app.audit, Loadable::Loading));
+    assert!(matches!(app.audit.ledger, Loadable::Loading));
     answer(&mut app, effects);
     app
 }
@@ -833,12 +852,12 @@ fn audit_kinds(app: &App) -> Vec<String> {
 #[test]
 fn audit_tab_loads_the_ledger_once_and_reload_asks_again() {
     let mut app = audit_app();
-    assert!(matches!(&app.audit, Loadable::Loaded(view) if view.records.len() == 6));
+    assert!(matches!(&app.audit.ledger, Loadable::Loaded(view) if view.records.len() == 6));
     // A second visit keeps what was read; ctrl-r and R read the ledger again.
     app.on_key(key('4'));
     assert_eq!(app.on_key(key('7')), vec![]);
     assert_eq!(app.on_key(KeyChord::ctrl('r')), vec![Effect::LoadAudit]);
-    assert!(matches!(app.audit, Loadable::Loading));
+    assert!(matches!(app.audit.ledger, Loadable::Loading));
     answer(&mut app, vec![Effect::LoadAudit]);
     assert_eq!(app.on_key(key('R')), vec![Effect::LoadAudit]);
     // The palette knows the screen by name.
@@ -863,9 +882,9 @@ fn audit_lists_every_record_newest_first_and_moves_over_them() {
         ]
     );
     app.on_key(key('G'));
-    assert_eq!(app.list(Screen::Audit).selected, 5);
+    assert_eq!(app.ctx.list(Screen::Audit).selected, 5);
     app.on_key(key('k'));
-    assert_eq!(app.list(Screen::Audit).selected, 4);
+    assert_eq!(app.ctx.list(Screen::Audit).selected, 4);
 }
 
 #[test]
@@ -875,7 +894,7 @@ fn audit_filter_narrows_to_matching_records_and_esc_restores_them() {
     type_keys(&mut app, "/tom@");
     assert_eq!(audit_kinds(&app), ["6 rollback", "2 approval"]);
     assert_eq!(
-        app.list(Screen::Audit).selected,
+        app.ctx.list(Screen::Audit).selected,
         0,
         "a new filter starts at the top"
     );
@@ -901,10 +920,10 @@ fn audit_error_is_shown_kept_whole_and_retried_on_the_next_visit() {
     app.on_key(key('7'));
     let reason = "the ledger is off: no [ledger] section in /srv/gantry/gantry.toml";
     app.on_data(DataEvent::Audit(Err(reason.into())));
-    assert!(matches!(&app.audit, Loadable::Failed(r) if r == reason));
+    assert!(matches!(&app.audit.ledger, Loadable::Failed(r) if r == reason));
     assert!(app.audit_rows().is_empty());
     app.on_key(key('j'));
-    assert_eq!(app.list(Screen::Audit).selected, 0);
+    assert_eq!(app.ctx.list(Screen::Audit).selected, 0);
     app.on_key(key('4'));
     assert_eq!(app.on_key(key('7')), vec![Effect::LoadAudit]);
 }
@@ -923,7 +942,7 @@ fn what_the_console_records_makes_the_audit_reload() {
     app.on_key(key('4'));
     let effects = app.on_data(DataEvent::Approved(Ok("approved".into())));
     assert!(!effects.contains(&Effect::LoadAudit), "{effects:?}");
-    assert!(matches!(app.audit, Loadable::Idle));
+    assert!(matches!(app.audit.ledger, Loadable::Idle));
     assert_eq!(app.on_key(key('7')), vec![Effect::LoadAudit]);
 }
 
@@ -954,12 +973,12 @@ fn cleanup_state(
     &Loadable<gantry::retention::RetentionOutcome>,
 ) {
     match &app.dialog {
-        Some(Dialog::CleanUp {
+        Some(Dialog::CleanUp(CleanUpDialog {
             job,
             deleted,
             outcome,
             ..
-        }) => (job, *deleted, outcome),
+        })) => (job, *deleted, outcome),
         other => panic!("expected the clean-up dialog, got {other:?}"),
     }
 }
@@ -992,7 +1011,7 @@ fn retention_lists_deletions_first_then_what_stays_with_its_rule() {
     // The selection moves over every row, and no further.
     let mut app = app;
     app.on_key(key('G'));
-    assert_eq!(app.list(Screen::Retention).selected, rows_len(&app) - 1);
+    assert_eq!(app.ctx.list(Screen::Retention).selected, rows_len(&app) - 1);
 }
 
 fn rows_len(app: &App) -> usize {
@@ -1077,7 +1096,7 @@ fn cleanup_asks_then_deletes_the_plan_it_showed_and_reports() {
     assert!(matches!(cleanup_state(&app).2, Loadable::Loaded(o) if o.deleted.len() == 3));
 
     // Closing reloads the plan (and forgets the images it listed).
-    app.images.insert(
+    app.images.listings.insert(
         ("payment-svc".into(), "dev".into()),
         Loadable::Loaded(images("payment-svc", "dev")),
     );
@@ -1086,8 +1105,9 @@ fn cleanup_asks_then_deletes_the_plan_it_showed_and_reports() {
     assert_eq!(effects, vec![retention_effect("payment-svc", "dev")]);
     assert!(!app
         .images
+        .listings
         .contains_key(&("payment-svc".to_string(), "dev".to_string())));
-    assert!(matches!(app.status, Loadable::Idle));
+    assert!(matches!(app.environments.status, Loadable::Idle));
 }
 
 #[test]
@@ -1113,11 +1133,14 @@ fn retention_without_a_policy_loads_nothing_and_offers_nothing_to_delete() {
     // stage has no [environment.retention].
     let effects = app.on_key(key('e'));
     assert_eq!(effects, vec![]);
-    assert_eq!(app.environment().map(|e| e.name.as_str()), Some("stage"));
+    assert_eq!(
+        app.ctx.environment().map(|e| e.name.as_str()),
+        Some("stage")
+    );
     assert!(app.retention_rows().is_empty());
     assert_eq!(app.on_key(key('d')), vec![]);
     assert!(app.dialog.is_none());
-    assert!(warning(&app).contains("no plan"), "{:?}", app.message);
+    assert!(warning(&app).contains("no plan"), "{:?}", app.ctx.message);
     // Back to dev: the plan is still there, nothing reloads.
     assert_eq!(app.on_key(key('E')), vec![]);
     assert_eq!(rows_len(&app), 9);
@@ -1131,7 +1154,7 @@ fn retention_follows_the_service_and_says_when_nothing_would_go() {
     answer(&mut app, effects);
     assert_eq!(app.on_key(key('d')), vec![]);
     assert!(app.dialog.is_none());
-    match &app.message {
+    match &app.ctx.message {
         Some((Level::Info, text)) => assert!(text.starts_with("nothing to delete"), "{text}"),
         other => panic!("expected an info message, got {other:?}"),
     }
@@ -1208,7 +1231,9 @@ fn deploy_shows_the_change_then_deploys_on_yes_and_reloads_the_matrix() {
     // An answer about another environment is not this one's.
     deploy_answer(&mut app, "prod", false, Err("other".into()));
     match &app.dialog {
-        Some(Dialog::Deploy { outcome, .. }) => assert!(matches!(outcome, Loadable::Loading)),
+        Some(Dialog::Deploy(DeployDialog { outcome, .. })) => {
+            assert!(matches!(outcome, Loadable::Loading))
+        }
         other => panic!("expected the deploy dialog, got {other:?}"),
     }
     deploy_answer(
@@ -1218,10 +1243,10 @@ fn deploy_shows_the_change_then_deploys_on_yes_and_reloads_the_matrix() {
         Ok(deploy_report("payment-svc", "stage", false)),
     );
     match &app.dialog {
-        Some(Dialog::Deploy {
+        Some(Dialog::Deploy(DeployDialog {
             outcome: Loadable::Loaded(report),
             ..
-        }) => {
+        })) => {
             assert!(!report.outcome.dry_run)
         }
         other => panic!("expected a deploy result, got {other:?}"),
@@ -1254,7 +1279,7 @@ fn deploy_is_refused_where_no_deploy_step_is_configured() {
     assert!(
         warning(&app).contains("no [environment.deploy]"),
         "{:?}",
-        app.message
+        app.ctx.message
     );
     // The key means nothing on other screens.
     let mut images = images_app();
@@ -1301,7 +1326,7 @@ fn readonly_refuses_every_change_with_a_warning_and_no_effect() {
     ] {
         let effects = app.on_key(key(screen_key));
         answer(&mut app, effects);
-        app.message = None;
+        app.ctx.message = None;
         assert_eq!(
             app.on_key(key(action_key)),
             vec![],
@@ -1313,20 +1338,21 @@ fn readonly_refuses_every_change_with_a_warning_and_no_effect() {
             "{screen_key} {action_key}"
         );
     }
-    assert!(app.jobs.is_empty());
+    assert!(app.promotions.jobs.is_empty());
 }
 
 #[test]
 fn readonly_from_the_config_and_help_hides_what_writes() {
     let text = format!("{CONFIG}\n[ui]\nreadonly = true\n");
     let app = App::new(&config_from(&text), false, now());
-    assert!(app.readonly);
+    assert!(app.ctx.readonly);
     for screen in Screen::ALL {
         let shown: Vec<Action> = app
+            .ctx
             .keymap
             .bindings_for(screen)
             .into_iter()
-            .filter(|b| app.allowed(b.action))
+            .filter(|b| app.ctx.allowed(b.action))
             .map(|b| b.action)
             .collect();
         assert!(shown.iter().all(|a| !a.mutates()), "{screen:?}: {shown:?}");
@@ -1334,10 +1360,11 @@ fn readonly_from_the_config_and_help_hides_what_writes() {
     }
     let writable = console_fixture::app();
     let images: Vec<Action> = writable
+        .ctx
         .keymap
         .bindings_for(Screen::Images)
         .into_iter()
-        .filter(|b| writable.allowed(b.action))
+        .filter(|b| writable.ctx.allowed(b.action))
         .map(|b| b.action)
         .collect();
     assert!(images.contains(&Action::Promote));
@@ -1356,10 +1383,10 @@ fn keys_rebound_in_the_config_take_effect() {
     assert_eq!(app.on_key(key('q')), vec![], "q is no longer quit");
     assert!(!app.quit);
     app.on_key(key('n'));
-    assert_eq!(app.list(Screen::Environments).selected, 1);
+    assert_eq!(app.ctx.list(Screen::Environments).selected, 1);
     app.on_key(key('j'));
     assert_eq!(
-        app.list(Screen::Environments).selected,
+        app.ctx.list(Screen::Environments).selected,
         1,
         "j is no longer down"
     );
@@ -1385,7 +1412,7 @@ fn environments_filter_narrows_services_and_enter_follows_the_filtered_row() {
     // The one visible row is ledger-api, whatever its position in the configuration.
     let effects = app.on_key(special(Key::Enter));
     assert_eq!(effects, vec![images_effect("ledger-api", "dev")]);
-    assert_eq!(app.service(), Some("ledger-api"));
+    assert_eq!(app.ctx.service(), Some("ledger-api"));
 }
 
 #[test]
@@ -1435,15 +1462,15 @@ fn loaded_images_ask_for_their_signatures_and_keep_the_answers() {
         mark: SigMark::Signed,
     });
     let key = ("payment-svc".to_string(), "dev".to_string(), first);
-    assert_eq!(app.signatures.get(&key), Some(&SigMark::Signed));
+    assert_eq!(app.images.signatures.get(&key), Some(&SigMark::Signed));
 }
 
 #[test]
 fn palette_approves_a_request_and_reloads_the_waiting_list() {
     let mut app = loaded_app('5');
-    assert!(matches!(app.requests, Loadable::Loading));
+    assert!(matches!(app.promotions.requests, Loadable::Loading));
     app.on_data(DataEvent::Requests(Ok(pending_requests())));
-    assert!(matches!(&app.requests, Loadable::Loaded(r) if r.len() == 2));
+    assert!(matches!(&app.promotions.requests, Loadable::Loaded(r) if r.len() == 2));
     let effects = type_keys(&mut app, ":approve 3f9a2c1b7e4d");
     assert!(effects.is_empty());
     assert_eq!(
@@ -1452,7 +1479,7 @@ fn palette_approves_a_request_and_reloads_the_waiting_list() {
     );
     let effects = app.on_data(DataEvent::Approved(Ok("approved 3f9a2c1b7e4d: 1/2".into())));
     assert_eq!(effects, vec![Effect::LoadRequests]);
-    assert!(matches!(&app.message, Some((Level::Info, text)) if text.contains("1/2")));
+    assert!(matches!(&app.ctx.message, Some((Level::Info, text)) if text.contains("1/2")));
 
     // Read-only: refused, nothing sent.
     let mut app = readonly_app();
@@ -1495,13 +1522,13 @@ fn requests_are_the_first_rows_and_a_asks_before_approving_the_selected_one() {
         vec![Effect::Approve("9b0e4d7a21c5".into())]
     );
     assert!(app.dialog.is_none());
-    assert!(matches!(&app.message, Some((Level::Info, text)) if text.contains("9b0e4d7a21c5")));
+    assert!(matches!(&app.ctx.message, Some((Level::Info, text)) if text.contains("9b0e4d7a21c5")));
     // The result is said and the list reloads, as with `:approve`.
     let effects = app.on_data(DataEvent::Approved(Ok(
         "approved 9b0e4d7a21c5 (ledger-api:sha-… → stage): 2/1".into(),
     )));
     assert_eq!(effects, vec![Effect::LoadRequests]);
-    assert!(matches!(&app.message, Some((Level::Info, text)) if text.starts_with("approved")));
+    assert!(matches!(&app.ctx.message, Some((Level::Info, text)) if text.starts_with("approved")));
 }
 
 #[test]
@@ -1540,7 +1567,7 @@ fn readonly_refuses_approving_by_key_as_the_palette_does() {
     assert!(app.dialog.is_none());
     assert_eq!(warning(&app), "read-only: approving is disabled");
     // Neither the footer nor the help screen offers it.
-    assert!(!app.allowed(Action::Approve));
+    assert!(!app.ctx.allowed(Action::Approve));
 }
 
 #[test]
@@ -1550,7 +1577,7 @@ fn a_on_a_promotion_row_approves_nothing_and_says_how() {
     assert_eq!(app.screen, Screen::Promotions);
     // The requests arrive after the job was selected: the job stays selected.
     app.on_data(DataEvent::Requests(Ok(pending_requests())));
-    assert_eq!(app.list(Screen::Promotions).selected, 2);
+    assert_eq!(app.ctx.list(Screen::Promotions).selected, 2);
     assert!(app.selected_request().is_none());
 
     assert_eq!(app.on_key(key('a')), vec![]);
@@ -1573,7 +1600,7 @@ fn a_on_a_promotion_row_approves_nothing_and_says_how() {
     for k in [key('x'), key('b'), special(Key::Enter)] {
         assert_eq!(app.on_key(k), vec![], "{k}");
         assert!(app.dialog.is_none(), "{k}");
-        assert!(app.message.is_some(), "{k} said nothing");
+        assert!(app.ctx.message.is_some(), "{k} said nothing");
     }
 }
 

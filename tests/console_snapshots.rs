@@ -46,7 +46,7 @@ fn buffer_text(buffer: &Buffer) -> String {
 /// Draws `app` on a `width` x `height` terminal, as the event loop does.
 fn draw(app: &mut App, width: u16, height: u16) -> String {
     let area = ratatui::layout::Rect::new(0, 0, width, height);
-    app.page = ui::page_rows(app.screen, ui::areas(area).body);
+    app.ctx.page = ui::page_rows(app.screen, ui::areas(area).body);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     terminal
         .draw(|frame| ui::render(frame, app, &theme()))
@@ -1045,7 +1045,7 @@ fn tiny_terminals_never_panic() {
     release.on_key(key('c'));
     apps.push(release);
     let mut failed = app();
-    failed.status = Loadable::Failed("x".repeat(300));
+    failed.environments.status = Loadable::Failed("x".repeat(300));
     apps.push(failed);
     let mut asking = loaded_app('6');
     asking.on_key(key('d'));

@@ -4,9 +4,16 @@
 //! tasks that report back; the loop drains everything pending, then draws once.
 
 pub mod app;
+pub mod chrome;
+pub mod context;
+pub mod dialogs;
+pub mod effects;
 pub mod input;
+pub mod prompt;
+pub mod screens;
 pub mod theme;
 pub mod ui;
+pub mod widgets;
 
 use std::collections::HashMap;
 use std::io::Stdout;
@@ -28,7 +35,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineError, EngineEvent, JobId};
-use app::{App, DataEvent, Effect};
+use app::App;
+use effects::{perform, DataEvent};
 use theme::Theme;
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +140,7 @@ pub async fn run(config: Config, readonly: bool) -> Result<(), TuiError> {
     let mut jobs: HashMap<JobId, JoinHandle<()>> = HashMap::new();
     let mut since_refresh = 0u64;
     let size = terminal.size()?;
-    app.page = ui::page_rows(app.screen, ui::areas(size.into()).body);
+    app.ctx.page = ui::page_rows(app.screen, ui::areas(size.into()).body);
     let effects = app.start();
     perform(effects, &engine, &tx, &mut jobs, &mut app);
 
@@ -161,7 +169,7 @@ pub async fn run(config: Config, readonly: bool) -> Result<(), TuiError> {
                         MouseEventKind::Down(_) => {
                             let top = body.y + ui::list_top(app.screen);
                             if mouse.row >= top && mouse.row < body.y + body.height {
-                                let offset = app.list(app.screen).offset;
+                                let offset = app.ctx.list(app.screen).offset;
                                 app.click_row(offset + (mouse.row - top) as usize);
                             }
                             Vec::new()
@@ -171,7 +179,7 @@ pub async fn run(config: Config, readonly: bool) -> Result<(), TuiError> {
                 }
                 Msg::Term(Event::Resize(width, height)) => {
                     let area = ratatui::layout::Rect::new(0, 0, width, height);
-                    app.page = ui::page_rows(app.screen, ui::areas(area).body);
+                    app.ctx.page = ui::page_rows(app.screen, ui::areas(area).body);
                     Vec::new()
                 }
                 Msg::Term(_) => Vec::new(),
@@ -198,7 +206,7 @@ pub async fn run(config: Config, readonly: bool) -> Result<(), TuiError> {
             perform(effects, &engine, &tx, &mut jobs, &mut app);
         }
         let size = terminal.size()?;
-        app.page = ui::page_rows(app.screen, ui::areas(size.into()).body);
+        app.ctx.page = ui::page_rows(app.screen, ui::areas(size.into()).body);
         if app.quit {
             break Ok(());
         }
@@ -209,234 +217,6 @@ pub async fn run(config: Config, readonly: bool) -> Result<(), TuiError> {
     drop(terminal);
     drop(guard);
     result
-}
-
-fn perform(
-    effects: Vec<Effect>,
-    engine: &Arc<Engine>,
-    tx: &mpsc::UnboundedSender<Msg>,
-    jobs: &mut HashMap<JobId, JoinHandle<()>>,
-    app: &mut App,
-) {
-    for effect in effects {
-        let engine = engine.clone();
-        let tx = tx.clone();
-        match effect {
-            Effect::Quit => {}
-            Effect::LoadRequests => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .pending_requests()
-                        .await
-                        .map(|requests| requests.iter().map(app::RequestRow::from).collect())
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Requests(result)));
-                });
-            }
-            Effect::LoadAudit => {
-                tokio::spawn(async move {
-                    // The whole ledger: the screen's own filter narrows it as it is typed.
-                    let result = engine
-                        .audit(&crate::engine::ledger::AuditFilter::default())
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Audit(result)));
-                });
-            }
-            Effect::Approve(id) => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .approve(&id)
-                        .await
-                        .map(|o| {
-                            format!(
-                                "approved {} ({}:{} → {}): {}/{}",
-                                o.request.id,
-                                o.request.service,
-                                o.request.tag,
-                                o.request.to,
-                                o.request.approvals.approvers.len(),
-                                o.request.approvals.needed
-                            )
-                        })
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Approved(result)));
-                });
-            }
-            Effect::LoadSignatures {
-                service,
-                env,
-                digests,
-            } => {
-                tokio::spawn(async move {
-                    // Without a trusted key there is nothing to say: leave the column blank.
-                    if engine.trusted_keys(&env).await.is_err() {
-                        return;
-                    }
-                    for digest in digests {
-                        let mark = match engine.signature_status(&service, &env, &digest).await {
-                            Ok(crate::signing::SignatureStatus::Signed { .. }) => {
-                                app::SigMark::Signed
-                            }
-                            Ok(crate::signing::SignatureStatus::Unsigned) => app::SigMark::Unsigned,
-                            Ok(crate::signing::SignatureStatus::Invalid { .. }) => {
-                                app::SigMark::Invalid
-                            }
-                            Err(_) => continue,
-                        };
-                        let event = DataEvent::Signature {
-                            service: service.clone(),
-                            env: env.clone(),
-                            digest,
-                            mark,
-                        };
-                        if tx.send(Msg::Data(event)).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-            Effect::LoadImages { service, env } => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .images(&service, &env)
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Images {
-                        service,
-                        env,
-                        result,
-                    }));
-                });
-            }
-            Effect::LoadStatus => {
-                tokio::spawn(async move {
-                    let report = engine.status_report().await;
-                    let _ = tx.send(Msg::Data(DataEvent::Status(Ok(report))));
-                });
-            }
-            Effect::LoadCommits => {
-                tokio::spawn(async move {
-                    let result = engine.commits(None, 500).await.map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Commits(result)));
-                });
-            }
-            Effect::LoadBranches => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .branches()
-                        .await
-                        .map(|(b, _)| b)
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Branches(result)));
-                });
-            }
-            Effect::PlanPromotion(request) => {
-                tokio::spawn(async move {
-                    let result = engine.plan_only(&request).await.map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Planned { request, result }));
-                });
-            }
-            Effect::StartPromotion { job, request } => {
-                let handle = tokio::spawn(async move {
-                    let plan = engine
-                        .promote_as(job, &request, false)
-                        .await
-                        .ok()
-                        .map(|o| Box::new(o.plan));
-                    let _ = tx.send(Msg::JobDone { job, plan });
-                });
-                jobs.insert(job, handle);
-            }
-            Effect::CancelJob(job) => {
-                if let Some(handle) = jobs.remove(&job) {
-                    handle.abort();
-                    app.on_cancelled(job);
-                }
-            }
-            Effect::Rollback { service, env, to } => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .rollback(&service, &env, &to)
-                        .await
-                        .map(|o| o.summary())
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::RolledBack {
-                        service,
-                        env,
-                        result,
-                    }));
-                });
-            }
-            Effect::CutRelease {
-                commit,
-                version,
-                force,
-            } => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .cut_release(&commit, version.as_deref(), false, force)
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::BranchCut(result)));
-                });
-            }
-            Effect::LoadRetention { service, env } => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .retention_plan(&env, &service)
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Retention {
-                        service,
-                        env,
-                        result,
-                    }));
-                });
-            }
-            Effect::Deploy {
-                service,
-                env,
-                dry_run,
-            } => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .deploy(
-                            &service,
-                            &env,
-                            crate::deploy::DeployTarget::Running,
-                            dry_run,
-                        )
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Deployed {
-                        service,
-                        env,
-                        dry_run,
-                        result,
-                    }));
-                });
-            }
-            Effect::CleanUp { job, plan } => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .execute_retention_as(job, &plan)
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::CleanedUp { job, result }));
-                });
-            }
-            Effect::StartHotfix { name } => {
-                tokio::spawn(async move {
-                    let result = engine
-                        .start_hotfix(&name, None, false)
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::BranchCut(result)));
-                });
-            }
-        }
-    }
 }
 
 /// Keeps the type visible to callers that hold a terminal (tests drive `App` directly).

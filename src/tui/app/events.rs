@@ -1,0 +1,151 @@
+//! Events that do not come from the keyboard, routed to whoever owns what they carry:
+//! loaded data to its screen or to the open dialog, the engine's reports to the
+//! clean-up dialog or the Promotions screen; and what an outward change makes stale.
+
+use chrono::{DateTime, Utc};
+
+use super::{App, DataEvent, Dialog, Effect, Level};
+use crate::engine::{EngineEvent, JobId, Plan};
+use crate::keys::Screen;
+use crate::tui::context::{Change, Loadable};
+
+impl App {
+    /// A load's or an outward action's result. The current list is kept within its rows
+    /// after, except when a reload starts (its rows are kept in when it arrives).
+    pub fn on_data(&mut self, event: DataEvent) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match event {
+            DataEvent::Images {
+                service,
+                env,
+                result,
+            } => effects = self.images.on_listing(service, env, result),
+            DataEvent::Requests(result) => self.promotions.on_requests(result, &mut self.ctx),
+            DataEvent::Audit(result) => self.audit.on_ledger(result),
+            DataEvent::Approved(result) => {
+                self.say_result(result);
+                return self.reload_after(Change::Approved);
+            }
+            DataEvent::Signature {
+                service,
+                env,
+                digest,
+                mark,
+            } => self.images.on_signature(service, env, digest, mark),
+            DataEvent::Status(result) => self.environments.status = result.into(),
+            DataEvent::Commits(result) => self.commits.history = result.into(),
+            DataEvent::Branches(result) => self.branches.listing = result.into(),
+            DataEvent::Planned { request, result } => {
+                if let Some(Dialog::Promotion(dialog)) = self.dialog.as_mut() {
+                    dialog.on_planned(request, result);
+                }
+            }
+            DataEvent::RolledBack {
+                service,
+                env,
+                result,
+            } => {
+                self.say_result(result);
+                return self.reload_after(Change::RolledBack { service, env });
+            }
+            DataEvent::Retention {
+                service,
+                env,
+                result,
+            } => {
+                let shown = self.screen == Screen::Retention;
+                self.retention
+                    .on_plan((service, env), result, shown, &mut self.ctx);
+            }
+            DataEvent::Deployed {
+                service,
+                env,
+                dry_run,
+                result,
+            } => {
+                if let Some(Dialog::Deploy(dialog)) = self.dialog.as_mut() {
+                    dialog.on_deployed(&service, &env, dry_run, result);
+                }
+            }
+            DataEvent::CleanedUp { job, result } => {
+                if let Some(Dialog::CleanUp(dialog)) = self.dialog.as_mut() {
+                    dialog.on_cleaned(job, result);
+                }
+            }
+            DataEvent::BranchCut(result) => match self.dialog.as_mut() {
+                Some(Dialog::Release(dialog)) => dialog.outcome = result.into(),
+                Some(Dialog::Hotfix(dialog)) => dialog.outcome = result.into(),
+                _ => {}
+            },
+        }
+        self.clamp_current();
+        effects
+    }
+
+    /// A summary in the footer, or why it failed.
+    fn say_result(&mut self, result: Result<String, String>) {
+        match result {
+            Ok(summary) => self.ctx.say(Level::Info, summary),
+            Err(e) => self.ctx.say(Level::Error, e),
+        }
+    }
+
+    pub fn on_engine(&mut self, event: EngineEvent) -> Vec<Effect> {
+        if let Some(Dialog::CleanUp(dialog)) = self.dialog.as_mut() {
+            if dialog.on_engine(&event) {
+                return Vec::new();
+            }
+        }
+        self.promotions.on_engine(event, &mut self.ctx);
+        self.settle(Vec::new())
+    }
+
+    /// The loop cancelled `job`'s task.
+    pub fn on_cancelled(&mut self, job: JobId) {
+        self.promotions.on_cancelled(job);
+    }
+
+    pub fn on_plan_for_job(&mut self, job: JobId, plan: Plan) {
+        self.promotions.on_plan_for_job(job, plan);
+    }
+
+    pub fn on_tick(&mut self, now: DateTime<Utc>) {
+        self.ctx.now = now;
+    }
+
+    /// Marks what `change` made stale, then loads what the current screen shows.
+    pub(super) fn reload_after(&mut self, change: Change) -> Vec<Effect> {
+        match change {
+            Change::Promoted { service, env } => {
+                // What the target holds changed: reload it next time it is shown.
+                self.images.forget(&(service, env));
+                self.environments.status = Loadable::Idle;
+                self.commits.history = Loadable::Idle;
+                // The promotion was recorded in the ledger.
+                self.audit.ledger = Loadable::Idle;
+            }
+            Change::Approved => {
+                self.promotions.requests = Loadable::Idle;
+                self.audit.ledger = Loadable::Idle;
+            }
+            Change::RolledBack { service, env } => {
+                self.images.forget(&(service, env));
+                self.environments.status = Loadable::Idle;
+                self.audit.ledger = Loadable::Idle;
+            }
+            Change::Deployed => {
+                self.environments.status = Loadable::Idle;
+                self.audit.ledger = Loadable::Idle;
+            }
+            Change::CleanedUp { service, env } => {
+                let place = (service, env);
+                self.images.forget(&place);
+                self.retention.forget(&place);
+                self.environments.status = Loadable::Idle;
+                self.commits.history = Loadable::Idle;
+                self.audit.ledger = Loadable::Idle;
+            }
+        }
+        self.load_screen(false)
+    }
+}

@@ -1,0 +1,358 @@
+//! Side effects as values: what the console asks for (`Effect`), what comes back
+//! (`DataEvent`), and `perform`, which carries effects out as tasks on the engine.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::app::App;
+use super::screens::images::SigMark;
+use super::screens::promotions::RequestRow;
+use super::Msg;
+use crate::deploy::DeployReport;
+use crate::domain::Digest;
+use crate::engine::history::{CommitsView, CutOutcome, StatusReport};
+use crate::engine::inventory::EnvironmentImages;
+use crate::engine::ledger::AuditView;
+use crate::engine::{Engine, JobId, Plan, PromotionRequest};
+use crate::git::BranchInfo;
+use crate::retention::{RetentionOutcome, RetentionPlan};
+
+/// Side effects the event loop carries out; results come back as `DataEvent`s.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadImages {
+        service: String,
+        env: String,
+    },
+    /// Requests waiting for approvals, from the ledger.
+    LoadRequests,
+    /// The whole ledger, unfiltered, with whether its chain verifies.
+    LoadAudit,
+    /// Approve a ledger request as the repository's git identity.
+    Approve(String),
+    /// Signature status of each listed image (nothing comes back if no key is trusted).
+    LoadSignatures {
+        service: String,
+        env: String,
+        digests: Vec<Digest>,
+    },
+    LoadStatus,
+    LoadCommits,
+    LoadBranches,
+    /// A dry run whose plan fills the confirmation dialog.
+    PlanPromotion(PromotionRequest),
+    StartPromotion {
+        job: JobId,
+        request: PromotionRequest,
+    },
+    CancelJob(JobId),
+    Rollback {
+        service: String,
+        env: String,
+        to: Digest,
+    },
+    CutRelease {
+        commit: String,
+        version: Option<String>,
+        force: bool,
+    },
+    StartHotfix {
+        name: String,
+    },
+    /// The clean-up plan of one service in one environment.
+    LoadRetention {
+        service: String,
+        env: String,
+    },
+    /// Deploy what `env` runs for `service`; `dry_run` only says what would change.
+    Deploy {
+        service: String,
+        env: String,
+        dry_run: bool,
+    },
+    /// Carry out a plan the user confirmed; the engine re-checks every image first.
+    CleanUp {
+        job: JobId,
+        plan: RetentionPlan,
+    },
+    Quit,
+}
+
+/// Results of effects, delivered to `App::on_data`.
+// One message per load, moved once: boxing the big variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum DataEvent {
+    /// Requests not carried out yet, oldest first.
+    Requests(Result<Vec<RequestRow>, String>),
+    /// The ledger's records (in any order: the console shows them newest first).
+    Audit(Result<AuditView, String>),
+    Approved(Result<String, String>),
+    Signature {
+        service: String,
+        env: String,
+        digest: Digest,
+        mark: SigMark,
+    },
+    Images {
+        service: String,
+        env: String,
+        result: Result<EnvironmentImages, String>,
+    },
+    Status(Result<StatusReport, String>),
+    Commits(Result<CommitsView, String>),
+    Branches(Result<Vec<BranchInfo>, String>),
+    Planned {
+        request: PromotionRequest,
+        result: Result<Plan, String>,
+    },
+    RolledBack {
+        service: String,
+        env: String,
+        result: Result<String, String>,
+    },
+    BranchCut(Result<CutOutcome, String>),
+    Retention {
+        service: String,
+        env: String,
+        result: Result<RetentionPlan, String>,
+    },
+    CleanedUp {
+        job: JobId,
+        result: Result<RetentionOutcome, String>,
+    },
+    Deployed {
+        service: String,
+        env: String,
+        dry_run: bool,
+        result: Result<DeployReport, String>,
+    },
+}
+
+/// Starts each effect as a task whose result comes back on `tx`.
+pub(super) fn perform(
+    effects: Vec<Effect>,
+    engine: &Arc<Engine>,
+    tx: &mpsc::UnboundedSender<Msg>,
+    jobs: &mut HashMap<JobId, JoinHandle<()>>,
+    app: &mut App,
+) {
+    for effect in effects {
+        let engine = engine.clone();
+        let tx = tx.clone();
+        match effect {
+            Effect::Quit => {}
+            Effect::LoadRequests => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .pending_requests()
+                        .await
+                        .map(|requests| requests.iter().map(RequestRow::from).collect())
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Requests(result)));
+                });
+            }
+            Effect::LoadAudit => {
+                tokio::spawn(async move {
+                    // The whole ledger: the screen's own filter narrows it as it is typed.
+                    let result = engine
+                        .audit(&crate::engine::ledger::AuditFilter::default())
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Audit(result)));
+                });
+            }
+            Effect::Approve(id) => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .approve(&id)
+                        .await
+                        .map(|o| {
+                            format!(
+                                "approved {} ({}:{} → {}): {}/{}",
+                                o.request.id,
+                                o.request.service,
+                                o.request.tag,
+                                o.request.to,
+                                o.request.approvals.approvers.len(),
+                                o.request.approvals.needed
+                            )
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Approved(result)));
+                });
+            }
+            Effect::LoadSignatures {
+                service,
+                env,
+                digests,
+            } => {
+                tokio::spawn(async move {
+                    // Without a trusted key there is nothing to say: leave the column blank.
+                    if engine.trusted_keys(&env).await.is_err() {
+                        return;
+                    }
+                    for digest in digests {
+                        let mark = match engine.signature_status(&service, &env, &digest).await {
+                            Ok(crate::signing::SignatureStatus::Signed { .. }) => SigMark::Signed,
+                            Ok(crate::signing::SignatureStatus::Unsigned) => SigMark::Unsigned,
+                            Ok(crate::signing::SignatureStatus::Invalid { .. }) => SigMark::Invalid,
+                            Err(_) => continue,
+                        };
+                        let event = DataEvent::Signature {
+                            service: service.clone(),
+                            env: env.clone(),
+                            digest,
+                            mark,
+                        };
+                        if tx.send(Msg::Data(event)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Effect::LoadImages { service, env } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .images(&service, &env)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Images {
+                        service,
+                        env,
+                        result,
+                    }));
+                });
+            }
+            Effect::LoadStatus => {
+                tokio::spawn(async move {
+                    let report = engine.status_report().await;
+                    let _ = tx.send(Msg::Data(DataEvent::Status(Ok(report))));
+                });
+            }
+            Effect::LoadCommits => {
+                tokio::spawn(async move {
+                    let result = engine.commits(None, 500).await.map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Commits(result)));
+                });
+            }
+            Effect::LoadBranches => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .branches()
+                        .await
+                        .map(|(b, _)| b)
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Branches(result)));
+                });
+            }
+            Effect::PlanPromotion(request) => {
+                tokio::spawn(async move {
+                    let result = engine.plan_only(&request).await.map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Planned { request, result }));
+                });
+            }
+            Effect::StartPromotion { job, request } => {
+                let handle = tokio::spawn(async move {
+                    let plan = engine
+                        .promote_as(job, &request, false)
+                        .await
+                        .ok()
+                        .map(|o| Box::new(o.plan));
+                    let _ = tx.send(Msg::JobDone { job, plan });
+                });
+                jobs.insert(job, handle);
+            }
+            Effect::CancelJob(job) => {
+                if let Some(handle) = jobs.remove(&job) {
+                    handle.abort();
+                    app.on_cancelled(job);
+                }
+            }
+            Effect::Rollback { service, env, to } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .rollback(&service, &env, &to)
+                        .await
+                        .map(|o| o.summary())
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::RolledBack {
+                        service,
+                        env,
+                        result,
+                    }));
+                });
+            }
+            Effect::CutRelease {
+                commit,
+                version,
+                force,
+            } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .cut_release(&commit, version.as_deref(), false, force)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::BranchCut(result)));
+                });
+            }
+            Effect::LoadRetention { service, env } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .retention_plan(&env, &service)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Retention {
+                        service,
+                        env,
+                        result,
+                    }));
+                });
+            }
+            Effect::Deploy {
+                service,
+                env,
+                dry_run,
+            } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .deploy(
+                            &service,
+                            &env,
+                            crate::deploy::DeployTarget::Running,
+                            dry_run,
+                        )
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::Deployed {
+                        service,
+                        env,
+                        dry_run,
+                        result,
+                    }));
+                });
+            }
+            Effect::CleanUp { job, plan } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .execute_retention_as(job, &plan)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::CleanedUp { job, result }));
+                });
+            }
+            Effect::StartHotfix { name } => {
+                tokio::spawn(async move {
+                    let result = engine
+                        .start_hotfix(&name, None, false)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Data(DataEvent::BranchCut(result)));
+                });
+            }
+        }
+    }
+}
