@@ -44,6 +44,7 @@ fn reversed(code: u16, len: usize) -> usize {
     usize::from(REVERSED[usize::from(code << (TABLE_BITS as usize - len)) & (TABLE_SIZE - 1)])
 }
 
+#[derive(Clone)]
 struct Bits<'a> {
     input: &'a [u8],
     pos: usize,
@@ -200,7 +201,7 @@ impl HeadInflater {
                 return None;
             }
             if last {
-                return (written == out.len()).then_some(written);
+                return (written == out.len() && trailer_agrees(&mut bits, out)).then_some(written);
             }
         }
     }
@@ -407,10 +408,45 @@ impl HeadInflater {
 
     /// Decodes a block's codes into `out`: `Some(true)` once `out` is full, `Some(false)`
     /// at the block's end.
+    /// `out` is full: zlib still reads what needs no room (an end of block, a match's
+    /// length and distance) and fails on what it finds wrong there, so this does too.
+    /// `Some(false)` is an end of block (the stream may end here and its check be read).
+    fn after_full(&mut self, bits: &mut Bits, written: usize) -> Option<bool> {
+        let mut ahead = bits.clone();
+        if ahead.count < 5 + 15 + 13 {
+            ahead.refill();
+        }
+        let entry = self.table[(ahead.buf as usize) & (TABLE_SIZE - 1)];
+        let symbol = if entry == LONG {
+            self.long_literal(&mut ahead)?
+        } else {
+            ahead.take(u32::from(entry >> 9));
+            entry & 0x1ff
+        };
+        if !ahead.within() || symbol < 256 {
+            // zlib waits for input, or for room for the literal.
+            return Some(true);
+        }
+        if symbol == 256 {
+            *bits = ahead;
+            return Some(false);
+        }
+        let at = usize::from(symbol - 257);
+        ahead.take(u32::from(*LENGTH_EXTRA.get(at)?));
+        LENGTH_BASE.get(at)?;
+        let d = usize::from(self.distance(&mut ahead)?);
+        let distance =
+            usize::from(*DIST_BASE.get(d)?) + ahead.take(u32::from(*DIST_EXTRA.get(d)?)) as usize;
+        if ahead.within() && distance > written {
+            return None;
+        }
+        Some(true)
+    }
+
     fn codes(&mut self, bits: &mut Bits, out: &mut [u8], written: &mut usize) -> Option<bool> {
         loop {
             if *written == out.len() {
-                return Some(true);
+                return self.after_full(bits, *written);
             }
             // Enough for any literal/length code; a match tops up below.
             if bits.count < 15 {
@@ -453,4 +489,21 @@ impl HeadInflater {
             }
         }
     }
+}
+
+/// After the last block: zlib checks the Adler-32 of everything inflated once its four
+/// bytes are there (and waits for them otherwise), so a stream damaged early but read to
+/// its end is refused here as there.
+fn trailer_agrees(bits: &mut Bits, out: &[u8]) -> bool {
+    bits.take(bits.count % 8);
+    let consumed = bits.pos - (bits.count / 8) as usize;
+    let Some(stored) = bits.input.get(consumed..consumed + 4) else {
+        return true;
+    };
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in out {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    stored == ((b << 16) | a).to_be_bytes()
 }
