@@ -7,6 +7,7 @@ mod gc_commands;
 mod git_commands;
 mod ledger_commands;
 mod output;
+mod registry_errors;
 mod signing_commands;
 
 use std::io::IsTerminal;
@@ -44,6 +45,9 @@ pub struct Cli {
     /// Console: hide and refuse everything that changes a registry or a repository
     #[arg(long, global = true)]
     pub readonly: bool,
+    /// Every registry error in full, not one line per registry
+    #[arg(long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -293,6 +297,7 @@ impl From<EngineError> for Failure {
 
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
+    registry_errors::set_verbose(cli.verbose);
     let result = match cli.command {
         None => match Config::discover(cli.config.as_deref()) {
             Ok(config) => console(config, cli.readonly).await,
@@ -633,16 +638,18 @@ async fn images(
     };
     let results = join_all(envs.iter().map(|env| engine.images(service, env))).await;
     let mut listings = Vec::new();
+    let mut problems = Vec::new();
     let mut code = exit::OK;
     for (env, result) in envs.iter().zip(results) {
         match result {
             Ok(listing) => listings.push(listing),
             Err(e) => {
                 code = worst_exit_code([code, e.exit_code()].into_iter());
-                eprintln!("gantry: {env}: {e}");
+                problems.push(registry_errors::Problem::new(service, env, e.to_string()));
             }
         }
     }
+    registry_errors::report(engine, &problems);
     if json {
         output::print_json(&listings);
     } else {

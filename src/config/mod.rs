@@ -479,10 +479,14 @@ pub enum ConfigError {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LookupError {
-    #[error("unknown environment `{name}` (configured: {})", list(.known))]
+    #[error("unknown environment `{name}` (configured: {}){}", list(.known), suggestion(.name, .known))]
     Environment { name: String, known: Vec<String> },
-    #[error("unknown service `{name}` (configured: {})", list(.known))]
+    #[error("unknown service `{name}` (configured: {}){}", list(.known), suggestion(.name, .known))]
     Service { name: String, known: Vec<String> },
+}
+
+fn suggestion(typed: &str, known: &[String]) -> String {
+    crate::domain::suggest::did_you_mean(typed, known.iter().map(String::as_str))
 }
 
 fn list(names: &[String]) -> String {
@@ -731,8 +735,9 @@ impl Validator<'_> {
                     return Err(self.error(
                         from.span(),
                         format!(
-                            "from = `{value}` names no environment (configured: {})",
-                            known.join(", ")
+                            "from = `{value}` names no environment (configured: {}){}",
+                            known.join(", "),
+                            suggestion(value, &known)
                         ),
                     ));
                 }

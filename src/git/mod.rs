@@ -13,6 +13,7 @@ mod pack;
 mod push;
 mod readahead;
 mod release;
+mod suggest;
 #[cfg(test)]
 mod test_repo;
 
@@ -555,6 +556,7 @@ impl GitRepo {
                 }
             ));
         }
+        hint.push_str(&self.branch_suggestion(name));
         hint
     }
 

@@ -6,6 +6,7 @@
 //! a 202 answer to a mount, the tag list's Link header, and DELETE.
 
 pub mod credentials;
+pub mod failure;
 pub mod manifest;
 
 use std::collections::HashMap;
@@ -109,6 +110,9 @@ pub enum Access {
 pub enum RegistryError {
     #[error("{registry}: cannot connect ({reason})")]
     Unreachable { registry: String, reason: String },
+    /// Nothing listens there: an answer, not a hiccup, so it is never retried.
+    #[error("{registry}: cannot connect ({reason})")]
+    Refused { registry: String, reason: String },
     #[error("{registry}: not authorized for {repository} ({reason})")]
     Unauthorized {
         registry: String,
@@ -263,6 +267,8 @@ pub struct RegistryClient {
     challenge: tokio::sync::OnceCell<Option<BearerChallenge>>,
     /// (target, source) repositories whose push token also allows pulling the source.
     mounts: RwLock<std::collections::HashSet<(String, String)>>,
+    /// The last whole-registry failure a request ended with, for listings to group by host.
+    last_failure: std::sync::Mutex<Option<failure::HostFailure>>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -356,6 +362,7 @@ impl RegistryClient {
             auth_headers: RwLock::new(HashMap::new()),
             challenge: tokio::sync::OnceCell::new(),
             mounts: RwLock::new(std::collections::HashSet::new()),
+            last_failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -511,9 +518,7 @@ impl RegistryClient {
                         base64::engine::general_purpose::STANDARD
                             .encode(format!("{username}:{password}"))
                     ),
-                    _ => return Err(unauthorized(
-                        "the registry requires credentials and none are configured: set username and password_env (or password_file) for this environment, or log in with `docker login`".into(),
-                    )),
+                    _ => return Err(unauthorized(failure::NO_CREDENTIALS.into())),
                 }
             }
         };
@@ -808,8 +813,21 @@ impl RegistryClient {
         .await
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or the attempts run out.
-    pub async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, RegistryError>
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts run out; a
+    /// failure of the whole registry is remembered (see `last_failure`).
+    pub async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
+        let result = self.retrying(attempt).await;
+        if let Err(e) = &result {
+            self.remember(e);
+        }
+        result
+    }
+
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, RegistryError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, RegistryError>>,
@@ -840,7 +858,12 @@ impl RegistryClient {
         if let Some(tls) = self.tls_error(&reason) {
             return tls;
         }
-        if e.is_connect() {
+        if e.is_connect() && failure::is_refused(e) {
+            RegistryError::Refused {
+                registry: self.host.clone(),
+                reason,
+            }
+        } else if e.is_connect() {
             RegistryError::Unreachable {
                 registry: self.host.clone(),
                 reason,
