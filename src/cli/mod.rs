@@ -2,6 +2,7 @@
 
 mod demo;
 mod deploy_commands;
+mod doctor;
 mod gate_commands;
 mod gc_commands;
 mod git_commands;
@@ -256,6 +257,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the configuration end to end: registries, TLS, credentials, push rights, git, ledger, keys, hooks
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Point an environment's mutable tag back at an image it already holds
     Rollback {
         service: String,
@@ -484,6 +490,7 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             execute,
             json,
         } => gc_commands::gc(&engine, env.as_deref(), service.as_deref(), execute, json).await,
+        Command::Doctor { json } => doctor::doctor(&engine, json).await,
         Command::Keys { .. } => unreachable!("keys run without a configuration"),
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }

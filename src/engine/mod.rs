@@ -5,6 +5,7 @@
 //! the source so a fast copy does not flood a slow screen.
 
 mod copy;
+pub mod doctor;
 mod failures;
 pub mod history;
 pub mod inventory;

@@ -10,6 +10,7 @@ mod containing;
 mod graph;
 mod inflate;
 mod pack;
+pub mod probe;
 mod push;
 mod readahead;
 mod release;
