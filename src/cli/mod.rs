@@ -388,6 +388,13 @@ async fn rollback(
 
 async fn run_with_config(config: Config, command: Command) -> Result<i32, Failure> {
     let mut engine = Engine::new(config)?;
+    let result = run_command(&mut engine, command).await;
+    // Notifications go out in the background; a slow receiver costs at most this wait.
+    engine.flush_notifications().await;
+    result
+}
+
+async fn run_command(engine: &mut Engine, command: Command) -> Result<i32, Failure> {
     match command {
         Command::Promote {
             images,
@@ -409,38 +416,38 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
                     freeze_reason: Some(reason),
                 });
             }
-            promote(&mut engine, &images, &to, from.as_deref(), dry_run, json).await
+            promote(engine, &images, &to, from.as_deref(), dry_run, json).await
         }
         Command::Why {
             image,
             to,
             from,
             json,
-        } => gate_commands::why(&engine, &image, &to, from.as_deref(), json).await,
+        } => gate_commands::why(engine, &image, &to, from.as_deref(), json).await,
         Command::Images { service, env, json } => {
-            images(&engine, &service, env.as_deref(), json).await
+            images(engine, &service, env.as_deref(), json).await
         }
-        Command::Status { json } => git_commands::status(&engine, json).await,
+        Command::Status { json } => git_commands::status(engine, json).await,
         Command::Commits {
             branch,
             limit,
             json,
-        } => git_commands::commits(&engine, branch.as_deref(), limit as usize, json).await,
-        Command::Branches { json } => git_commands::branches(&engine, json).await,
+        } => git_commands::commits(engine, branch.as_deref(), limit as usize, json).await,
+        Command::Branches { json } => git_commands::branches(engine, json).await,
         Command::Diff {
             service,
             from,
             to,
             json,
-        } => git_commands::diff(&engine, &service, from.as_deref(), &to, json).await,
-        Command::Release { command } => git_commands::release(&engine, command).await,
-        Command::Hotfix { command } => git_commands::hotfix(&engine, command).await,
+        } => git_commands::diff(engine, &service, from.as_deref(), &to, json).await,
+        Command::Release { command } => git_commands::release(engine, command).await,
+        Command::Hotfix { command } => git_commands::hotfix(engine, command).await,
         Command::Rollback {
             service,
             env,
             to,
             json,
-        } => rollback(&engine, &service, &env, &to, json).await,
+        } => rollback(engine, &service, &env, &to, json).await,
         Command::Deploy {
             service,
             env,
@@ -450,7 +457,7 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             json,
         } => {
             deploy_commands::deploy(
-                &mut engine,
+                engine,
                 &service,
                 &env,
                 digest.as_deref(),
@@ -465,32 +472,30 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             to,
             from,
             json,
-        } => ledger_commands::request(&engine, &image, &to, from.as_deref(), json).await,
-        Command::Approve { id, json } => ledger_commands::approve(&engine, &id, json).await,
-        Command::Requests { all, json } => ledger_commands::requests(&engine, all, json).await,
-        Command::Execute { dry_run, json } => {
-            ledger_commands::execute(&engine, dry_run, json).await
-        }
+        } => ledger_commands::request(engine, &image, &to, from.as_deref(), json).await,
+        Command::Approve { id, json } => ledger_commands::approve(engine, &id, json).await,
+        Command::Requests { all, json } => ledger_commands::requests(engine, all, json).await,
+        Command::Execute { dry_run, json } => ledger_commands::execute(engine, dry_run, json).await,
         Command::Audit {
             command,
             service,
             env,
             kind,
             json,
-        } => ledger_commands::audit(&engine, command, service, env, kind, json).await,
+        } => ledger_commands::audit(engine, command, service, env, kind, json).await,
         Command::Verify {
             image,
             env,
             key,
             json,
-        } => signing_commands::verify(&engine, &image, &env, key.as_deref(), json).await,
+        } => signing_commands::verify(engine, &image, &env, key.as_deref(), json).await,
         Command::Gc {
             env,
             service,
             execute,
             json,
-        } => gc_commands::gc(&engine, env.as_deref(), service.as_deref(), execute, json).await,
-        Command::Doctor { json } => doctor::doctor(&engine, json).await,
+        } => gc_commands::gc(engine, env.as_deref(), service.as_deref(), execute, json).await,
+        Command::Doctor { json } => doctor::doctor(engine, json).await,
         Command::Keys { .. } => unreachable!("keys run without a configuration"),
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }
