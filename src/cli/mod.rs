@@ -1,5 +1,6 @@
 //! The headless command line: parsing, running engine jobs, text and JSON output, exit codes.
 
+pub mod complete;
 mod demo;
 mod deploy_commands;
 mod doctor;
@@ -262,6 +263,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A shell completion script (completes environments, services and tags from the config)
+    Completions {
+        #[arg(value_enum)]
+        shell: complete::Shell,
+    },
+    /// The manual page (roff) on stdout: `gantry man | man -l -`
+    Man,
     /// Point an environment's mutable tag back at an image it already holds
     Rollback {
         service: String,
@@ -315,6 +323,8 @@ pub async fn run(cli: Cli) -> i32 {
             no_tui,
         }) => demo::run(dir, no_wait, no_tui, cli.readonly).await,
         Some(Command::Keys { command }) => signing_commands::keys(command),
+        Some(Command::Completions { shell }) => complete::completions(shell),
+        Some(Command::Man) => complete::man(),
         Some(command) => match Config::discover(cli.config.as_deref()) {
             Ok(config) => run_with_config(config, command).await,
             Err(e) => Err(e.into()),
@@ -497,6 +507,9 @@ async fn run_command(engine: &mut Engine, command: Command) -> Result<i32, Failu
         } => gc_commands::gc(engine, env.as_deref(), service.as_deref(), execute, json).await,
         Command::Doctor { json } => doctor::doctor(engine, json).await,
         Command::Keys { .. } => unreachable!("keys run without a configuration"),
+        Command::Completions { .. } | Command::Man => {
+            unreachable!("completions and the man page need no configuration")
+        }
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }
 }
