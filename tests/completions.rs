@@ -40,13 +40,7 @@ name = "ledger-svc"
 "#;
 
 fn gantry(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GANTRY_CONFIG")
-        .env("XDG_CONFIG_HOME", dir.join("no-xdg"))
-        .env("XDG_STATE_HOME", dir.join("state"));
+    let mut command = common::command_in(dir, args);
     common::git::sandbox(&mut command, dir);
     command
 }

@@ -101,9 +101,14 @@ fn command(scope: &str, check: &'static str, command: &str) -> Check {
 /// The first word of a command line that names a program: after `VAR=value`
 /// assignments; `None` when the line starts with shell syntax (`if`, `(`, `{`...).
 fn program_of(command: &str) -> Option<String> {
-    let word = command
-        .split_whitespace()
-        .find(|w| !(w.contains('=') && !w.starts_with('=') && !w.contains('/')))?;
+    let is_assignment = |word: &str| {
+        word.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    };
+    let word = command.split_whitespace().find(|w| !is_assignment(w))?;
     let word = word.trim_matches(|c| c == '"' || c == '\'');
     let syntax = [
         "if", "for", "while", "until", "case", "!", "(", "{", "[[", "exec",

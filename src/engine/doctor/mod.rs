@@ -60,11 +60,7 @@ impl Check {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
-        Check {
-            level: Level::Warning,
-            fix: Some(fix.into()),
-            ..Check::ok(scope, check, message)
-        }
+        Check::ok(scope, check, message).needing(Level::Warning, fix)
     }
 
     pub(crate) fn error(
@@ -73,10 +69,14 @@ impl Check {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
+        Check::ok(scope, check, message).needing(Level::Error, fix)
+    }
+
+    fn needing(self, level: Level, fix: impl Into<String>) -> Check {
         Check {
-            level: Level::Error,
+            level,
             fix: Some(fix.into()),
-            ..Check::ok(scope, check, message)
+            ..self
         }
     }
 }
