@@ -8,6 +8,8 @@ fn main() {
     if let Err(e) = color_eyre::install() {
         eprintln!("gantry: cannot install the error reporter: {e}");
     }
+    // A shell asking for completions is answered before the command line is parsed.
+    gantry::cli::complete::answer_shell_if_asked();
     let cli = gantry::cli::Cli::parse();
     start_log();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -20,6 +20,9 @@ pub struct Cli {
     /// Console: hide and refuse everything that changes a registry or a repository
     #[arg(long, global = true)]
     pub readonly: bool,
+    /// Every registry error in full, not one line per registry
+    #[arg(long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -228,6 +231,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the configuration end to end: registries, TLS, credentials, push rights, git, ledger, keys, hooks
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A shell completion script (completes environments, services and tags from the config)
+    Completions {
+        #[arg(value_enum)]
+        shell: super::complete::Shell,
+    },
+    /// The manual page (roff) on stdout: `gantry man | man -l -`
+    Man,
     /// Point an environment's mutable tag back at an image it already holds
     Rollback {
         service: String,

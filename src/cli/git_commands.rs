@@ -3,6 +3,7 @@
 
 use clap::Subcommand;
 
+use super::registry_errors::{self, Problem};
 use super::{exit, output, Failure};
 use crate::engine::history::HistoryError;
 use crate::engine::Engine;
@@ -71,12 +72,12 @@ pub async fn commits(
     } else {
         output::print_commits(engine.config(), &view);
     }
-    for error in &view.errors {
-        eprintln!(
-            "gantry: {} in {}: {}",
-            error.service, error.environment, error.error
-        );
-    }
+    let problems: Vec<Problem> = view
+        .errors
+        .iter()
+        .map(|e| Problem::new(&e.service, &e.environment, e.error.clone()))
+        .collect();
+    registry_errors::report(engine, &problems);
     Ok(if view.errors.is_empty() {
         exit::OK
     } else {
@@ -102,7 +103,27 @@ pub async fn diff(
     to: &str,
     json: bool,
 ) -> Result<i32, Failure> {
-    let diff = engine.promotion_diff(service, from, to).await?;
+    let diff = match engine.promotion_diff(service, from, to).await {
+        Ok(diff) => diff,
+        Err(e @ HistoryError::Unreachable(_)) => {
+            let envs = [
+                Some(to),
+                from.or_else(|| engine.config().environment(to).ok()?.from.as_deref()),
+            ];
+            let problems: Vec<Problem> = envs
+                .into_iter()
+                .flatten()
+                .filter(|env| engine.host_failure(env).is_some())
+                .map(|env| Problem::new(service, env, e.to_string()))
+                .collect();
+            if problems.is_empty() {
+                return Err(e.into());
+            }
+            registry_errors::report(engine, &problems);
+            return Ok(exit::REGISTRY);
+        }
+        Err(e) => return Err(e.into()),
+    };
     print_notes(&diff.notes);
     if json {
         output::print_json(&diff);
@@ -175,5 +196,14 @@ pub async fn status(engine: &Engine, json: bool) -> Result<i32, Failure> {
         output::print_status(engine.config(), &report.cells);
         output::print_drift(&report.drift);
     }
+    let problems: Vec<Problem> = report
+        .cells
+        .iter()
+        .filter_map(|c| {
+            let error = c.error.as_ref()?;
+            Some(Problem::new(&c.service, &c.environment, error.clone()))
+        })
+        .collect();
+    registry_errors::report(engine, &problems);
     Ok(code)
 }

@@ -7,7 +7,9 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::{deploy_commands, exit, ledger_commands, output, worst_exit_code, Failure};
+use super::{
+    deploy_commands, exit, ledger_commands, output, registry_errors, worst_exit_code, Failure,
+};
 use crate::domain::ImageSelector;
 use crate::engine::{Engine, EngineError, PromotionOutcome, PromotionRequest};
 
@@ -184,16 +186,18 @@ pub(super) async fn images(
     };
     let results = join_all(envs.iter().map(|env| engine.images(service, env))).await;
     let mut listings = Vec::new();
+    let mut problems = Vec::new();
     let mut code = exit::OK;
     for (env, result) in envs.iter().zip(results) {
         match result {
             Ok(listing) => listings.push(listing),
             Err(e) => {
                 code = worst_exit_code([code, e.exit_code()].into_iter());
-                eprintln!("gantry: {env}: {e}");
+                problems.push(registry_errors::Problem::new(service, env, e.to_string()));
             }
         }
     }
+    registry_errors::report(engine, &problems);
     if json {
         output::print_json(&listings);
     } else {

@@ -4,14 +4,17 @@
 //! images; this file runs a parsed command and maps failures to exit codes.
 
 mod args;
+pub mod complete;
 mod demo;
 mod deploy_commands;
+mod doctor;
 mod gate_commands;
 mod gc_commands;
 mod git_commands;
 mod image_commands;
 mod ledger_commands;
 mod output;
+mod registry_errors;
 mod signing_commands;
 #[cfg(test)]
 mod tests;
@@ -61,6 +64,7 @@ impl From<EngineError> for Failure {
 
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
+    registry_errors::set_verbose(cli.verbose);
     let result = match cli.command {
         None => match Config::discover(cli.config.as_deref()) {
             Ok(config) => console(config, cli.readonly).await,
@@ -72,6 +76,8 @@ pub async fn run(cli: Cli) -> i32 {
             no_tui,
         }) => demo::run(dir, no_wait, no_tui, cli.readonly).await,
         Some(Command::Keys { command }) => signing_commands::keys(command),
+        Some(Command::Completions { shell }) => complete::completions(shell),
+        Some(Command::Man) => complete::man(),
         Some(command) => match Config::discover(cli.config.as_deref()) {
             Ok(config) => run_with_config(config, command).await,
             Err(e) => Err(e.into()),
@@ -108,6 +114,13 @@ pub(crate) async fn console(config: Config, readonly: bool) -> Result<i32, Failu
 
 async fn run_with_config(config: Config, command: Command) -> Result<i32, Failure> {
     let mut engine = Engine::new(config)?;
+    let result = run_command(&mut engine, command).await;
+    // Notifications go out in the background; a slow receiver costs at most this wait.
+    engine.flush_notifications().await;
+    result
+}
+
+async fn run_command(engine: &mut Engine, command: Command) -> Result<i32, Failure> {
     match command {
         Command::Promote {
             images,
@@ -129,38 +142,38 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
                     freeze_reason: Some(reason),
                 });
             }
-            promote(&mut engine, &images, &to, from.as_deref(), dry_run, json).await
+            promote(engine, &images, &to, from.as_deref(), dry_run, json).await
         }
         Command::Why {
             image,
             to,
             from,
             json,
-        } => gate_commands::why(&engine, &image, &to, from.as_deref(), json).await,
+        } => gate_commands::why(engine, &image, &to, from.as_deref(), json).await,
         Command::Images { service, env, json } => {
-            images(&engine, &service, env.as_deref(), json).await
+            images(engine, &service, env.as_deref(), json).await
         }
-        Command::Status { json } => git_commands::status(&engine, json).await,
+        Command::Status { json } => git_commands::status(engine, json).await,
         Command::Commits {
             branch,
             limit,
             json,
-        } => git_commands::commits(&engine, branch.as_deref(), limit as usize, json).await,
-        Command::Branches { json } => git_commands::branches(&engine, json).await,
+        } => git_commands::commits(engine, branch.as_deref(), limit as usize, json).await,
+        Command::Branches { json } => git_commands::branches(engine, json).await,
         Command::Diff {
             service,
             from,
             to,
             json,
-        } => git_commands::diff(&engine, &service, from.as_deref(), &to, json).await,
-        Command::Release { command } => git_commands::release(&engine, command).await,
-        Command::Hotfix { command } => git_commands::hotfix(&engine, command).await,
+        } => git_commands::diff(engine, &service, from.as_deref(), &to, json).await,
+        Command::Release { command } => git_commands::release(engine, command).await,
+        Command::Hotfix { command } => git_commands::hotfix(engine, command).await,
         Command::Rollback {
             service,
             env,
             to,
             json,
-        } => rollback(&engine, &service, &env, &to, json).await,
+        } => rollback(engine, &service, &env, &to, json).await,
         Command::Deploy {
             service,
             env,
@@ -170,7 +183,7 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             json,
         } => {
             deploy_commands::deploy(
-                &mut engine,
+                engine,
                 &service,
                 &env,
                 digest.as_deref(),
@@ -185,32 +198,34 @@ async fn run_with_config(config: Config, command: Command) -> Result<i32, Failur
             to,
             from,
             json,
-        } => ledger_commands::request(&engine, &image, &to, from.as_deref(), json).await,
-        Command::Approve { id, json } => ledger_commands::approve(&engine, &id, json).await,
-        Command::Requests { all, json } => ledger_commands::requests(&engine, all, json).await,
-        Command::Execute { dry_run, json } => {
-            ledger_commands::execute(&engine, dry_run, json).await
-        }
+        } => ledger_commands::request(engine, &image, &to, from.as_deref(), json).await,
+        Command::Approve { id, json } => ledger_commands::approve(engine, &id, json).await,
+        Command::Requests { all, json } => ledger_commands::requests(engine, all, json).await,
+        Command::Execute { dry_run, json } => ledger_commands::execute(engine, dry_run, json).await,
         Command::Audit {
             command,
             service,
             env,
             kind,
             json,
-        } => ledger_commands::audit(&engine, command, service, env, kind, json).await,
+        } => ledger_commands::audit(engine, command, service, env, kind, json).await,
         Command::Verify {
             image,
             env,
             key,
             json,
-        } => signing_commands::verify(&engine, &image, &env, key.as_deref(), json).await,
+        } => signing_commands::verify(engine, &image, &env, key.as_deref(), json).await,
         Command::Gc {
             env,
             service,
             execute,
             json,
-        } => gc_commands::gc(&engine, env.as_deref(), service.as_deref(), execute, json).await,
+        } => gc_commands::gc(engine, env.as_deref(), service.as_deref(), execute, json).await,
+        Command::Doctor { json } => doctor::doctor(engine, json).await,
         Command::Keys { .. } => unreachable!("keys run without a configuration"),
+        Command::Completions { .. } | Command::Man => {
+            unreachable!("completions and the man page need no configuration")
+        }
         Command::Demo { .. } => unreachable!("demo runs without a configuration"),
     }
 }

@@ -163,14 +163,6 @@ pub fn print_status(config: &Config, cells: &[StatusCell]) {
         .collect();
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     let mut out = table(&header_refs, &rows, "");
-    for cell in cells.iter().filter(|c| c.error.is_some()) {
-        out.push_str(&format!(
-            "{} in {}: {}\n",
-            cell.service,
-            cell.environment,
-            cell.error.as_deref().unwrap_or_default()
-        ));
-    }
     for cell in cells {
         if let Some(why) = cell.deployed.as_ref().and_then(|d| d.error.as_ref()) {
             out.push_str(&format!(

@@ -10,6 +10,8 @@ use toml::Spanned;
 
 use crate::domain::is_valid_tag;
 
+pub mod notify;
+
 /// A configuration that passed validation: every `from` names an environment,
 /// there is no cycle, every registry and repository parses.
 #[derive(Debug, Clone)]
@@ -26,6 +28,8 @@ pub struct Config {
     /// Default keys with `[keys]` applied.
     pub keymap: crate::keys::Keymap,
     pub signing: SigningSettings,
+    /// `[[notify]]`: webhooks told about requests, approvals, promotions and failures.
+    pub notify: Vec<notify::NotifySettings>,
 }
 
 /// `[signing]`: the key promotions sign with and the keys signatures are checked against.
@@ -479,10 +483,14 @@ pub enum ConfigError {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LookupError {
-    #[error("unknown environment `{name}` (configured: {})", list(.known))]
+    #[error("unknown environment `{name}` (configured: {}){}", list(.known), suggestion(.name, .known))]
     Environment { name: String, known: Vec<String> },
-    #[error("unknown service `{name}` (configured: {})", list(.known))]
+    #[error("unknown service `{name}` (configured: {}){}", list(.known), suggestion(.name, .known))]
     Service { name: String, known: Vec<String> },
+}
+
+fn suggestion(typed: &str, known: &[String]) -> String {
+    crate::domain::suggest::did_you_mean(typed, known.iter().map(String::as_str))
 }
 
 fn list(names: &[String]) -> String {
@@ -515,6 +523,8 @@ struct RawConfig {
     keys: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     signing: Option<Spanned<RawSigning>>,
+    #[serde(default)]
+    notify: Vec<Spanned<notify::RawNotify>>,
 }
 
 #[derive(Deserialize)]
@@ -731,8 +741,9 @@ impl Validator<'_> {
                     return Err(self.error(
                         from.span(),
                         format!(
-                            "from = `{value}` names no environment (configured: {})",
-                            known.join(", ")
+                            "from = `{value}` names no environment (configured: {}){}",
+                            known.join(", "),
+                            suggestion(value, &known)
                         ),
                     ));
                 }
@@ -808,6 +819,9 @@ impl Validator<'_> {
             return Err(self.error(ledger_span, why));
         }
         let keymap = self.keymap(&raw.keys)?;
+        let environment_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
+        let notify = notify::validate(&raw.notify, &environment_names, self.path.parent())
+            .map_err(|(span, why)| self.error(span, why))?;
         Ok(Config {
             source: self.path.to_path_buf(),
             git,
@@ -819,6 +833,7 @@ impl Validator<'_> {
             ledger,
             keymap,
             signing,
+            notify,
         })
     }
 

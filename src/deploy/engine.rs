@@ -96,6 +96,9 @@ impl Engine {
         let mut outcome =
             super::run(&env.deploy, &self.state_dir, request, dry_run, log.clone()).await?;
         if !dry_run {
+            if outcome.failed() {
+                self.notify_deploy_failed(&outcome);
+            }
             let note = self.record_deploy(request, &outcome).await;
             if let Some(warning) = &note.warning {
                 log(warning.clone());

@@ -335,13 +335,17 @@ impl RawDeploy {
                 return Err((
                     service.span(),
                     format!(
-                        "deploy.files: `{}` is not a configured service (configured: {})",
+                        "deploy.files: `{}` is not a configured service (configured: {}){}",
                         service.get_ref(),
                         if services.is_empty() {
                             "none".to_string()
                         } else {
                             services.join(", ")
-                        }
+                        },
+                        crate::domain::suggest::did_you_mean(
+                            service.get_ref(),
+                            services.iter().map(String::as_str)
+                        )
                     ),
                 ));
             }

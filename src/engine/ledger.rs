@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::plan::Plan;
 use super::rollback::RollbackOutcome;
 use super::{Engine, EngineError, PromotionOutcome, PromotionRequest};
+use crate::config::notify::NotifyEvent;
 use crate::domain::{Digest, ImageSelector};
 use crate::ledger::approvals::{self, ApprovalState, FindError, RequestState, RequestStatus};
 use crate::ledger::store::{Appended, Snapshot, Store};
@@ -450,6 +451,7 @@ impl Engine {
             .await?
             .ok_or_else(|| LedgerError::Refused("nothing was recorded".into()))?;
         let state = self.state_of(&appended.record.id, &needed, None).await?;
+        self.notify_request(NotifyEvent::RequestWaiting, &state);
         Ok(RequestOutcome {
             request: state,
             pushed_to: appended.pushed_to,
@@ -561,6 +563,7 @@ impl Engine {
             .await?
             .ok_or_else(|| LedgerError::Refused("nothing was recorded".into()))?;
         let state = self.state_of(&request.id, &needed, None).await?;
+        self.notify_request(NotifyEvent::Approved, &state);
         Ok(ApproveOutcome {
             approval: appended.record.id,
             request: state,

@@ -5,10 +5,13 @@
 //! the source so a fast copy does not flood a slow screen.
 
 mod copy;
+pub mod doctor;
+mod failures;
 pub mod history;
 pub mod inventory;
 pub mod ledger;
 pub mod lock;
+mod notify;
 pub mod plan;
 pub mod rollback;
 
@@ -224,6 +227,8 @@ pub struct Engine {
     pub(crate) events: Option<mpsc::UnboundedSender<EngineEvent>>,
     /// `[signing] key`, decrypted on first use (see `crate::signing`).
     pub(crate) signing_key_cache: tokio::sync::OnceCell<Arc<crate::signing::SigningKey>>,
+    /// Notifications being delivered in the background (see `notify`).
+    outbox: crate::webhook::Outbox,
 }
 
 impl Engine {
@@ -250,6 +255,7 @@ impl Engine {
             next_job: AtomicU64::new(1),
             events: None,
             signing_key_cache: tokio::sync::OnceCell::new(),
+            outbox: Default::default(),
         })
     }
 
@@ -427,11 +433,23 @@ impl Engine {
             tag: Some(plan.tag.clone()),
             details: serde_json::json!({ "gate": "freeze", "reason": reason }),
         };
-        self.record(record).await.map(|_| ()).map_err(|e| {
+        self.record(record).await.map_err(|e| {
             EngineError::Refused(format!(
                 "the freeze override cannot be recorded ({e}); overrides are only allowed on the record"
             ))
-        })
+        })?;
+        self.notify(crate::notify::Notice {
+            from: Some(plan.from.clone()),
+            tag: Some(plan.tag.clone()),
+            digest: Some(plan.digest.to_string()),
+            reason: Some(reason.clone()),
+            ..crate::notify::Notice::new(
+                crate::config::notify::NotifyEvent::FreezeOverride,
+                &plan.service,
+                &plan.to,
+            )
+        });
+        Ok(())
     }
 
     /// `promote` under a job id the caller chose (the console tracks its own jobs).
@@ -456,6 +474,9 @@ impl Engine {
         let last_sent = Arc::new(std::sync::Mutex::new(None));
         let reporter = self.spawn_reporter(job, counters.clone(), last_sent.clone());
         let result = self.promote_job(job, request, dry_run, &counters).await;
+        if !dry_run {
+            self.notify_promotion(request, &result);
+        }
         if let Some(reporter) = reporter {
             reporter.abort();
             let _ = reporter.await;

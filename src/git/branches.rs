@@ -51,6 +51,7 @@ impl GitRepo {
                 }
             ));
         }
+        hint.push_str(&self.branch_suggestion(name));
         hint
     }
 

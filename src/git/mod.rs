@@ -17,9 +17,11 @@ mod graph;
 mod inflate;
 mod lookup;
 mod pack;
+pub mod probe;
 mod push;
 mod readahead;
 mod release;
+mod suggest;
 #[cfg(test)]
 mod test_repo;
 #[cfg(test)]

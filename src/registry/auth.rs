@@ -147,9 +147,7 @@ impl RegistryClient {
                         base64::engine::general_purpose::STANDARD
                             .encode(format!("{username}:{password}"))
                     ),
-                    _ => return Err(unauthorized(
-                        "the registry requires credentials and none are configured: set username and password_env (or password_file) for this environment, or log in with `docker login`".into(),
-                    )),
+                    _ => return Err(unauthorized(super::failure::NO_CREDENTIALS.into())),
                 }
             }
         };

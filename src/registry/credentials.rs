@@ -17,6 +17,9 @@ use tokio::io::AsyncWriteExt;
 use super::Credentials;
 use crate::config::{Login, PasswordSource};
 
+mod describe;
+pub use describe::Origin;
+
 /// A helper that has not answered by then is hung (waiting on a keychain prompt nobody sees).
 const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Docker Hub's historical key in `auths` and for credential helpers.

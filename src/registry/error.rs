@@ -11,6 +11,9 @@ use super::{credentials, manifest, Credentials, RegistryClient};
 pub enum RegistryError {
     #[error("{registry}: cannot connect ({reason})")]
     Unreachable { registry: String, reason: String },
+    /// Nothing listens there: an answer, not a hiccup, so it is never retried.
+    #[error("{registry}: cannot connect ({reason})")]
+    Refused { registry: String, reason: String },
     #[error("{registry}: not authorized for {repository} ({reason})")]
     Unauthorized {
         registry: String,
@@ -128,7 +131,12 @@ impl RegistryClient {
         if let Some(tls) = self.tls_error(&reason) {
             return tls;
         }
-        if e.is_connect() {
+        if e.is_connect() && super::failure::is_refused(e) {
+            RegistryError::Refused {
+                registry: self.host.clone(),
+                reason,
+            }
+        } else if e.is_connect() {
             RegistryError::Unreachable {
                 registry: self.host.clone(),
                 reason,

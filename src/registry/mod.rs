@@ -10,6 +10,7 @@
 //! request with retries), `read`, `tags` and `write` (the distribution API), `error`.
 
 pub mod credentials;
+pub mod failure;
 pub mod manifest;
 
 mod auth;
@@ -135,6 +136,8 @@ pub struct RegistryClient {
     challenge: tokio::sync::OnceCell<Option<BearerChallenge>>,
     /// (target, source) repositories whose push token also allows pulling the source.
     mounts: RwLock<std::collections::HashSet<(String, String)>>,
+    /// The last whole-registry failure a request ended with, for listings to group by host.
+    last_failure: std::sync::Mutex<Option<failure::HostFailure>>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -228,6 +231,7 @@ impl RegistryClient {
             auth_headers: RwLock::new(HashMap::new()),
             challenge: tokio::sync::OnceCell::new(),
             mounts: RwLock::new(std::collections::HashSet::new()),
+            last_failure: std::sync::Mutex::new(None),
         }
     }
 

@@ -100,8 +100,21 @@ impl RegistryClient {
         .await
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or the attempts run out.
-    pub async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, RegistryError>
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts run out; a
+    /// failure of the whole registry is remembered (see `last_failure`).
+    pub async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
+        let result = self.retrying(attempt).await;
+        if let Err(e) = &result {
+            self.remember(e);
+        }
+        result
+    }
+
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, RegistryError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, RegistryError>>,

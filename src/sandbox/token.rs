@@ -38,6 +38,9 @@ pub struct TokenAuth {
 pub struct TokenUsers {
     pub passwords: HashMap<String, String>,
     pub refresh_tokens: HashMap<String, String>,
+    /// Users whose tokens only ever grant `pull`, whatever they ask for: read-only
+    /// credentials, as a registry's robot accounts for readers are.
+    pub pull_only: std::collections::HashSet<String>,
 }
 
 struct State {
@@ -372,8 +375,8 @@ fn basic_user(header: Option<&str>, users: &TokenUsers) -> Option<String> {
 }
 
 /// `repository:name:pull,push` scopes become Distribution's `access` claim; everything a
-/// known user asks for is granted.
-fn access(scopes: &[String]) -> Vec<serde_json::Value> {
+/// known user asks for is granted, except that a pull-only user gets `pull` at most.
+fn access(scopes: &[String], pull_only: bool) -> Vec<serde_json::Value> {
     scopes
         .iter()
         .flat_map(|scope| scope.split(' '))
@@ -384,7 +387,10 @@ fn access(scopes: &[String]) -> Vec<serde_json::Value> {
                 serde_json::json!({
                     "type": kind,
                     "name": name,
-                    "actions": actions.split(',').filter(|a| !a.is_empty()).collect::<Vec<_>>(),
+                    "actions": actions
+                        .split(',')
+                        .filter(|a| !a.is_empty() && (!pull_only || *a == "pull"))
+                        .collect::<Vec<_>>(),
                 })
             })
         })
@@ -410,7 +416,7 @@ fn sign(state: &State, subject: &str, scopes: &[String]) -> Result<String, Sandb
         "nbf": now.saturating_sub(10),
         "iat": now,
         "jti": format!("{:016x}", rand::random::<u64>()),
-        "access": access(scopes),
+        "access": access(scopes, state.users.pull_only.contains(subject)),
     });
     let signing_input = format!(
         "{}.{}",

@@ -1,0 +1,190 @@
+//! Listing commands with registries down: one line per registry (host, what failed in
+//! plain words, what it affects), the full errors only with --verbose and in the log, no
+//! retries for a refused connection; and "did you mean" for mistyped names.
+
+mod common;
+
+use common::git::{gantry_command, TestRepo};
+use common::{code, registries, stderr, Case};
+use gantry::sandbox::SeedFormat;
+
+/// A loopback port nothing listens on, other than the shared one.
+fn another_closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// dev (up) and three environments on two hosts that are down, for three services.
+fn case_with_two_registries_down(name: &str) -> (Case, String, String) {
+    let case = Case::new(name);
+    let regs = registries();
+    let down_a = format!("127.0.0.1:{}", regs.closed_port);
+    let down_b = format!("127.0.0.1:{}", another_closed_port());
+    let repo = TestRepo::init(&case.dir.path().join("app"));
+    repo.commit("Initial commit");
+    repo.checkout_new("develop", "main");
+    let config = format!(
+        r#"[git]
+path = "app"
+[ledger]
+enabled = false
+[copy]
+attempts = 5
+backoff_ms = 200
+
+[[environment]]
+name = "dev"
+registry = "{dev}"
+plain_http = true
+mutable_tag = "latest"
+
+[[environment]]
+name = "stage"
+registry = "{down_a}"
+from = "dev"
+plain_http = true
+
+[[environment]]
+name = "qa"
+registry = "{down_a}"
+path = "qa"
+from = "dev"
+plain_http = true
+
+[[environment]]
+name = "prod"
+registry = "{down_b}"
+from = "stage"
+plain_http = true
+
+[[service]]
+name = "{service}"
+[[service]]
+name = "{service}-b"
+[[service]]
+name = "{service}-c"
+"#,
+        dev = regs.dev.addr(),
+        service = case.service,
+    );
+    std::fs::write(&case.config, config).expect("write config");
+    (case, down_a, down_b)
+}
+
+#[test]
+fn each_registry_that_is_down_is_one_line() {
+    let (case, down_a, down_b) = case_with_two_registries_down("grouped-down");
+    case.seed("9a9a9a9", 0x71, &[], SeedFormat::Oci);
+    let run = |args: &[&str]| {
+        gantry_command(case.dir.path(), &case.config, args)
+            .output()
+            .expect("run gantry")
+    };
+    for args in [
+        vec!["status"],
+        vec!["commits"],
+        vec!["images", case.service.as_str()],
+    ] {
+        let out = run(&args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        let about = |host: &str| lines.iter().filter(|l| l.contains(host)).count();
+        assert_eq!(about(&down_a), 1, "{args:?}: {err}");
+        assert_eq!(about(&down_b), 1, "{args:?}: {err}");
+        let a = lines.iter().find(|l| l.contains(&down_a)).expect("line");
+        let b = lines.iter().find(|l| l.contains(&down_b)).expect("line");
+        assert!(
+            a.contains("connection refused") && b.contains("connection refused"),
+            "{err}"
+        );
+        if args[0] == "images" {
+            assert!(
+                a.ends_with(&format!("{} in stage, qa not read", case.service)),
+                "{a}"
+            );
+        } else {
+            assert!(a.ends_with("3 services in stage, qa not read"), "{a}");
+            assert!(b.ends_with("3 services in prod not read"), "{b}");
+        }
+        // The chain (reqwest's, the OS's) only with --verbose.
+        assert!(!err.contains("os error"), "{err}");
+        assert!(
+            !err.contains("attempts"),
+            "a refused connection is not retried: {err}"
+        );
+        assert!(lines.len() <= 4, "{err}");
+
+        let mut verbose_args = args.clone();
+        verbose_args.push("--verbose");
+        let verbose = stderr(&run(&verbose_args));
+        assert!(
+            verbose.contains("os error 111") || verbose.contains("Connection refused"),
+            "{verbose}"
+        );
+        assert!(
+            verbose.lines().filter(|l| l.starts_with("  ")).count() >= 2,
+            "{verbose}"
+        );
+    }
+    let log =
+        std::fs::read_to_string(case.dir.path().join("state/gantry/gantry.log")).expect("log");
+    assert!(
+        log.contains("Connection refused"),
+        "the log has the full errors"
+    );
+    assert!(
+        !log.contains("retrying in"),
+        "no retries of a refused connection: {log}"
+    );
+}
+
+#[test]
+fn mistyped_names_get_a_suggestion() {
+    let (case, _, _) = case_with_two_registries_down("grouped-typos");
+    let run = |args: &[&str]| {
+        let out = gantry_command(case.dir.path(), &case.config, args)
+            .output()
+            .expect("run gantry");
+        (code(&out), stderr(&out))
+    };
+    let image = format!("{}:sha-1234567", case.service);
+    let (status, err) = run(&["promote", &image, "--to", "stgae"]);
+    assert_eq!(status, 2);
+    assert!(
+        err.contains("unknown environment `stgae`") && err.contains("did you mean `stage`?"),
+        "{err}"
+    );
+    let (status, err) = run(&["images", &format!("{}-bb", case.service)]);
+    assert_eq!(status, 2);
+    assert!(
+        err.contains(&format!("did you mean `{}-b`?", case.service)),
+        "{err}"
+    );
+    let (status, err) = run(&["commits", "--branch", "devlop"]);
+    assert_eq!(status, 2);
+    assert!(
+        err.contains("no branch `devlop`") && err.contains("did you mean `develop`?"),
+        "{err}"
+    );
+    // Nothing close: no guess.
+    let (_, err) = run(&["images", case.service.as_str(), "--env", "production"]);
+    assert!(
+        err.contains("unknown environment") && !err.contains("did you mean"),
+        "{err}"
+    );
+
+    // The configuration too, located.
+    let text = std::fs::read_to_string(&case.config).expect("read");
+    std::fs::write(
+        &case.config,
+        text.replace("from = \"stage\"", "from = \"stgae\""),
+    )
+    .expect("write");
+    let (status, err) = run(&["status"]);
+    assert_eq!(status, 2);
+    assert!(
+        err.contains("gantry.toml:") && err.contains("did you mean `stage`?"),
+        "{err}"
+    );
+}
