@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use crate::engine::failures::Problem;
 use crate::engine::failures::group_by_host;
+pub use crate::engine::failures::Problem;
 use crate::engine::Engine;
 use crate::registry::failure::HostFailure;
 
