@@ -925,6 +925,11 @@ pub fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
 
 /// An app on `screen`'s number key with everything loaded.
 pub fn loaded_app(screen_key: char) -> App {
+    answered_app(screen_key, answer)
+}
+
+/// An app on `screen`'s number key, every load on the way answered by `answer`.
+fn answered_app(screen_key: char, answer: fn(&mut App, Vec<Effect>) -> Vec<Effect>) -> App {
     let mut app = app();
     let effects = app.start();
     answer(&mut app, effects);
@@ -1053,12 +1058,7 @@ pub fn answer_registries_down(app: &mut App, effects: Vec<Effect>) -> Vec<Effect
 
 /// An app on `screen`'s number key with stage's and prod's registries failing.
 pub fn registries_down_app(screen_key: char) -> App {
-    let mut app = app();
-    let effects = app.start();
-    answer_registries_down(&mut app, effects);
-    let effects = app.on_key(key(screen_key));
-    answer_registries_down(&mut app, effects);
-    app
+    answered_app(screen_key, answer_registries_down)
 }
 
 // ---- doctor ---------------------------------------------------------------------------
