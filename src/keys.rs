@@ -32,6 +32,7 @@ pub enum Action {
     ShowPromotions,
     ShowRetention,
     ShowAudit,
+    ShowDoctor,
     Filter,
     Palette,
     Select,
@@ -50,7 +51,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 35] = [
         Action::Quit,
         Action::Help,
         Action::Back,
@@ -70,6 +71,7 @@ impl Action {
         Action::ShowPromotions,
         Action::ShowRetention,
         Action::ShowAudit,
+        Action::ShowDoctor,
         Action::Filter,
         Action::Palette,
         Action::Select,
@@ -108,6 +110,7 @@ impl Action {
             Action::ShowPromotions => "show_promotions",
             Action::ShowRetention => "show_retention",
             Action::ShowAudit => "show_audit",
+            Action::ShowDoctor => "show_doctor",
             Action::Filter => "filter",
             Action::Palette => "palette",
             Action::Select => "select",
@@ -152,6 +155,7 @@ impl Action {
             Action::ShowPromotions => "promotions",
             Action::ShowRetention => "retention: clean-up plans",
             Action::ShowAudit => "audit: the ledger's records",
+            Action::ShowDoctor => "doctor: check the set-up",
             Action::Filter => "filter this list",
             Action::Palette => "command palette",
             Action::Select => "open / details",
@@ -203,11 +207,13 @@ pub enum Screen {
     Promotions,
     Retention,
     Audit,
+    /// `gantry doctor`'s checks; not a tab: `!` or `:doctor` opens it.
+    Doctor,
     Help,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 8] = [
+    pub const ALL: [Screen; 9] = [
         Screen::Commits,
         Screen::Branches,
         Screen::Images,
@@ -215,6 +221,7 @@ impl Screen {
         Screen::Promotions,
         Screen::Retention,
         Screen::Audit,
+        Screen::Doctor,
         Screen::Help,
     ];
 
@@ -238,6 +245,7 @@ impl Screen {
             Screen::Promotions => "promotions",
             Screen::Retention => "retention",
             Screen::Audit => "audit",
+            Screen::Doctor => "doctor",
             Screen::Help => "help",
         }
     }
@@ -251,6 +259,7 @@ impl Screen {
             Screen::Promotions => "Promotions",
             Screen::Retention => "Retention",
             Screen::Audit => "Audit",
+            Screen::Doctor => "Doctor",
             Screen::Help => "Help",
         }
     }
@@ -438,6 +447,7 @@ impl Default for Keymap {
             bind(Action::ShowPromotions, &[ch('5')]),
             bind(Action::ShowRetention, &[ch('6')]),
             bind(Action::ShowAudit, &[ch('7')]),
+            bind(Action::ShowDoctor, &[ch('!')]),
             bind(Action::Filter, &[ch('/')]),
             bind(Action::Palette, &[ch(':')]),
             bind(Action::Select, &[p(Enter)]),
@@ -497,6 +507,8 @@ impl Default for Keymap {
         );
         // The ledger is read here, never written: the global keys are all it needs.
         screens.insert(Screen::Audit, Vec::new());
+        // The checks only read: ctrl-r runs them again.
+        screens.insert(Screen::Doctor, Vec::new());
         screens.insert(Screen::Help, Vec::new());
         Keymap { global, screens }
     }

@@ -328,3 +328,24 @@ fn console_refuses_to_start_without_a_terminal() {
         common::stderr(&out)
     );
 }
+
+#[test]
+fn doctor_from_the_console_checks_the_real_registries() {
+    let case = Case::new("console-doctor");
+    let tmux = Tmux::start(case.dir.path(), &console_command(&case));
+    tmux.wait_for("what runs where");
+    tmux.keys(&["!"]);
+    let screen = tmux.wait_for("LEVEL");
+    assert!(screen.contains("! Doctor"), "{screen}");
+    let dev = registries().dev.addr().to_string();
+    let row = screen
+        .lines()
+        .find(|l| l.contains(&format!("{dev} answers")))
+        .unwrap_or_else(|| panic!("no registry check for dev:\n{screen}"));
+    assert!(row.starts_with("ok"), "{row}");
+    // esc goes back to the matrix.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("what runs where");
+    tmux.keys(&["q"]);
+    tmux.wait_for("CONSOLE-EXITED 0");
+}

@@ -1681,3 +1681,162 @@ fn approve_is_offered_only_on_a_request_row() {
     assert!(app.applies(Action::Approve));
     assert!(!app.applies(Action::CancelJob) && !app.applies(Action::Rollback));
 }
+
+// ---- doctor ---------------------------------------------------------------------------
+
+#[test]
+fn bang_runs_the_doctor_once_and_ctrl_r_runs_it_again() {
+    let mut app = loaded_app('4');
+    assert_eq!(app.on_key(key('!')), vec![Effect::RunDoctor]);
+    assert_eq!(app.screen, Screen::Doctor);
+    assert!(matches!(app.doctor.report, Loadable::Loading));
+    app.on_data(DataEvent::Doctor(doctor_with_errors()));
+    // Back and forth: the report stays, nothing runs again.
+    app.on_key(special(Key::Esc));
+    assert_eq!(app.screen, Screen::Environments);
+    assert_eq!(app.on_key(key('!')), Vec::<Effect>::new());
+    assert_eq!(
+        app.row_count(Screen::Doctor),
+        doctor_with_errors().checks.len()
+    );
+    // ctrl-r: the checks run again, the old report gone meanwhile.
+    assert_eq!(app.on_key(KeyChord::ctrl('r')), vec![Effect::RunDoctor]);
+    assert!(matches!(app.doctor.report, Loadable::Loading));
+    assert_eq!(app.row_count(Screen::Doctor), 0);
+}
+
+#[test]
+fn palette_doctor_opens_it_and_readonly_still_runs_it() {
+    for readonly in [false, true] {
+        let mut app = App::new(&config(), readonly, now());
+        app.on_key(key(':'));
+        type_keys(&mut app, "doctor");
+        assert_eq!(
+            app.on_key(special(Key::Enter)),
+            vec![Effect::RunDoctor],
+            "readonly: {readonly}"
+        );
+        assert_eq!(app.screen, Screen::Doctor);
+    }
+    // A prefix is enough, as for every screen.
+    let mut app = loaded_app('4');
+    app.on_key(key(':'));
+    type_keys(&mut app, "doc");
+    assert_eq!(app.on_key(special(Key::Enter)), vec![Effect::RunDoctor]);
+}
+
+#[test]
+fn doctor_rows_move_and_filter() {
+    let mut app = loaded_app('4');
+    app.on_key(key('!'));
+    app.on_data(DataEvent::Doctor(doctor_with_errors()));
+    app.on_key(key('G'));
+    let last = doctor_with_errors().checks.len() - 1;
+    assert_eq!(app.ctx.selected(Screen::Doctor), last);
+    app.on_key(key('/'));
+    type_keys(&mut app, "error");
+    app.on_key(special(Key::Enter));
+    let rows = app.doctor.rows(&app.ctx);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|c| c.level.word() == "error"));
+    assert_eq!(app.ctx.selected(Screen::Doctor), 0);
+}
+
+#[test]
+fn the_doctor_key_is_configurable() {
+    let text = format!("{CONFIG}\n[keys]\nshow_doctor = \"f2\"\n");
+    let mut app = App::new(&config_from(&text), false, now());
+    assert_eq!(app.on_key(key('!')), Vec::<Effect>::new());
+    assert_eq!(app.on_key(special(Key::F(2))), vec![Effect::RunDoctor]);
+}
+
+// ---- registries that fail as a whole ----------------------------------------------------
+
+#[test]
+fn a_registry_line_per_failed_registry_on_the_screens_that_read_them() {
+    let mut app = registries_down_app('4');
+    let lines = app.registry_lines();
+    assert_eq!(
+        lines,
+        [
+            "registry.stage.example.com: connection refused; 3 services in stage not read",
+            "registry.prod.example.com: 401: credentials refused; 3 services in prod not read",
+        ]
+    );
+    let effects = app.on_key(key('1'));
+    answer_registries_down(&mut app, effects);
+    assert_eq!(app.registry_lines(), lines);
+    // Branches reads no registry: nothing to say there.
+    let effects = app.on_key(key('2'));
+    answer(&mut app, effects);
+    assert_eq!(app.registry_lines(), Vec::<String>::new());
+}
+
+#[test]
+fn a_registry_that_answers_again_loses_its_line() {
+    let mut app = registries_down_app('4');
+    // ctrl-r: this time stage answers, prod still refuses the credentials.
+    let effects = app.on_key(KeyChord::ctrl('r'));
+    assert_eq!(effects, vec![Effect::LoadStatus]);
+    let mut read = registries_down();
+    read[1].1 = None;
+    app.on_data(DataEvent::Registries(read));
+    let mut report = status_registries_down();
+    for cell in report.cells.iter_mut().filter(|c| c.environment == "stage") {
+        cell.error = None;
+    }
+    app.on_data(DataEvent::Status(Ok(report)));
+    assert_eq!(
+        app.registry_lines(),
+        ["registry.prod.example.com: 401: credentials refused; 3 services in prod not read"]
+    );
+}
+
+#[test]
+fn errors_no_registry_failure_explains_get_no_line() {
+    // The fixture's matrix has one failed cell, and no load said its registry failed.
+    let app = loaded_app('4');
+    assert!(app.environments.problems().len() == 1);
+    assert_eq!(app.registry_lines(), Vec::<String>::new());
+}
+
+#[test]
+fn more_registries_down_than_lines_are_counted() {
+    let mut app = app();
+    app.start();
+    let hosts = [
+        "a.example",
+        "b.example",
+        "c.example",
+        "d.example",
+        "e.example",
+    ];
+    let envs: Vec<String> = hosts.iter().map(|h| format!("env-{h}")).collect();
+    app.on_data(DataEvent::Registries(
+        hosts
+            .iter()
+            .zip(&envs)
+            .map(|(host, env)| {
+                let failure = gantry::registry::failure::HostFailure {
+                    host: host.to_string(),
+                    kind: gantry::registry::failure::FailureKind::Timeout,
+                    summary: "no answer (timed out)".into(),
+                    detail: format!("{host}: timed out"),
+                };
+                (env.clone(), Some(failure))
+            })
+            .collect(),
+    ));
+    let mut report = status();
+    for env in &envs {
+        let mut cell = report.cells[0].clone();
+        cell.environment = env.clone();
+        cell.error = Some("timed out".into());
+        report.cells.push(cell);
+    }
+    app.on_data(DataEvent::Status(Ok(report)));
+    let lines = app.registry_lines();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("a.example: no answer (timed out); payment-svc in env-a.example"));
+    assert_eq!(lines[2], "… and 3 more registries failed");
+}

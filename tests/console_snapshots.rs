@@ -46,7 +46,7 @@ fn buffer_text(buffer: &Buffer) -> String {
 /// Draws `app` on a `width` x `height` terminal, as the event loop does.
 fn draw(app: &mut App, width: u16, height: u16) -> String {
     let area = ratatui::layout::Rect::new(0, 0, width, height);
-    app.ctx.page = ui::page_rows(app.screen, ui::areas(area).body);
+    app.ctx.page = ui::page_of(app, area);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     terminal
         .draw(|frame| ui::render(frame, app, &theme()))
@@ -162,6 +162,154 @@ fn environments_selection_is_highlighted() {
     assert_ne!(buffer[(0, row)].fg, buffer[(0, row + 1)].fg);
     // The detail line names the selected cell.
     assert!(text.contains(" ledger-api in stage: sha-9b27d3e"), "{text}");
+}
+
+// ---- registries down ---------------------------------------------------------------
+
+/// Stage's registry refuses connections, prod's refuses the credentials: one line each at
+/// the foot, the cells they left unread marked with their host, the selected cell's error
+/// in full.
+#[test]
+fn environments_two_registries_down() {
+    let mut app = registries_down_app('4');
+    app.on_key(key('G'));
+    app.on_key(special(Key::Right));
+    let text = screen(&mut app);
+    assert!(
+        text.contains(
+            "✗ registry.stage.example.com: connection refused; 3 services in stage not read"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "✗ registry.prod.example.com: 401: credentials refused; 3 services in prod not read"
+        ),
+        "{text}"
+    );
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.ends_with(".example.com"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        rows.iter().all(|r| !r.contains("error")),
+        "no cell carries a bare error:\n{text}"
+    );
+    assert!(
+        text.contains(&format!(" web-frontend in stage: {}", &STAGE_REFUSED[..60])),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn commits_two_registries_down() {
+    let mut app = registries_down_app('1');
+    let text = screen(&mut app);
+    assert_eq!(text.matches("✗ registry.").count(), 2, "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn images_two_registries_down() {
+    let mut app = registries_down_app('4');
+    // payment-svc in stage.
+    app.on_key(special(Key::Right));
+    let effects = app.on_key(special(Key::Enter));
+    answer_registries_down(&mut app, effects);
+    let text = screen(&mut app);
+    assert!(
+        text.contains(
+            "✗ registry.stage.example.com: connection refused; payment-svc in stage not read"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("registry.prod"),
+        "prod is not read here:\n{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+/// The lines read as errors; the marks in the cells are muted, so the matrix's own
+/// colours still lead the eye.
+#[test]
+fn registry_lines_are_errors_and_marks_are_muted() {
+    let app = registries_down_app('4');
+    let (buffer, text) = drawn_with_styles(&app);
+    let lines: Vec<&str> = text.lines().collect();
+    let line = lines
+        .iter()
+        .position(|l| l.contains("✗ registry.stage.example.com: connection"))
+        .expect("the stage line") as u16;
+    assert_eq!(
+        buffer[(3, line)].fg,
+        theme().error.fg.expect("error colour")
+    );
+    let row = lines
+        .iter()
+        .position(|l| l.starts_with("ledger-api"))
+        .expect("ledger-api row");
+    let mark = lines[row].find("✗ registry.stage").expect("a marked cell");
+    let x = lines[row][..mark].chars().count() as u16;
+    assert_eq!(
+        buffer[(x, row as u16)].fg,
+        theme().muted.fg.expect("muted colour")
+    );
+}
+
+// ---- doctor --------------------------------------------------------------------------
+
+fn doctor_app() -> App {
+    let mut app = loaded_app('4');
+    let effects = app.on_key(key('!'));
+    assert_eq!(effects, vec![Effect::RunDoctor]);
+    app
+}
+
+#[test]
+fn doctor_loading() {
+    let mut app = doctor_app();
+    insta::assert_snapshot!(screen(&mut app));
+}
+
+#[test]
+fn doctor_checks_all_pass() {
+    let mut app = doctor_app();
+    app.on_data(DataEvent::Doctor(doctor_all_ok()));
+    let text = screen(&mut app);
+    assert!(text.contains("all checks passed"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+/// The first error selected: its message and what to do in full under the list.
+#[test]
+fn doctor_checks_with_errors() {
+    let mut app = doctor_app();
+    app.on_data(DataEvent::Doctor(doctor_with_errors()));
+    let first_error = doctor_with_errors()
+        .checks
+        .iter()
+        .position(|c| c.level == gantry::engine::doctor::Level::Error)
+        .expect("an error");
+    for _ in 0..first_error {
+        app.on_key(key('j'));
+    }
+    let text = screen(&mut app);
+    assert!(text.contains("3 error(s), 1 warning(s)"), "{text}");
+    assert!(
+        text.contains(" → check the password for `ci` ($STAGE_PASSWORD)"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn narrow_doctor() {
+    let mut app = doctor_app();
+    app.on_data(DataEvent::Doctor(doctor_with_errors()));
+    insta::assert_snapshot!(draw(&mut app, 60, 20));
 }
 
 // ---- images ------------------------------------------------------------------------
@@ -1050,6 +1198,11 @@ fn tiny_terminals_never_panic() {
     let mut asking = loaded_app('6');
     asking.on_key(key('d'));
     apps.push(asking);
+    let mut doctor = doctor_app();
+    doctor.on_data(DataEvent::Doctor(doctor_with_errors()));
+    apps.push(doctor);
+    apps.push(registries_down_app('4'));
+    apps.push(registries_down_app('1'));
     let mut deleting = loaded_app('6');
     deleting.on_key(key('d'));
     deleting.on_key(key('y'));

@@ -8,10 +8,16 @@ use common::git::{gantry_command, TestRepo};
 use common::{code, registries, stderr, Case};
 use gantry::sandbox::SeedFormat;
 
-/// A loopback port nothing listens on, other than the shared one.
+/// A loopback port nothing listens on, other than the shared one (which the system may
+/// hand out again, its listener being gone).
 fn another_closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        if port != registries().closed_port {
+            return port;
+        }
+    }
 }
 
 /// dev (up) and three environments on two hosts that are down, for three services.
@@ -187,4 +193,76 @@ fn mistyped_names_get_a_suggestion() {
         err.contains("gantry.toml:") && err.contains("did you mean `stage`?"),
         "{err}"
     );
+}
+
+/// The console on the same set-up, in process: each screen that reads the registries says
+/// one line per registry that is down, whatever number of cells it left unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_says_one_line_per_registry_that_is_down() {
+    use gantry::keys::{Key, KeyChord};
+    use gantry::tui::app::Loadable;
+    use gantry::tui::console::Console;
+
+    let (case, down_a, down_b) = case_with_two_registries_down("grouped-console");
+    case.seed("8b8b8b8", 0x72, &["latest"], SeedFormat::Oci);
+    let config = gantry::config::Config::load(&case.config).expect("config");
+    let area = ratatui::layout::Rect::new(0, 0, 120, 30);
+    let mut console =
+        Console::open(config, false, chrono::Utc::now(), area).expect("console opens");
+    let mut both = [
+        format!("{down_a}: connection refused; 3 services in stage, qa not read"),
+        format!("{down_b}: connection refused; 3 services in prod not read"),
+    ];
+    both.sort();
+
+    console.start();
+    until(&mut console, |app| app.environments.status.settled()).await;
+    let mut lines = console.app.registry_lines();
+    lines.sort();
+    assert_eq!(lines, both);
+    // Every unread cell is an error the lines explain: none is left without one.
+    let report = console.app.environments.status.loaded().expect("matrix");
+    assert_eq!(report.cells.iter().filter(|c| c.error.is_some()).count(), 9);
+
+    console.press(KeyChord::plain(Key::Char('1')));
+    until(&mut console, |app| app.commits.history.settled()).await;
+    let mut lines = console.app.registry_lines();
+    lines.sort();
+    assert_eq!(lines, both);
+
+    // The Images screen reads one service in one environment: dev answers, stage does not.
+    console.press(KeyChord::plain(Key::Char('3')));
+    let dev = (case.service.clone(), "dev".to_string());
+    until(&mut console, |app| {
+        app.images.listings.get(&dev).is_some_and(Loadable::settled)
+    })
+    .await;
+    assert_eq!(console.app.registry_lines(), Vec::<String>::new());
+    console.press(KeyChord::plain(Key::Char('e')));
+    let stage = (case.service.clone(), "stage".to_string());
+    until(&mut console, |app| {
+        app.images
+            .listings
+            .get(&stage)
+            .is_some_and(Loadable::settled)
+    })
+    .await;
+    assert_eq!(
+        console.app.registry_lines(),
+        [format!(
+            "{down_a}: connection refused; {} in stage not read",
+            case.service
+        )]
+    );
+    assert_eq!(console.close().await, 0);
+}
+
+/// Lets `console` take what arrives until `done` says its app has what the test waits for.
+async fn until(
+    console: &mut gantry::tui::console::Console,
+    done: impl Fn(&gantry::tui::app::App) -> bool,
+) {
+    while !done(&console.app) {
+        assert!(console.handle_next().await, "the console quit");
+    }
 }

@@ -23,8 +23,17 @@ struct Received {
     raw: String,
 }
 
-/// A webhook receiver on a loopback port: records each request, answers 200, or, when
-/// `hang`, accepts connections and never answers.
+/// How a receiver answers.
+#[derive(Clone, Copy, PartialEq)]
+enum Answer {
+    Ok,
+    /// Accepts connections and never answers.
+    Hang,
+    /// 503 to the first request, as a receiver restarting would, then 200.
+    FailFirst,
+}
+
+/// A webhook receiver on a loopback port: records each request and answers it as told.
 struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Received>>>,
@@ -33,6 +42,10 @@ struct Receiver {
 
 impl Receiver {
     fn start(hang: bool) -> Receiver {
+        Receiver::answering(if hang { Answer::Hang } else { Answer::Ok })
+    }
+
+    fn answering(answer: Answer) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -41,14 +54,30 @@ impl Receiver {
         std::thread::spawn(move || {
             let mut held = Vec::new();
             for stream in listener.incoming().flatten() {
-                *count.lock().expect("count") += 1;
-                if hang {
+                let seen = {
+                    let mut count = count.lock().expect("count");
+                    *count += 1;
+                    *count
+                };
+                if answer == Answer::Hang {
                     // Kept open and silent: the sender must give up on its own.
                     held.push(stream);
                     continue;
                 }
-                if let Some(received) = read_request(stream) {
+                let status = if answer == Answer::FailFirst && seen == 1 {
+                    "503 Service Unavailable"
+                } else {
+                    "200 OK"
+                };
+                let mut stream = stream;
+                if let Some(received) = read_request(&mut stream) {
+                    // Recorded before the answer: a sender that has its answer finds
+                    // what it sent here.
                     record.lock().expect("record").push(received);
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = stream.write_all(answer.as_bytes());
                 }
             }
         });
@@ -89,7 +118,7 @@ impl Receiver {
     }
 }
 
-fn read_request(mut stream: TcpStream) -> Option<Received> {
+fn read_request(stream: &mut TcpStream) -> Option<Received> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -111,7 +140,6 @@ fn read_request(mut stream: TcpStream) -> Option<Received> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     let raw = String::from_utf8_lossy(&body).into_owned();
     Some(Received {
         path,
@@ -428,4 +456,89 @@ fn a_webhook_url_in_the_file_is_refused_where_it_stands() {
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// An approval made in the console is announced even when the console is closed right
+/// after: its receiver turns the first attempt away (503), so the message is still under
+/// way when `q` is pressed, and the console waits for it (at most FLUSH_AT_EXIT) on
+/// closing, as a headless command does on exiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_in_the_console_is_announced_when_it_closes() {
+    use gantry::keys::{Key, KeyChord};
+    use gantry::tui::console::Console;
+
+    let case = Case::new("notify-console");
+    let repo = TestRepo::init(&case.dir.path().join("app"));
+    repo.git(&["config", "user.email", "ana@example.com"]);
+    repo.commit("Initial commit");
+    let receiver = Receiver::answering(Answer::FailFirst);
+    std::fs::write(case.dir.path().join("hook-url"), receiver.url(JSON_TOKEN))
+        .expect("write url file");
+    let mut config = pipeline_config(
+        &case,
+        "[git]\npath = \"app\"\n[ledger]\nremote = \"\"\n",
+        ["", "approvals = 1", ""],
+    );
+    config.push_str(&notify_entry(
+        "approvals",
+        "json",
+        "url_file = \"hook-url\"",
+        "events = [\"approved\"]",
+    ));
+    std::fs::write(&case.config, config).expect("write config");
+    case.seed("c0ffee1", 0x63, &["latest"], SeedFormat::Oci);
+    let image = format!("{}:sha-c0ffee1", case.service);
+    let requested = gantry_command(
+        case.dir.path(),
+        &case.config,
+        &["request", &image, "--to", "stage", "--json"],
+    )
+    .output()
+    .expect("run gantry");
+    assert_eq!(code(&requested), 0, "{}", stderr(&requested));
+    let id = json(&requested)["request"]["id"]
+        .as_str()
+        .expect("request id")
+        .to_string();
+    assert!(
+        receiver.got().is_empty(),
+        "only approvals go to this receiver"
+    );
+
+    // Bob approves in the console, through its palette, then quits at once.
+    repo.git(&["config", "user.email", "bob@example.com"]);
+    let config = gantry::config::Config::load(&case.config).expect("config");
+    let area = ratatui::layout::Rect::new(0, 0, 120, 30);
+    let mut console =
+        Console::open(config, false, chrono::Utc::now(), area).expect("console opens");
+    for c in format!(":approve {id}").chars() {
+        console.press(KeyChord::plain(Key::Char(c)));
+    }
+    console.press(KeyChord::plain(Key::Enter));
+    let approved = format!("approved {id}");
+    while !console
+        .app
+        .ctx
+        .message
+        .as_ref()
+        .is_some_and(|(_, text)| text.starts_with(&approved) || text.contains("refused"))
+    {
+        assert!(console.handle_next().await, "the console quit");
+    }
+    let said = console.app.ctx.message.clone().map(|(_, text)| text);
+    assert!(
+        said.as_deref().is_some_and(|t| t.starts_with(&approved)),
+        "{said:?}"
+    );
+    console.press(KeyChord::plain(Key::Char('q')));
+    assert!(console.app.quit);
+    assert_eq!(console.close().await, 0, "nothing abandoned");
+
+    let got = receiver.got();
+    assert_eq!(got.len(), 2, "the 503, then the delivery: {got:?}");
+    let approval = &got[1].body;
+    assert_eq!(approval["event"], "approved");
+    assert_eq!(approval["actor"], "bob@example.com");
+    assert_eq!(approval["request"], id.as_str());
+    assert!(!got[1].raw.contains(JSON_TOKEN));
 }

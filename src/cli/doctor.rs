@@ -42,10 +42,7 @@ pub fn render(report: &DoctorReport) -> String {
         }
         out.push('\n');
     }
-    out.push_str(&match (report.errors, report.warnings) {
-        (0, 0) => "all checks passed\n".to_string(),
-        (0, w) => format!("{w} warning(s), no error\n"),
-        (e, w) => format!("{e} error(s), {w} warning(s)\n"),
-    });
+    out.push_str(&report.summary());
+    out.push('\n');
     out
 }

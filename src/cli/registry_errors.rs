@@ -2,9 +2,10 @@
 //! failed as a whole (which host, what failed in plain words, what it affects), each
 //! error in full with `--verbose` and always in the log.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::engine::failures::group_by_host;
+pub use crate::engine::failures::Problem;
 use crate::engine::Engine;
 use crate::registry::failure::HostFailure;
 
@@ -17,24 +18,6 @@ pub fn set_verbose(on: bool) {
 
 pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)
-}
-
-/// One service x environment a listing could not read.
-#[derive(Debug, Clone)]
-pub struct Problem {
-    pub service: String,
-    pub environment: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(service: &str, environment: &str, message: impl Into<String>) -> Problem {
-        Problem {
-            service: service.to_string(),
-            environment: environment.to_string(),
-            message: message.into(),
-        }
-    }
 }
 
 /// Prints `problems` on stderr, grouped by the registry whose failure caused them.
@@ -64,32 +47,12 @@ pub fn group(
     failure_of: impl Fn(&str) -> Option<HostFailure>,
     verbose: bool,
 ) -> Vec<String> {
-    let mut hosts: Vec<(HostFailure, Vec<&Problem>)> = Vec::new();
-    let mut alone = Vec::new();
-    let mut failures: BTreeMap<&str, Option<HostFailure>> = BTreeMap::new();
-    for problem in problems {
-        let failure = failures
-            .entry(problem.environment.as_str())
-            .or_insert_with(|| failure_of(&problem.environment))
-            .clone();
-        match failure {
-            Some(failure) => match hosts.iter_mut().find(|(f, _)| f.host == failure.host) {
-                Some((_, members)) => members.push(problem),
-                None => hosts.push((failure, vec![problem])),
-            },
-            None => alone.push(problem),
-        }
-    }
+    let (hosts, alone) = group_by_host(problems, failure_of);
     let mut lines = Vec::new();
-    for (failure, members) in &hosts {
-        lines.push(format!(
-            "{}: {}; {} not read",
-            failure.host,
-            failure.summary,
-            affected(members)
-        ));
+    for group in &hosts {
+        lines.push(group.line());
         if verbose {
-            for problem in members {
+            for problem in &group.problems {
                 lines.push(format!(
                     "  {} in {}: {}",
                     problem.service, problem.environment, problem.message
@@ -107,24 +70,6 @@ pub fn group(
         ));
     }
     lines
-}
-
-/// "3 services in dev, qa" / "payment-svc in dev".
-fn affected(members: &[&Problem]) -> String {
-    let mut services: Vec<&str> = members.iter().map(|p| p.service.as_str()).collect();
-    services.sort_unstable();
-    services.dedup();
-    let mut environments: Vec<&str> = Vec::new();
-    for problem in members {
-        if !environments.contains(&problem.environment.as_str()) {
-            environments.push(&problem.environment);
-        }
-    }
-    let services = match services.as_slice() {
-        [one] => (*one).to_string(),
-        many => format!("{} services", many.len()),
-    };
-    format!("{services} in {}", environments.join(", "))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 mod copy;
 pub mod doctor;
-mod failures;
+pub mod failures;
 pub mod history;
 pub mod inventory;
 pub mod ledger;

@@ -16,6 +16,7 @@ use super::dialogs::{HotfixDialog, RollbackDialog};
 use super::screens::audit::AuditScreen;
 use super::screens::branches::BranchesScreen;
 use super::screens::commits::CommitsScreen;
+use super::screens::doctor::DoctorScreen;
 use super::screens::environments::EnvironmentsScreen;
 use super::screens::images::ImagesScreen;
 use super::screens::promotions::{JobView, PromotionRow, PromotionsScreen};
@@ -49,6 +50,7 @@ pub struct App {
     pub promotions: PromotionsScreen,
     pub retention: RetentionScreen,
     pub audit: AuditScreen,
+    pub doctor: DoctorScreen,
 }
 
 impl App {
@@ -67,6 +69,7 @@ impl App {
             promotions: PromotionsScreen::default(),
             retention: RetentionScreen::default(),
             audit: AuditScreen::default(),
+            doctor: DoctorScreen::default(),
         }
     }
 
@@ -160,6 +163,7 @@ impl App {
             Action::ShowPromotions => self.switch(Screen::Promotions),
             Action::ShowRetention => self.switch(Screen::Retention),
             Action::ShowAudit => self.switch(Screen::Audit),
+            Action::ShowDoctor => self.switch(Screen::Doctor),
             Action::Filter => {
                 if self.screen != Screen::Help {
                     let text = self.ctx.filter(self.screen).to_string();
@@ -221,7 +225,7 @@ impl App {
             Screen::Commits => self.commits.update(action, ctx),
             Screen::Branches => self.branches.update(action, ctx),
             Screen::Retention => self.retention.update(action, ctx),
-            Screen::Audit | Screen::Help => Vec::new(),
+            Screen::Audit | Screen::Doctor | Screen::Help => Vec::new(),
         };
         self.settle(effects)
     }
@@ -295,6 +299,7 @@ impl App {
             Screen::Promotions => self.promotions.load(force),
             Screen::Retention => self.retention.load(force, &self.ctx),
             Screen::Audit => self.audit.load(force),
+            Screen::Doctor => self.doctor.load(force),
             Screen::Help => Vec::new(),
         }
     }
@@ -310,6 +315,7 @@ impl App {
             Screen::Promotions => self.promotions.rows(ctx).len(),
             Screen::Retention => self.retention.rows(ctx).len(),
             Screen::Audit => self.audit.rows(ctx).len(),
+            Screen::Doctor => self.doctor.rows(ctx).len(),
             Screen::Help => 0,
         }
     }
@@ -364,6 +370,19 @@ impl App {
 
     pub fn selected_request(&self) -> Option<&RequestRow> {
         self.promotions.selected_request(&self.ctx)
+    }
+
+    /// One line per registry that failed as a whole, for the registries the current
+    /// screen read: they stand in for the errors of the cells they left unread.
+    pub fn registry_lines(&self) -> Vec<String> {
+        let ctx = &self.ctx;
+        let problems = match self.screen {
+            Screen::Environments => self.environments.problems(),
+            Screen::Commits => self.commits.problems(),
+            Screen::Images => self.images.problems(ctx),
+            _ => return Vec::new(),
+        };
+        super::registries::lines(&problems, ctx)
     }
 
     /// Whether the current selection takes `action`: the footer offers only what applies

@@ -36,7 +36,9 @@ pub fn render_header(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             .iter()
             .enumerate()
             .map(|(i, s)| (format!("{}", i + 1), *s));
-        for (key, screen) in all.chain([("?".to_string(), Screen::Help)]) {
+        // The doctor is no tab: it shows up here only while it is open.
+        let doctor = (app.screen == Screen::Doctor).then(|| (doctor_key(app), Screen::Doctor));
+        for (key, screen) in all.chain([("?".to_string(), Screen::Help)]).chain(doctor) {
             let current = screen == app.screen;
             let style = if current {
                 theme.selection
@@ -65,6 +67,17 @@ pub fn render_header(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     }
     spans.extend(status);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The first global key that opens the doctor, as the header names it (`!`).
+fn doctor_key(app: &App) -> String {
+    app.ctx
+        .keymap
+        .global
+        .iter()
+        .find(|b| b.action == Action::ShowDoctor)
+        .and_then(|b| b.keys.first())
+        .map_or_else(|| ":".to_string(), ToString::to_string)
 }
 
 pub fn render_footer(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::deploy::DeployMethod;
 use crate::engine::{JobId, Plan, PromotionRequest};
 use crate::keys::{Action, Keymap, Screen};
+use crate::registry::failure::HostFailure;
 
 /// Data that arrives later, or not at all.
 #[derive(Debug, Clone, Default)]
@@ -162,6 +163,9 @@ pub struct Context {
     pub lists: BTreeMap<Screen, ListView>,
     pub filters: BTreeMap<Screen, String>,
     pub message: Option<(Level, String)>,
+    /// Environment -> how its registry failed as a whole, as the latest load that read it
+    /// found; an environment whose registry answered is not here.
+    pub registries: BTreeMap<String, HostFailure>,
     pub now: DateTime<Utc>,
     /// Rows the current list shows; set by the loop from the terminal size.
     pub page: usize,
@@ -192,6 +196,7 @@ impl Context {
             lists: BTreeMap::new(),
             filters: BTreeMap::new(),
             message: None,
+            registries: BTreeMap::new(),
             now,
             page: 20,
             // Engine job ids start at 1; the console's own ids live far above them.
@@ -242,6 +247,17 @@ impl Context {
     /// Whether `action` may be offered: read-only hides everything that writes.
     pub fn allowed(&self, action: Action) -> bool {
         !(self.readonly && action.mutates())
+    }
+
+    /// What a load learnt of the registries it read: the failure of each that failed as a
+    /// whole, `None` for each that answered.
+    pub fn learn_registries(&mut self, read: Vec<(String, Option<HostFailure>)>) {
+        for (env, failure) in read {
+            match failure {
+                Some(failure) => self.registries.insert(env, failure),
+                None => self.registries.remove(&env),
+            };
+        }
     }
 
     pub fn say(&mut self, level: Level, text: impl Into<String>) {

@@ -8,16 +8,18 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::app::App;
+use super::console::Msg;
 use super::screens::images::SigMark;
 use super::screens::promotions::RequestRow;
-use super::Msg;
 use crate::deploy::DeployReport;
 use crate::domain::Digest;
+use crate::engine::doctor::DoctorReport;
 use crate::engine::history::{CommitsView, CutOutcome, StatusReport};
 use crate::engine::inventory::EnvironmentImages;
 use crate::engine::ledger::AuditView;
 use crate::engine::{Engine, JobId, Plan, PromotionRequest};
 use crate::git::BranchInfo;
+use crate::registry::failure::HostFailure;
 use crate::retention::{RetentionOutcome, RetentionPlan};
 
 /// Side effects the event loop carries out; results come back as `DataEvent`s.
@@ -78,6 +80,8 @@ pub enum Effect {
         job: JobId,
         plan: RetentionPlan,
     },
+    /// `gantry doctor`'s checks; nothing is written anywhere.
+    RunDoctor,
     Quit,
 }
 
@@ -130,6 +134,10 @@ pub enum DataEvent {
         dry_run: bool,
         result: Result<DeployReport, String>,
     },
+    /// What a load learnt of each environment's registry it read: how it failed as a
+    /// whole, or `None` when it answered. Sent just before the load's own result.
+    Registries(Vec<(String, Option<HostFailure>)>),
+    Doctor(DoctorReport),
 }
 
 /// Starts each effect as a task whose result comes back on `tx`.
@@ -216,10 +224,11 @@ pub(super) fn perform(
             }
             Effect::LoadImages { service, env } => {
                 tokio::spawn(async move {
-                    let result = engine
-                        .images(&service, &env)
-                        .await
-                        .map_err(|e| e.to_string());
+                    let result = engine.images(&service, &env).await;
+                    let failure = result.as_ref().err().and_then(|e| e.host_failure());
+                    let read = vec![(env.clone(), failure)];
+                    let _ = tx.send(Msg::Data(DataEvent::Registries(read)));
+                    let result = result.map_err(|e| e.to_string());
                     let _ = tx.send(Msg::Data(DataEvent::Images {
                         service,
                         env,
@@ -230,12 +239,20 @@ pub(super) fn perform(
             Effect::LoadStatus => {
                 tokio::spawn(async move {
                     let report = engine.status_report().await;
+                    let failed = report.cells.iter().filter(|c| c.error.is_some());
+                    let read = registries_read(&engine, failed.map(|c| c.environment.as_str()));
+                    let _ = tx.send(Msg::Data(DataEvent::Registries(read)));
                     let _ = tx.send(Msg::Data(DataEvent::Status(Ok(report))));
                 });
             }
             Effect::LoadCommits => {
                 tokio::spawn(async move {
                     let result = engine.commits(None, 500).await.map_err(|e| e.to_string());
+                    if let Ok(view) = &result {
+                        let failed = view.errors.iter().map(|e| e.environment.as_str());
+                        let read = registries_read(&engine, failed);
+                        let _ = tx.send(Msg::Data(DataEvent::Registries(read)));
+                    }
                     let _ = tx.send(Msg::Data(DataEvent::Commits(result)));
                 });
             }
@@ -344,6 +361,12 @@ pub(super) fn perform(
                     let _ = tx.send(Msg::Data(DataEvent::CleanedUp { job, result }));
                 });
             }
+            Effect::RunDoctor => {
+                tokio::spawn(async move {
+                    let report = engine.doctor().await;
+                    let _ = tx.send(Msg::Data(DataEvent::Doctor(report)));
+                });
+            }
             Effect::StartHotfix { name } => {
                 tokio::spawn(async move {
                     let result = engine
@@ -355,4 +378,26 @@ pub(super) fn perform(
             }
         }
     }
+}
+
+/// What a load that read every environment's registry learnt of them: for each
+/// environment where something `failed`, how its registry failed as a whole (if it did);
+/// `None` for the others, which answered.
+fn registries_read<'a>(
+    engine: &Engine,
+    failed: impl Iterator<Item = &'a str>,
+) -> Vec<(String, Option<HostFailure>)> {
+    let failed: Vec<&str> = failed.collect();
+    engine
+        .config()
+        .environments
+        .iter()
+        .map(|env| {
+            let failure = failed
+                .contains(&env.name.as_str())
+                .then(|| engine.host_failure(&env.name))
+                .flatten();
+            (env.name.clone(), failure)
+        })
+        .collect()
 }

@@ -171,15 +171,26 @@ pub fn split_title(body: Rect, title_rows: u16) -> (Rect, Rect) {
 /// Rows about the selected row under a list, shown when the list's area has this many.
 pub const DETAIL_ROWS: u16 = 2;
 
-pub const DETAIL_MIN_AREA: u16 = 6;
+/// Rows a list keeps (its header and a few rows) before a detail is shown under it.
+const LIST_MIN_ROWS: u16 = 4;
+
+/// Whether a list's area `height` rows high has room for `detail` rows under the list.
+pub fn has_detail(height: u16, detail: u16) -> bool {
+    height >= detail + LIST_MIN_ROWS
+}
 
 /// A list's area and, below it, two rows about the selected row when there is room.
 pub fn split_detail(area: Rect) -> (Rect, Option<Rect>) {
-    if area.height < DETAIL_MIN_AREA {
+    split_detail_rows(area, DETAIL_ROWS)
+}
+
+/// A list's area and, below it, `rows` rows about the selected row when there is room.
+pub fn split_detail_rows(area: Rect, rows: u16) -> (Rect, Option<Rect>) {
+    if !has_detail(area.height, rows) {
         return (area, None);
     }
     let [list, detail] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(DETAIL_ROWS)]).areas(area);
+        Layout::vertical([Constraint::Min(1), Constraint::Length(rows)]).areas(area);
     (list, Some(detail))
 }
 

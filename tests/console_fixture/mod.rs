@@ -1,5 +1,6 @@
 //! A console fixture shared by the snapshot and key tests: a three-environment config
-//! and hand-made but realistic registry and git data, at a fixed `now`.
+//! and hand-made but realistic registry and git data (and the same with two registries
+//! down), `gantry doctor` reports, at a fixed `now`.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -10,8 +11,9 @@ use gantry::config::Config;
 use gantry::deploy::{Bump, DeployReport};
 use gantry::deploy::{DeployOutcome, DeployState, GitOpsResult};
 use gantry::domain::Digest;
+use gantry::engine::doctor::{Check, DoctorReport, Level};
 use gantry::engine::history::{
-    CommitRow, CommitsView, CutOutcome, Drift, ImageBadge, StatusReport,
+    CommitRow, CommitsView, CutOutcome, Drift, ImageBadge, ListingError, StatusReport,
 };
 use gantry::engine::inventory::{Behind, CommitRef, EnvironmentImages, ImageInfo, StatusCell};
 use gantry::engine::ledger::{AuditView, Verification};
@@ -20,6 +22,7 @@ use gantry::engine::{BlobAction, Plan, PromotionRequest, TagAction};
 use gantry::git::{BranchInfo, BranchKind, BranchPlan, CommitInfo};
 use gantry::keys::{Key, KeyChord};
 use gantry::ledger::{chain_hash, NewRecord, Record, RecordKind, Tamper, TamperKind};
+use gantry::registry::failure::{FailureKind, HostFailure};
 use gantry::retention::{
     DeletedImage, PlannedImage, PlannedSignature, RetentionOutcome, RetentionPlan, Rule,
 };
@@ -922,10 +925,271 @@ pub fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
 
 /// An app on `screen`'s number key with everything loaded.
 pub fn loaded_app(screen_key: char) -> App {
+    answered_app(screen_key, answer)
+}
+
+/// An app on `screen`'s number key, every load on the way answered by `answer`.
+fn answered_app(screen_key: char, answer: fn(&mut App, Vec<Effect>) -> Vec<Effect>) -> App {
     let mut app = app();
     let effects = app.start();
     answer(&mut app, effects);
     let effects = app.on_key(key(screen_key));
     answer(&mut app, effects);
     app
+}
+
+// ---- registries down -----------------------------------------------------------------
+
+pub const STAGE_REFUSED: &str = "registry.stage.example.com: cannot connect (error sending request for url (https://registry.stage.example.com/v2/): client error (Connect): tcp connect error: Connection refused (os error 111))";
+
+pub fn prod_refused(service: &str) -> String {
+    format!("registry.prod.example.com: not authorized for {service} (the registry refused the credentials of `ci` (password from $PROD_PASSWORD))")
+}
+
+/// The two registries that fail as a whole: stage's is down, prod's refuses the credentials.
+pub fn registries_down() -> Vec<(String, Option<HostFailure>)> {
+    vec![
+        ("dev".into(), None),
+        (
+            "stage".into(),
+            Some(HostFailure {
+                host: "registry.stage.example.com".into(),
+                kind: FailureKind::Refused,
+                summary: "connection refused".into(),
+                detail: STAGE_REFUSED.into(),
+            }),
+        ),
+        (
+            "prod".into(),
+            Some(HostFailure {
+                host: "registry.prod.example.com".into(),
+                kind: FailureKind::CredentialsRefused,
+                summary: "401: credentials refused".into(),
+                detail: prod_refused("web-frontend"),
+            }),
+        ),
+    ]
+}
+
+fn down_error(env: &str, service: &str) -> Option<String> {
+    match env {
+        "stage" => Some(STAGE_REFUSED.into()),
+        "prod" => Some(prod_refused(service)),
+        _ => None,
+    }
+}
+
+/// The matrix with stage's and prod's registries failing: only dev answers.
+pub fn status_registries_down() -> StatusReport {
+    let mut report = status();
+    report.drift.clear();
+    for cell in &mut report.cells {
+        if let Some(error) = down_error(&cell.environment, &cell.service) {
+            *cell = StatusCell {
+                error: Some(error),
+                ..self::cell(&cell.service, &cell.environment, None)
+            };
+        }
+    }
+    report
+}
+
+/// The history with stage's and prod's registries failing: only dev's badges are known.
+pub fn commits_registries_down() -> CommitsView {
+    let mut view = commits_view();
+    for row in &mut view.commits {
+        row.images.retain(|b| b.environment == "dev");
+    }
+    for service in ["payment-svc", "ledger-api", "web-frontend"] {
+        for env in ["stage", "prod"] {
+            view.errors.push(ListingError {
+                service: service.into(),
+                environment: env.into(),
+                error: down_error(env, service).unwrap_or_default(),
+            });
+        }
+    }
+    view
+}
+
+/// Answers every load effect as the registries of stage and prod fail, sending what the
+/// loads learnt of the registries before their data, as the console's effects do.
+pub fn answer_registries_down(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
+    let mut rest = Vec::new();
+    for effect in effects {
+        let (registries, event) = match effect {
+            Effect::LoadStatus => (
+                registries_down(),
+                DataEvent::Status(Ok(status_registries_down())),
+            ),
+            Effect::LoadCommits => (
+                registries_down(),
+                DataEvent::Commits(Ok(commits_registries_down())),
+            ),
+            Effect::LoadImages { service, env } => {
+                let read: Vec<_> = registries_down()
+                    .into_iter()
+                    .filter(|(e, _)| *e == env)
+                    .collect();
+                let result = match down_error(&env, &service) {
+                    Some(error) => Err(error),
+                    None => Ok(images(&service, &env)),
+                };
+                (
+                    read,
+                    DataEvent::Images {
+                        result,
+                        service,
+                        env,
+                    },
+                )
+            }
+            other => {
+                rest.extend(answer(app, vec![other]));
+                continue;
+            }
+        };
+        app.on_data(DataEvent::Registries(registries));
+        let more = app.on_data(event);
+        rest.extend(answer_registries_down(app, more));
+    }
+    rest
+}
+
+/// An app on `screen`'s number key with stage's and prod's registries failing.
+pub fn registries_down_app(screen_key: char) -> App {
+    answered_app(screen_key, answer_registries_down)
+}
+
+// ---- doctor ---------------------------------------------------------------------------
+
+fn check(level: Level, scope: &str, check: &'static str, message: &str, fix: &str) -> Check {
+    Check {
+        level,
+        scope: scope.into(),
+        check,
+        message: message.into(),
+        fix: (!fix.is_empty()).then(|| fix.to_string()),
+    }
+}
+
+/// What `gantry doctor` finds on the fixture's set-up when everything answers.
+pub fn doctor_all_ok() -> DoctorReport {
+    let mut checks = vec![check(
+        Level::Ok,
+        "config",
+        "file",
+        "/srv/gantry/gantry.toml: 3 environment(s), 3 service(s)",
+        "",
+    )];
+    for env in ["dev", "stage", "prod"] {
+        let host = format!("registry.{env}.example.com");
+        checks.push(check(
+            Level::Ok,
+            env,
+            "registry",
+            &format!("{host} answers over https"),
+            "",
+        ));
+        checks.push(check(
+            Level::Ok,
+            env,
+            "tls",
+            "certificate trusted (system roots)",
+            "",
+        ));
+        checks.push(check(
+            Level::Ok,
+            env,
+            "credentials",
+            "Docker config /home/ana/.docker/config.json: credential helper `docker-credential-pass` (credHelpers)",
+            "",
+        ));
+        checks.push(check(
+            Level::Ok,
+            env,
+            "access",
+            "reads payment-svc (42 tag(s)) as ci",
+            "",
+        ));
+    }
+    checks.extend([
+        check(Level::Ok, "git", "repository", "/srv/gantry", ""),
+        check(
+            Level::Ok,
+            "git",
+            "branch",
+            "develop at c4e1f0a \"Merge pull request #412: retry idempotent payment captures\"",
+            "",
+        ),
+        check(
+            Level::Ok,
+            "git",
+            "identity",
+            "ana@example.com (user.email)",
+            "",
+        ),
+        check(
+            Level::Ok,
+            "ledger",
+            "ref",
+            "refs/gantry/ledger: 6 record(s), the chain verifies",
+            "",
+        ),
+    ]);
+    DoctorReport::new(checks)
+}
+
+/// The same set-up with stage's credentials refused, prod's CA untrusted, stage's deploy
+/// hook missing and no ledger remote.
+pub fn doctor_with_errors() -> DoctorReport {
+    let mut checks = doctor_all_ok().checks;
+    checks.retain(|c| !(c.scope == "prod" && c.check != "registry"));
+    checks.retain(|c| !(c.scope == "stage" && c.check == "access"));
+    let stage_access = checks
+        .iter()
+        .position(|c| c.scope == "stage" && c.check == "credentials")
+        .map_or(checks.len(), |i| i + 1);
+    checks.insert(
+        stage_access,
+        check(
+            Level::Error,
+            "stage",
+            "access",
+            "registry.stage.example.com: 401: credentials refused reading payment-svc (config: user `ci`, password from $STAGE_PASSWORD)",
+            "check the password for `ci` ($STAGE_PASSWORD)",
+        ),
+    );
+    checks.insert(
+        stage_access + 1,
+        check(
+            Level::Error,
+            "stage",
+            "hook",
+            "`kubectl` (from `kubectl set image deploy/{service} app={image}`) is not on PATH",
+            "install kubectl where gantry runs, or give its full path",
+        ),
+    );
+    let prod = checks
+        .iter()
+        .position(|c| c.scope == "prod")
+        .map_or(checks.len(), |i| i + 1);
+    checks.insert(
+        prod,
+        check(
+            Level::Error,
+            "prod",
+            "tls",
+            "registry.prod.example.com: TLS: unknown CA (set ca_file)",
+            "set ca_file to the PEM of the CA that signed the registry's certificate",
+        ),
+    );
+    checks.push(check(
+        Level::Warning,
+        "ledger",
+        "remote",
+        "no remote: records stay in this clone and nobody else sees requests or approvals",
+        "add an `origin` remote to the repository, or name one in [ledger] remote",
+    ));
+    DoctorReport::new(checks)
 }

@@ -92,7 +92,8 @@ pub struct DoctorReport {
 }
 
 impl DoctorReport {
-    fn new(checks: Vec<Check>) -> DoctorReport {
+    /// The report of `checks`, counted.
+    pub fn new(checks: Vec<Check>) -> DoctorReport {
         let count = |level| checks.iter().filter(|c| c.level == level).count();
         let errors = count(Level::Error);
         DoctorReport {
@@ -100,6 +101,15 @@ impl DoctorReport {
             errors,
             warnings: count(Level::Warning),
             checks,
+        }
+    }
+
+    /// "all checks passed", "1 warning(s), no error", "4 error(s), 1 warning(s)".
+    pub fn summary(&self) -> String {
+        match (self.errors, self.warnings) {
+            (0, 0) => "all checks passed".to_string(),
+            (0, w) => format!("{w} warning(s), no error"),
+            (e, w) => format!("{e} error(s), {w} warning(s)"),
         }
     }
 }

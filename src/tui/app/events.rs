@@ -72,6 +72,8 @@ impl App {
                     dialog.on_cleaned(job, result);
                 }
             }
+            DataEvent::Registries(read) => self.ctx.learn_registries(read),
+            DataEvent::Doctor(report) => self.doctor.on_report(report),
             DataEvent::BranchCut(result) => match self.dialog.as_mut() {
                 Some(Dialog::Release(dialog)) => dialog.outcome = result.into(),
                 Some(Dialog::Hotfix(dialog)) => dialog.outcome = result.into(),

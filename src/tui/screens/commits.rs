@@ -8,6 +8,7 @@ use ratatui::Frame;
 
 use super::branches::BranchesScreen;
 use crate::domain::ImageSelector;
+use crate::engine::failures::Problem;
 use crate::engine::history::{CommitRow, CommitsView};
 use crate::keys::{Action, Screen};
 use crate::tui::context::{Ask, Context, Level, Loadable};
@@ -15,6 +16,7 @@ use crate::tui::dialogs::promotion::PromotionDialog;
 use crate::tui::dialogs::release::ReleaseDialog;
 use crate::tui::dialogs::Dialog;
 use crate::tui::effects::Effect;
+use crate::tui::registries;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{
     filter_span, placeholder, render_table, split_title, title_line, TableSpec,
@@ -39,6 +41,17 @@ impl CommitsScreen {
         ctx.filtered(Screen::Commits, &view.commits, |c| {
             format!("{} {} {}", c.commit.sha, c.commit.author, c.commit.subject)
         })
+    }
+
+    /// The service x environment listings the history could not read, with their errors.
+    pub fn problems(&self) -> Vec<Problem> {
+        let Loadable::Loaded(view) = &self.history else {
+            return Vec::new();
+        };
+        view.errors
+            .iter()
+            .map(|e| Problem::new(&e.service, &e.environment, e.error.clone()))
+            .collect()
     }
 
     pub fn update(&mut self, action: Action, ctx: &mut Context) -> Vec<Effect> {
@@ -128,6 +141,21 @@ impl CommitsScreen {
                     .collect()
             })
             .unwrap_or_default();
+        // The chosen service's environments whose registry failed: no badge can be known.
+        let unread: Vec<&str> = self
+            .history
+            .loaded()
+            .map(|view| {
+                view.errors
+                    .iter()
+                    .filter(|e| e.service == service)
+                    .filter(|e| {
+                        registries::failure_of(ctx, &e.environment, Some(&e.error)).is_some()
+                    })
+                    .map(|e| e.environment.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut header = vec!["COMMIT"];
         header.extend(ctx.environments.iter().map(|e| e.name.as_str()));
         header.push("SUBJECT");
@@ -165,6 +193,9 @@ impl CommitsScreen {
                         Some(b) if b.drift => Span::styled("⚠", theme.warn),
                         Some(b) if b.mutable_tag.is_some() => Span::styled("●", theme.ok),
                         Some(_) => Span::styled("○", theme.progress),
+                        None if unread.contains(&env.name.as_str()) => {
+                            Span::styled("✗", theme.muted)
+                        }
                         None => Span::styled("·", theme.muted),
                     };
                     cells.push(Cell::from(cell));

@@ -8,6 +8,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use crate::domain::ImageSelector;
+use crate::engine::failures::Problem;
 use crate::engine::history::StatusReport;
 use crate::engine::PromotionRequest;
 use crate::keys::{Action, Screen};
@@ -15,6 +16,7 @@ use crate::tui::context::{Ask, Context, EnvInfo, Level, Loadable};
 use crate::tui::dialogs::deploy::DeployDialog;
 use crate::tui::dialogs::promotion::PromotionDialog;
 use crate::tui::effects::Effect;
+use crate::tui::registries;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{
     placeholder, render_table, split_detail, split_title, title_line, TableSpec,
@@ -38,6 +40,21 @@ impl EnvironmentsScreen {
             .iter()
             .filter(|s| ctx.matches(Screen::Environments, s))
             .map(String::as_str)
+            .collect()
+    }
+
+    /// The cells the matrix could not read, with their errors.
+    pub fn problems(&self) -> Vec<Problem> {
+        let Some(report) = self.status.loaded() else {
+            return Vec::new();
+        };
+        report
+            .cells
+            .iter()
+            .filter_map(|c| {
+                let error = c.error.as_ref()?;
+                Some(Problem::new(&c.service, &c.environment, error.clone()))
+            })
             .collect()
     }
 
@@ -216,7 +233,14 @@ impl EnvironmentsScreen {
                         .find(|c| c.service == service && c.environment == env.name);
                     let (text, style) = match cell {
                         None => ("-".to_string(), theme.muted),
-                        Some(c) if c.error.is_some() => ("error".to_string(), theme.error),
+                        // Its registry's line at the foot says what failed; the detail
+                        // has this cell's error in full.
+                        Some(c) if c.error.is_some() => {
+                            match registries::failure_of(ctx, &env.name, c.error.as_deref()) {
+                                Some(failure) => (registries::mark(failure), theme.muted),
+                                None => ("error".to_string(), theme.error),
+                            }
+                        }
                         Some(c) => {
                             let mut text = match (c.tags.first(), &c.digest) {
                                 (Some(tag), _) => tag.clone(),

@@ -9,6 +9,7 @@ use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
 use crate::domain::{human_bytes, Digest, ImageSelector};
+use crate::engine::failures::Problem;
 use crate::engine::inventory::{EnvironmentImages, ImageInfo};
 use crate::keys::{Action, Screen};
 use crate::tui::context::{Context, Level, Loadable};
@@ -67,6 +68,17 @@ impl ImagesScreen {
         ctx.filtered(Screen::Images, &listing.images, |i| {
             format!("{} {} {}", i.tag, i.digest, i.also_tagged.join(" "))
         })
+    }
+
+    /// The chosen listing, when it could not be read, with its error.
+    pub fn problems(&self, ctx: &Context) -> Vec<Problem> {
+        let (Some(service), Some(env)) = (ctx.service(), ctx.environment()) else {
+            return Vec::new();
+        };
+        match self.listings.get(&(service.to_string(), env.name.clone())) {
+            Some(Loadable::Failed(error)) => vec![Problem::new(service, &env.name, error.clone())],
+            _ => Vec::new(),
+        }
     }
 
     pub fn update(&mut self, action: Action, ctx: &mut Context) -> Vec<Effect> {

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod branches;
 pub mod commits;
+pub mod doctor;
 pub mod environments;
 pub mod help;
 pub mod images;

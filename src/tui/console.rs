@@ -1,0 +1,194 @@
+//! The console without its terminal: the app, the engine it drives, and the messages that
+//! reach it (keys, mouse, engine reports, loaded data, ticks). `tui::run` feeds it the
+//! terminal's events and draws `app` after each batch; tests drive it the same way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{Event, MouseEventKind};
+use ratatui::layout::Rect;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::app::App;
+use super::effects::{perform, DataEvent, Effect};
+use super::{input, ui};
+use crate::config::Config;
+use crate::engine::{Engine, EngineError, EngineEvent, JobId, Plan};
+use crate::keys::{Action, KeyChord};
+
+/// What reaches the console, in the order it arrived.
+// Messages are moved once through the channel; their size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Msg {
+    Term(Event),
+    Engine(EngineEvent),
+    Data(DataEvent),
+    /// A promotion's task ended (with its plan, when it got that far).
+    JobDone {
+        job: JobId,
+        plan: Option<Box<Plan>>,
+    },
+    /// A second passed.
+    Tick,
+}
+
+pub struct Console {
+    pub app: App,
+    engine: Arc<Engine>,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    jobs: HashMap<JobId, JoinHandle<()>>,
+    /// The terminal's size: what the lists page by and mouse clicks land in.
+    area: Rect,
+    /// `[ui] refresh_secs`; 0: never reloads by itself.
+    refresh_secs: u64,
+    since_refresh: u64,
+}
+
+impl Console {
+    /// The console on `config` in a terminal of `area`, the engine's reports coming in;
+    /// nothing is loaded before `start`. Must be called on a tokio runtime.
+    pub fn open(
+        config: Config,
+        readonly: bool,
+        now: DateTime<Utc>,
+        area: Rect,
+    ) -> Result<Console, EngineError> {
+        let app = App::new(&config, readonly, now);
+        let refresh_secs = config.ui.refresh_secs;
+        let (engine_tx, mut engine_rx) = mpsc::unbounded_channel();
+        let mut engine = Engine::new(config)?;
+        engine.subscribe(engine_tx);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine_fwd = tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = engine_rx.recv().await {
+                if engine_fwd.send(Msg::Engine(event)).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Console {
+            app,
+            engine: Arc::new(engine),
+            tx,
+            rx,
+            jobs: HashMap::new(),
+            area,
+            refresh_secs,
+            since_refresh: 0,
+        })
+    }
+
+    /// Where the terminal's events and ticks go.
+    pub fn sender(&self) -> mpsc::UnboundedSender<Msg> {
+        self.tx.clone()
+    }
+
+    /// Loads what the first screen shows.
+    pub fn start(&mut self) {
+        self.fit_page();
+        let effects = self.app.start();
+        self.perform(effects);
+    }
+
+    /// A key, as if it came from the terminal.
+    pub fn press(&mut self, chord: KeyChord) {
+        let effects = self.app.on_key(chord);
+        self.perform(effects);
+        self.fit_page();
+    }
+
+    /// Waits for the next message, takes every other one pending, and carries out what
+    /// they ask. False once the user quit, or when nothing can arrive any more.
+    pub async fn handle_next(&mut self) -> bool {
+        let Some(first) = self.rx.recv().await else {
+            return false;
+        };
+        let mut pending = vec![first];
+        while let Ok(more) = self.rx.try_recv() {
+            pending.push(more);
+        }
+        for msg in pending {
+            let effects = self.on_msg(msg);
+            self.perform(effects);
+        }
+        self.fit_page();
+        !self.app.quit
+    }
+
+    /// The console is closing: promotions still running are stopped, and notifications
+    /// still being sent get at most `engine::notify::FLUSH_AT_EXIT`, as after a headless
+    /// command. How many were abandoned.
+    pub async fn close(self) -> usize {
+        for (_, job) in self.jobs {
+            job.abort();
+        }
+        self.engine.flush_notifications().await
+    }
+
+    fn on_msg(&mut self, msg: Msg) -> Vec<Effect> {
+        let app = &mut self.app;
+        match msg {
+            Msg::Term(Event::Key(key)) => match input::chord(&key) {
+                Some(chord) => app.on_key(chord),
+                None => Vec::new(),
+            },
+            Msg::Term(Event::Mouse(mouse)) => match mouse.kind {
+                MouseEventKind::ScrollDown => app.on_action(Action::Down),
+                MouseEventKind::ScrollUp => app.on_action(Action::Up),
+                MouseEventKind::Down(_) => {
+                    let body = ui::areas_of(app, self.area).body;
+                    let top = body.y + ui::list_top(app.screen);
+                    if mouse.row >= top && mouse.row < body.y + body.height {
+                        let offset = app.ctx.list(app.screen).offset;
+                        app.click_row(offset + (mouse.row - top) as usize);
+                    }
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            },
+            Msg::Term(Event::Resize(width, height)) => {
+                self.area = Rect::new(0, 0, width, height);
+                Vec::new()
+            }
+            Msg::Term(_) => Vec::new(),
+            Msg::Engine(event) => app.on_engine(event),
+            Msg::Data(data) => app.on_data(data),
+            Msg::JobDone { job, plan } => {
+                self.jobs.remove(&job);
+                if let Some(plan) = plan {
+                    app.on_plan_for_job(job, *plan);
+                }
+                Vec::new()
+            }
+            Msg::Tick => {
+                app.on_tick(Utc::now());
+                self.since_refresh += 1;
+                if self.refresh_secs > 0 && self.since_refresh >= self.refresh_secs {
+                    self.since_refresh = 0;
+                    app.on_action(Action::Refresh)
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    fn perform(&mut self, effects: Vec<Effect>) {
+        perform(
+            effects,
+            &self.engine,
+            &self.tx,
+            &mut self.jobs,
+            &mut self.app,
+        );
+    }
+
+    /// Sizes the current list's page to what the terminal shows of it.
+    fn fit_page(&mut self) {
+        self.app.ctx.page = ui::page_of(&self.app, self.area);
+    }
+}
