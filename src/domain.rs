@@ -6,7 +6,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+pub mod repo_location;
 pub mod suggest;
+
+pub use repo_location::RepoLocation;
 
 /// A content digest `sha256:<64 hex>`; other algorithms are refused on purpose,
 /// because every registry we promote between speaks sha256 and a digest we cannot

@@ -13,6 +13,7 @@ mod cache;
 mod chain;
 mod containing;
 mod error;
+pub mod fleet;
 mod graph;
 mod inflate;
 mod lookup;

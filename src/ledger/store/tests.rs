@@ -185,23 +185,3 @@ fn a_remote_cut_back_is_reported_and_never_built_on() {
     ));
     assert_eq!(bare.refname_to_id("refs/gantry/ledger").unwrap(), parent);
 }
-
-#[test]
-fn local_remotes_are_told_from_network_ones() {
-    let base = Path::new("/work/app");
-    assert_eq!(
-        local_path(base, "/srv/git/app.git"),
-        Some(PathBuf::from("/srv/git/app.git"))
-    );
-    assert_eq!(
-        local_path(base, "file:///srv/app.git"),
-        Some(PathBuf::from("/srv/app.git"))
-    );
-    assert_eq!(
-        local_path(base, "../app.git"),
-        Some(PathBuf::from("/work/app/../app.git"))
-    );
-    assert_eq!(local_path(base, "git@github.com:org/app.git"), None);
-    assert_eq!(local_path(base, "https://github.com/org/app.git"), None);
-    assert_eq!(local_path(base, "ssh://git@host/app.git"), None);
-}
