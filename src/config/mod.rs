@@ -11,6 +11,9 @@ use toml::Spanned;
 use crate::domain::is_valid_tag;
 
 pub mod notify;
+mod service_git;
+
+pub use service_git::{BranchOverrides, ServiceGit};
 
 /// A configuration that passed validation: every `from` names an environment,
 /// there is no cycle, every registry and repository parses.
@@ -93,6 +96,8 @@ pub struct GitSettings {
     pub first_parent: bool,
     /// Where `--push` sends new branches.
     pub remote: String,
+    /// Service repositories fetched at once (those named by URL, kept as mirrors).
+    pub fetch_concurrency: usize,
 }
 
 impl Default for GitSettings {
@@ -106,6 +111,7 @@ impl Default for GitSettings {
             release_template: "release/v{version}-sha-{short}".into(),
             first_parent: true,
             remote: "origin".into(),
+            fetch_concurrency: 8,
         }
     }
 }
@@ -124,6 +130,9 @@ pub struct LedgerSettings {
     pub remote: Option<String>,
     /// Pushes tried when another writer wins the race, each after fetching and re-chaining.
     pub attempts: u32,
+    /// The repository holding the ledger (a path, relative to the configuration file, or
+    /// a URL); `None`: `[git] path`.
+    pub repository: Option<String>,
 }
 
 impl Default for LedgerSettings {
@@ -133,6 +142,7 @@ impl Default for LedgerSettings {
             reference: "refs/gantry/ledger".into(),
             remote: None,
             attempts: 5,
+            repository: None,
         }
     }
 }
@@ -159,6 +169,15 @@ impl LedgerSettings {
         }
         if self.attempts == 0 {
             return Err("ledger.attempts must be at least 1".into());
+        }
+        if self
+            .repository
+            .as_deref()
+            .is_some_and(|r| r.trim().is_empty())
+        {
+            return Err(
+                "ledger.repository is empty: say a path or URL, or leave it out to keep the ledger in [git] path".into(),
+            );
         }
         Ok(())
     }
@@ -194,6 +213,12 @@ impl GitSettings {
                     }
                 ));
             }
+        }
+        if !(1..=64).contains(&self.fetch_concurrency) {
+            return Err(format!(
+                "git.fetch_concurrency {} must be between 1 and 64",
+                self.fetch_concurrency
+            ));
         }
         let template = &self.release_template;
         if !template.starts_with(&self.release_prefix) {
@@ -388,6 +413,10 @@ impl Environment {
 pub struct Service {
     pub name: String,
     pub repository: String,
+    /// Its own git repository (`git`); `None`: `[git] path`.
+    pub git: Option<crate::domain::RepoLocation>,
+    /// Branch names of its own, over `[git]`'s.
+    pub branches: BranchOverrides,
 }
 
 impl Config {
@@ -583,6 +612,16 @@ struct RawService {
     name: Spanned<String>,
     #[serde(default)]
     repository: Option<Spanned<String>>,
+    #[serde(default)]
+    git: Option<Spanned<String>>,
+    #[serde(default)]
+    develop: Option<Spanned<String>>,
+    #[serde(default)]
+    main: Option<Spanned<String>>,
+    #[serde(default)]
+    release_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    hotfix_prefix: Option<Spanned<String>>,
 }
 
 struct Validator<'a> {
@@ -787,9 +826,21 @@ impl Validator<'_> {
                     name.clone()
                 }
             };
+            let own_git = service_git::RawServiceGit {
+                git: svc.git.clone(),
+                develop: svc.develop.clone(),
+                main: svc.main.clone(),
+                release_prefix: svc.release_prefix.clone(),
+                hotfix_prefix: svc.hotfix_prefix.clone(),
+            };
+            let (git_location, branches) = own_git
+                .validate(&git, self.path.parent())
+                .map_err(|(span, why)| self.error(span, format!("service `{name}`: {why}")))?;
             services.push(Service {
                 name: name.clone(),
                 repository,
+                git: git_location,
+                branches,
             });
         }
 
@@ -814,9 +865,14 @@ impl Validator<'_> {
         }
 
         let (ui, _) = split_spanned(raw.ui);
-        let (ledger, ledger_span) = split_spanned(raw.ledger);
+        let (mut ledger, ledger_span) = split_spanned(raw.ledger);
         if let Err(why) = ledger.check() {
             return Err(self.error(ledger_span, why));
+        }
+        if let Some(value) = &ledger.repository {
+            // Relative to the file that says it, as [git] path is.
+            let location = crate::domain::RepoLocation::parse(value, self.path.parent());
+            ledger.repository = Some(location.url());
         }
         let keymap = self.keymap(&raw.keys)?;
         let environment_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
