@@ -199,6 +199,18 @@ pub mod media {
     }
 }
 
+/// A span of seconds in its largest unit, as lists show ages: `45s`, `5m`, `3h`, `2d`;
+/// `future` for a negative one (a clock behind another).
+pub fn human_age(secs: i64) -> String {
+    match secs {
+        s if s < 0 => "future".into(),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
 /// Human-readable byte counts in the units registries and docker print.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];

@@ -44,6 +44,16 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// Invalid input: exit 2.
+    pub fn input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::INPUT,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Self {
         Failure {
@@ -155,11 +165,24 @@ async fn run_command(engine: &mut Engine, command: Command) -> Result<i32, Failu
         }
         Command::Status { json } => git_commands::status(engine, json).await,
         Command::Commits {
+            service,
             branch,
             limit,
             json,
-        } => git_commands::commits(engine, branch.as_deref(), limit as usize, json).await,
-        Command::Branches { json } => git_commands::branches(engine, json).await,
+        } => {
+            git_commands::commits(
+                engine,
+                service.as_deref(),
+                branch.as_deref(),
+                limit as usize,
+                json,
+            )
+            .await
+        }
+        Command::Branches { service, json } => {
+            git_commands::branches(engine, service.as_deref(), json).await
+        }
+        Command::Fetch { service, json } => git_commands::fetch(engine, &service, json).await,
         Command::Diff {
             service,
             from,

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod lock;
 mod notify;
 pub mod plan;
+pub mod repos;
 pub mod rollback;
 
 use std::collections::HashMap;
@@ -229,6 +230,8 @@ pub struct Engine {
     pub(crate) signing_key_cache: tokio::sync::OnceCell<Arc<crate::signing::SigningKey>>,
     /// Notifications being delivered in the background (see `notify`).
     outbox: crate::webhook::Outbox,
+    /// Service repositories fetched by this process (see `repos`).
+    fetching: repos::Fetching,
 }
 
 impl Engine {
@@ -256,6 +259,7 @@ impl Engine {
             events: None,
             signing_key_cache: tokio::sync::OnceCell::new(),
             outbox: Default::default(),
+            fetching: Default::default(),
         })
     }
 

@@ -225,6 +225,11 @@ pub fn commits_view() -> CommitsView {
         })
         .collect();
     CommitsView {
+        services: ["payment-svc", "ledger-api", "web-frontend"]
+            .map(String::from)
+            .to_vec(),
+        repository: "/srv/app".into(),
+        fetched_at: None,
         branch: "develop".into(),
         reference: "refs/heads/develop".into(),
         commits,
@@ -392,6 +397,7 @@ pub fn status() -> StatusReport {
         }],
         git_unavailable: None,
         notes: Vec::new(),
+        repositories: Vec::new(),
     }
 }
 

@@ -30,9 +30,11 @@ pub(super) struct Waiting {
 
 impl Waiting {
     /// Queues the jobs whose URL is neither waiting nor running, at the back, or at the
-    /// front in their own order when `urgent`. Returns how many were queued.
+    /// front in their own order when `urgent` (with those already waiting among them).
+    /// Returns how many were queued.
     pub(super) fn push(&mut self, jobs: Vec<FetchJob>, urgent: bool) -> usize {
         let mut fresh: Vec<FetchJob> = Vec::new();
+        let urls: Vec<String> = jobs.iter().map(|j| j.url.clone()).collect();
         for job in jobs {
             let known = self.running.contains(&job.url)
                 || self.jobs.iter().any(|j| j.url == job.url)
@@ -42,12 +44,9 @@ impl Waiting {
             }
         }
         let count = fresh.len();
+        self.jobs.extend(fresh);
         if urgent {
-            for job in fresh.into_iter().rev() {
-                self.jobs.push_front(job);
-            }
-        } else {
-            self.jobs.extend(fresh);
+            self.prefer(&urls);
         }
         count
     }

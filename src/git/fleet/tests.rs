@@ -265,8 +265,8 @@ fn the_queue_runs_what_is_shown_first_and_never_the_same_url_twice() {
     assert_eq!(running.url, "c");
     // Running or waiting: not queued again (ctrl-r on a fetch under way changes nothing).
     assert_eq!(waiting.push(vec![job("c"), job("b"), job("d")], false), 1);
-    assert_eq!(waiting.push(vec![job("e"), job("f")], true), 2);
-    assert_eq!(waiting.urls(), ["e", "f", "b", "a", "d"]);
+    assert_eq!(waiting.push(vec![job("e"), job("a"), job("f")], true), 2);
+    assert_eq!(waiting.urls(), ["e", "a", "f", "b", "d"]);
     waiting.finish("c");
     assert_eq!(waiting.push(vec![job("c")], false), 1);
 }

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{App, DataEvent, Dialog, Effect, Level};
+use crate::engine::history::status::apply_join;
 use crate::engine::{EngineEvent, JobId, Plan};
+use crate::git::fleet::FetchReport;
 use crate::keys::Screen;
 use crate::tui::context::{Change, Loadable};
 
@@ -33,7 +35,7 @@ impl App {
                 mark,
             } => self.images.on_signature(service, env, digest, mark),
             DataEvent::Status(result) => self.environments.status = result.into(),
-            DataEvent::Commits(result) => self.commits.history = result.into(),
+            DataEvent::Commits(result) => self.commits.on_history(result),
             DataEvent::Branches(result) => self.branches.listing = result.into(),
             DataEvent::Planned { request, result } => {
                 if let Some(Dialog::Promotion(dialog)) = self.dialog.as_mut() {
@@ -73,6 +75,20 @@ impl App {
                 }
             }
             DataEvent::Registries(read) => self.ctx.learn_registries(read),
+            DataEvent::Fetched(report) => effects = self.on_fetched(&report),
+            DataEvent::Joined(join) => {
+                if let Loadable::Loaded(status) = &mut self.environments.status {
+                    apply_join(&mut status.cells, &join);
+                    match status
+                        .repositories
+                        .iter_mut()
+                        .find(|r| r.location == join.repository.location)
+                    {
+                        Some(known) => *known = join.repository,
+                        None => status.repositories.push(join.repository),
+                    }
+                }
+            }
             DataEvent::Doctor(report) => self.doctor.on_report(report),
             DataEvent::BranchCut(result) => match self.dialog.as_mut() {
                 Some(Dialog::Release(dialog)) => dialog.outcome = result.into(),
@@ -81,6 +97,37 @@ impl App {
             },
         }
         self.clamp_current();
+        effects
+    }
+
+    /// A background fetch ended: the matrix joins that repository again, and the git
+    /// screens showing it reload.
+    fn on_fetched(&mut self, report: &FetchReport) -> Vec<Effect> {
+        let Some(entry) = self.ctx.repos.on_fetched(report) else {
+            return Vec::new();
+        };
+        if report.result.is_err() {
+            return Vec::new();
+        }
+        let services = entry.services.clone();
+        let mut effects = Vec::new();
+        if self.environments.status.loaded().is_some() {
+            effects.push(Effect::JoinStatus {
+                url: report.url.clone(),
+            });
+        }
+        let shown = self
+            .ctx
+            .git_service()
+            .is_some_and(|s| services.iter().any(|x| x == s));
+        if shown {
+            if !matches!(self.commits.history, Loadable::Idle) {
+                effects.extend(self.commits.load(true, &self.ctx));
+            }
+            if !matches!(self.branches.listing, Loadable::Idle) {
+                effects.extend(self.branches.load(true, &self.ctx));
+            }
+        }
         effects
     }
 
