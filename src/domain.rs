@@ -6,6 +6,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+pub mod duration;
+pub mod pattern;
 pub mod suggest;
 
 /// A content digest `sha256:<64 hex>`; other algorithms are refused on purpose,

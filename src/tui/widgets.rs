@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::context::{Context, ListView, Loadable};
 use super::theme::Theme;
-use crate::keys::Screen;
+use crate::config::keys::Screen;
 
 /// A screen's title line: `parts` after a space.
 pub fn title_line(theme: &Theme, parts: Vec<Span<'static>>) -> Paragraph<'static> {

@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 use ratatui::Frame;
 
+use crate::config::keys::Screen;
 use crate::engine::ledger::AuditView;
-use crate::keys::Screen;
 use crate::ledger::{Record, RecordKind};
 use crate::tui::context::{Context, Loadable};
 use crate::tui::effects::Effect;

@@ -7,10 +7,10 @@ use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
 use super::branches::BranchesScreen;
+use crate::config::keys::{Action, Screen};
 use crate::domain::ImageSelector;
 use crate::engine::failures::Problem;
 use crate::engine::history::{CommitRow, CommitsView};
-use crate::keys::{Action, Screen};
 use crate::tui::context::{Ask, Context, Level, Loadable};
 use crate::tui::dialogs::promotion::PromotionDialog;
 use crate::tui::dialogs::release::ReleaseDialog;

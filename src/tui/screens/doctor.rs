@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
+use crate::config::keys::Screen;
 use crate::engine::doctor::{Check, DoctorReport, Level};
-use crate::keys::Screen;
 use crate::tui::context::{Context, Loadable};
 use crate::tui::effects::Effect;
 use crate::tui::theme::Theme;

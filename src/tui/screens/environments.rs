@@ -7,11 +7,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
+use crate::config::keys::{Action, Screen};
 use crate::domain::ImageSelector;
 use crate::engine::failures::Problem;
 use crate::engine::history::StatusReport;
 use crate::engine::PromotionRequest;
-use crate::keys::{Action, Screen};
 use crate::tui::context::{Ask, Context, EnvInfo, Level, Loadable};
 use crate::tui::dialogs::deploy::DeployDialog;
 use crate::tui::dialogs::promotion::PromotionDialog;

@@ -8,10 +8,10 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
+use crate::config::keys::{Action, Screen};
 use crate::domain::{human_bytes, Digest, ImageSelector};
 use crate::engine::failures::Problem;
 use crate::engine::inventory::{EnvironmentImages, ImageInfo};
-use crate::keys::{Action, Screen};
 use crate::tui::context::{Context, Level, Loadable};
 use crate::tui::dialogs::promotion::PromotionDialog;
 use crate::tui::effects::Effect;

@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use super::images::Place;
-use crate::keys::{Action, Screen};
+use crate::config::keys::{Action, Screen};
 use crate::retention::{PlannedImage, PlannedSignature, RetentionPlan};
 use crate::tui::context::{Ask, Context, Level, Loadable};
 use crate::tui::dialogs::cleanup::CleanUpDialog;
