@@ -1,4 +1,5 @@
-//! Plain types shared by every layer: digests, image selectors, media types.
+//! Plain types shared by every layer: digests, image selectors, media types, durations,
+//! wildcard patterns.
 
 use std::fmt;
 use std::str::FromStr;
