@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use super::inventory::StatusCell;
-use super::{lock, Engine, EngineError, EngineEvent, EventKind, JobId, Progress, Step};
+use super::{Engine, EngineError, EngineEvent, EventKind, JobId, Progress, Step};
 use crate::config::deploy::DeployMethod;
 use crate::config::{Environment, Service};
 use crate::deploy::{
@@ -95,28 +95,15 @@ impl Engine {
             },
         );
         let result = self.deploy_job(job, service, env, target, dry_run).await;
-        match &result {
-            Ok(report) if report.outcome.failed() => self.emit(
-                job,
-                EventKind::Failed {
-                    reason: report.outcome.reason.clone().unwrap_or_default(),
-                    exit_code: report.outcome.exit_code.unwrap_or(1),
-                },
-            ),
-            Ok(report) => self.emit(
-                job,
-                EventKind::Finished {
-                    summary: report.outcome.summary(),
-                },
-            ),
-            Err(e) => self.emit(
-                job,
-                EventKind::Failed {
-                    reason: e.to_string(),
-                    exit_code: e.exit_code(),
-                },
-            ),
-        }
+        let end = match &result {
+            Ok(report) if report.outcome.failed() => Err((
+                report.outcome.reason.clone().unwrap_or_default(),
+                report.outcome.exit_code.unwrap_or(1),
+            )),
+            Ok(report) => Ok(report.outcome.summary()),
+            Err(e) => Err((e.to_string(), e.exit_code())),
+        };
+        self.finish(job, end);
         result
     }
 
@@ -141,16 +128,10 @@ impl Engine {
         let _lock = if dry_run {
             None
         } else {
-            Some(lock::acquire(
-                &self.state_dir,
-                &env.image_name(&service),
-                &format!(
-                    "pid {}, deploy of {}:{} in {}",
-                    std::process::id(),
-                    service.name,
-                    tag,
-                    env.name
-                ),
+            Some(self.lock_repository(
+                &env,
+                &service,
+                format_args!("deploy of {}:{} in {}", service.name, tag, env.name),
             )?)
         };
         self.emit(

@@ -244,6 +244,32 @@ impl Engine {
         }
     }
 
+    /// Locks `service`'s repository in `env` against other gantry processes; `doing`
+    /// completes the holder line they show (`pid N, <doing>`).
+    pub(crate) fn lock_repository(
+        &self,
+        env: &Environment,
+        service: &crate::config::Service,
+        doing: std::fmt::Arguments<'_>,
+    ) -> Result<lock::PromotionLock, lock::LockError> {
+        lock::acquire(
+            &self.state_dir,
+            &env.image_name(service),
+            &format!("pid {}, {doing}", std::process::id()),
+        )
+    }
+
+    /// Ends `job`: `Finished` with its summary, or `Failed` with the reason and exit code.
+    pub(crate) fn finish(&self, job: JobId, end: Result<String, (String, i32)>) {
+        self.emit(
+            job,
+            match end {
+                Ok(summary) => EventKind::Finished { summary },
+                Err((reason, exit_code)) => EventKind::Failed { reason, exit_code },
+            },
+        );
+    }
+
     /// The environment a promotion into `to` comes from: `from` if given, else the
     /// target's configured `from`.
     pub fn source_environment<'a>(

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use super::*;
+use super::{
+    copy, plan, Counters, Engine, EngineError, EngineEvent, EventKind, JobId, Plan, Progress,
+    PromotionOutcome, PromotionRequest, Step, PROGRESS_INTERVAL,
+};
+use crate::config::Environment;
 
 impl Engine {
     /// Validates a request without touching the network: known service and environments.
@@ -140,28 +144,17 @@ impl Engine {
                 if changed {
                     self.emit(job, EventKind::Progress(now));
                 }
-                self.emit(
+                let summary = outcome.plan.summary(outcome.executed);
+                self.finish(
                     job,
-                    EventKind::Finished {
-                        summary: match &outcome.deploy {
-                            // The promotion stands either way; its deploy's result is news.
-                            Some(deploy) => format!(
-                                "{}; {}",
-                                outcome.plan.summary(outcome.executed),
-                                deploy.summary()
-                            ),
-                            None => outcome.plan.summary(outcome.executed),
-                        },
-                    },
+                    Ok(match &outcome.deploy {
+                        // The promotion stands either way; its deploy's result is news.
+                        Some(deploy) => format!("{summary}; {}", deploy.summary()),
+                        None => summary,
+                    }),
                 );
             }
-            Err(e) => self.emit(
-                job,
-                EventKind::Failed {
-                    reason: e.to_string(),
-                    exit_code: e.exit_code(),
-                },
-            ),
+            Err(e) => self.finish(job, Err((e.to_string(), e.exit_code()))),
         }
         result
     }
@@ -188,12 +181,11 @@ impl Engine {
         let _lock = if dry_run {
             None
         } else {
-            Some(lock::acquire(
-                &self.state_dir,
-                &target_env.image_name(service),
-                &format!(
-                    "pid {}, {}:{} from {}, since {}",
-                    std::process::id(),
+            Some(self.lock_repository(
+                target_env,
+                service,
+                format_args!(
+                    "{}:{} from {}, since {}",
                     service.name,
                     resolved.tag,
                     source_env.name,

@@ -17,7 +17,10 @@ use crate::ledger::{LedgerError, RecordKind};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::retention::listing::{describe, read_listing, ImageFacts, Listing, CONCURRENCY};
 use crate::retention::places::{self, GitFacts};
-use crate::retention::*;
+use crate::retention::{
+    plan, Decision, Image, PlanResult, PlannedImage, PlannedSignature, Protection, RetentionError,
+    RetentionPlan, Rule, Target,
+};
 
 impl From<EngineError> for RetentionError {
     fn from(e: EngineError) -> Self {

@@ -109,29 +109,20 @@ fn raised_times(
     head: &str,
     deepest: usize,
 ) -> Result<Vec<i64>, RetentionError> {
-    let git_error = |e: git2::Error| {
-        RetentionError::Git(GitError::Git {
-            context: format!("reading commit times on {}", settings.develop),
-            message: e.message().to_string(),
-        })
-    };
-    let repo = git2::Repository::open_ext(
-        &settings.path,
-        git2::RepositoryOpenFlags::NO_SEARCH,
-        std::iter::empty::<&std::ffi::OsStr>(),
-    )
-    .map_err(git_error)?;
-    let mut walk = repo.revwalk().map_err(git_error)?;
+    let context = format!("reading commit times on {}", settings.develop);
+    let git_error = git_error(&context);
+    let repo = open_repository(settings).map_err(&git_error)?;
+    let mut walk = repo.revwalk().map_err(&git_error)?;
     if settings.first_parent {
-        walk.simplify_first_parent().map_err(git_error)?;
+        walk.simplify_first_parent().map_err(&git_error)?;
     }
-    walk.push(git2::Oid::from_str(head).map_err(git_error)?)
-        .map_err(git_error)?;
+    walk.push(git2::Oid::from_str(head).map_err(&git_error)?)
+        .map_err(&git_error)?;
     let mut times = Vec::with_capacity(deepest + 1);
     for oid in walk.take(deepest + 1) {
         let commit = repo
-            .find_commit(oid.map_err(git_error)?)
-            .map_err(git_error)?;
+            .find_commit(oid.map_err(&git_error)?)
+            .map_err(&git_error)?;
         times.push(commit.time().seconds());
     }
     let mut floor = i64::MIN;
@@ -145,21 +136,11 @@ fn raised_times(
 /// Heads of release and hotfix branches, local and remote-tracking (a CI clone has only
 /// the latter); a branch present both ways is named once, by its local head.
 fn branch_heads(settings: &GitSettings) -> Result<Vec<(String, String)>, RetentionError> {
-    let git_error = |e: git2::Error| {
-        RetentionError::Git(GitError::Git {
-            context: "listing release and hotfix branches".into(),
-            message: e.message().to_string(),
-        })
-    };
-    let repo = git2::Repository::open_ext(
-        &settings.path,
-        git2::RepositoryOpenFlags::NO_SEARCH,
-        std::iter::empty::<&std::ffi::OsStr>(),
-    )
-    .map_err(git_error)?;
+    let git_error = git_error("listing release and hotfix branches");
+    let repo = open_repository(settings).map_err(&git_error)?;
     let mut heads: BTreeMap<String, (bool, String)> = BTreeMap::new();
-    for branch in repo.branches(None).map_err(git_error)? {
-        let (branch, kind) = branch.map_err(git_error)?;
+    for branch in repo.branches(None).map_err(&git_error)? {
+        let (branch, kind) = branch.map_err(&git_error)?;
         let Ok(Some(name)) = branch.name() else {
             continue;
         };
@@ -189,6 +170,25 @@ fn branch_heads(settings: &GitSettings) -> Result<Vec<(String, String)>, Retenti
         .into_iter()
         .map(|(name, (_, sha))| (name, sha))
         .collect())
+}
+
+/// A libgit2 failure while `context`, as retention reports it.
+fn git_error(context: &str) -> impl Fn(git2::Error) -> RetentionError + '_ {
+    move |e| {
+        RetentionError::Git(GitError::Git {
+            context: context.to_string(),
+            message: e.message().to_string(),
+        })
+    }
+}
+
+/// The repository at `[git] path` itself, not one found by searching upwards from it.
+fn open_repository(settings: &GitSettings) -> Result<git2::Repository, git2::Error> {
+    git2::Repository::open_ext(
+        &settings.path,
+        git2::RepositoryOpenFlags::NO_SEARCH,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
 }
 
 #[cfg(test)]

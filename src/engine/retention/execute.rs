@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::super::{lock, Engine, EngineError, EventKind, JobId};
+use super::super::{Engine, EngineError, EventKind, JobId};
 use crate::domain::Digest;
 use crate::ledger::{LedgerError, NewRecord, RecordKind};
 use crate::registry::{RegistryClient, RegistryError};
@@ -49,30 +49,17 @@ impl Engine {
             },
         );
         let result = self.run_plan(job, plan).await;
-        match &result {
+        let end = match &result {
             Ok(outcome) => match &outcome.failure {
-                None => self.emit(
-                    job,
-                    EventKind::Finished {
-                        summary: outcome.summary(),
-                    },
-                ),
-                Some(failure) => self.emit(
-                    job,
-                    EventKind::Failed {
-                        reason: format!("{}; {}", failure.message, outcome.summary()),
-                        exit_code: failure.exit_code,
-                    },
-                ),
+                None => Ok(outcome.summary()),
+                Some(failure) => Err((
+                    format!("{}; {}", failure.message, outcome.summary()),
+                    failure.exit_code,
+                )),
             },
-            Err(e) => self.emit(
-                job,
-                EventKind::Failed {
-                    reason: e.to_string(),
-                    exit_code: e.exit_code(),
-                },
-            ),
-        }
+            Err(e) => Err((e.to_string(), e.exit_code())),
+        };
+        self.finish(job, end);
         result
     }
 
@@ -107,18 +94,18 @@ impl Engine {
             return Ok(outcome);
         }
         // Promotions into this repository hold the same lock: none moves a tag mid-run.
-        let _lock = lock::acquire(
-            &lock::state_dir(),
-            &env.image_name(service),
-            &format!(
-                "pid {}, cleaning up {} in {}, since {}",
-                std::process::id(),
-                service.name,
-                env.name,
-                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-            ),
-        )
-        .map_err(EngineError::from)?;
+        let _lock = self
+            .lock_repository(
+                env,
+                service,
+                format_args!(
+                    "cleaning up {} in {}, since {}",
+                    service.name,
+                    env.name,
+                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+            )
+            .map_err(EngineError::from)?;
         let client = self.client(&env.name)?;
         // The registry as it is now, not as it was when the plan was made.
         let now = read_listing(client, env, service).await?;
