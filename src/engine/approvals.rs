@@ -11,17 +11,38 @@ use super::{Engine, EngineError, PromotionOutcome, PromotionRequest};
 use crate::config::notify::NotifyEvent;
 use crate::domain::{Digest, ImageSelector};
 use crate::ledger::approvals::{self, ApprovalState, FindError, RequestState, RequestStatus};
+use crate::ledger::store::Appended;
 use crate::ledger::{LedgerError, NewRecord, Record, RecordKind, MIN_ID_PREFIX};
+
+/// Where a new record went beyond this clone (shown beside requests and approvals).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sharing {
+    /// The remote it was pushed to; `None` with no remote, or when the push failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed_to: Option<String>,
+    /// Why it is only in this clone, when a remote is configured and the push failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Sharing {
+    fn of(appended: Appended) -> (String, Sharing) {
+        let sharing = Sharing {
+            pushed_to: appended.pushed_to,
+            warning: appended.warning,
+            notes: appended.notes,
+        };
+        (appended.record.id, sharing)
+    }
+}
 
 /// A request recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestOutcome {
     pub request: RequestState,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pushed_to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-    pub notes: Vec<String>,
+    #[serde(flatten)]
+    pub sharing: Sharing,
 }
 
 /// An approval recorded, and where its request now stands.
@@ -29,11 +50,8 @@ pub struct RequestOutcome {
 pub struct ApproveOutcome {
     pub approval: String,
     pub request: RequestState,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pushed_to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-    pub notes: Vec<String>,
+    #[serde(flatten)]
+    pub sharing: Sharing,
 }
 
 /// Requests and where they stand.
@@ -222,13 +240,12 @@ impl Engine {
             })
             .await?
             .ok_or_else(|| LedgerError::Refused("nothing was recorded".into()))?;
-        let state = self.state_of(&appended.record.id, &needed, None).await?;
+        let (id, sharing) = Sharing::of(appended);
+        let state = self.state_of(&id, &needed, None).await?;
         self.notify_request(NotifyEvent::RequestWaiting, &state);
         Ok(RequestOutcome {
             request: state,
-            pushed_to: appended.pushed_to,
-            warning: appended.warning,
-            notes: appended.notes,
+            sharing,
         })
     }
 
@@ -336,12 +353,11 @@ impl Engine {
             .ok_or_else(|| LedgerError::Refused("nothing was recorded".into()))?;
         let state = self.state_of(&request.id, &needed, None).await?;
         self.notify_request(NotifyEvent::Approved, &state);
+        let (approval, sharing) = Sharing::of(appended);
         Ok(ApproveOutcome {
-            approval: appended.record.id,
+            approval,
             request: state,
-            pushed_to: appended.pushed_to,
-            warning: appended.warning,
-            notes: appended.notes,
+            sharing,
         })
     }
 

@@ -16,7 +16,7 @@ use crate::ledger::store::{Appended, Snapshot, Store};
 use crate::ledger::{LedgerError, NewRecord, Record, RecordKind, Tamper};
 
 pub use super::approvals::{
-    ApproveOutcome, ExecuteReport, Execution, RequestOutcome, RequestsView, StaleRequest,
+    ApproveOutcome, ExecuteReport, Execution, RequestOutcome, RequestsView, Sharing, StaleRequest,
 };
 pub use crate::ledger::LedgerNote;
 

@@ -221,16 +221,9 @@ impl Screen {
         Screen::Help,
     ];
 
-    /// The screens tab and the number keys cycle through, in order (help is apart).
-    pub const TABS: [Screen; 7] = [
-        Screen::Commits,
-        Screen::Branches,
-        Screen::Images,
-        Screen::Environments,
-        Screen::Promotions,
-        Screen::Retention,
-        Screen::Audit,
-    ];
+    /// The screens tab and the number keys cycle through, in order: those `ALL` lists
+    /// before the doctor and help, which are apart.
+    pub const TABS: &'static [Screen] = Screen::ALL.split_at(7).0;
 
     pub fn name(self) -> &'static str {
         match self {
