@@ -54,6 +54,26 @@ pub struct TableSpec<'a> {
     pub row_highlight: bool,
 }
 
+impl<'a> TableSpec<'a> {
+    /// A list of `len` rows whose selected row is drawn as the selection.
+    pub fn rows(
+        header: Vec<&'a str>,
+        widths: Vec<Constraint>,
+        len: usize,
+        list: ListView,
+        empty: &'a str,
+    ) -> Self {
+        TableSpec {
+            header,
+            widths,
+            len,
+            list,
+            empty,
+            row_highlight: true,
+        }
+    }
+}
+
 /// Draws `rows` windowed to what fits: only visible rows are built.
 pub fn render_table<'a>(
     frame: &mut Frame,
