@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use git2::{ErrorClass, FetchOptions, FileMode, Oid, PushOptions, RemoteCallbacks, Repository};
 use serde::Serialize;
 
-use super::settings::{FileEdit, FileTarget, GitOps, RepoLocation};
 use super::yaml_edit::{self, EditError};
 use super::DeployError;
+use crate::config::deploy::{FileEdit, FileTarget, GitOps, RepoLocation};
 use crate::git::fleet::{lock_exclusive, mirror_path};
 
 /// The remote's name inside the cache clone.

@@ -105,6 +105,9 @@ mod tests {
             RepoLocation::parse("dir:with/colon", None),
             RepoLocation::Path(PathBuf::from("dir:with/colon"))
         );
+        for path in ["../manifests", "/srv/manifests.git", "manifests", "dir/a:b"] {
+            assert!(!is_url(path), "{path}");
+        }
     }
 
     #[test]

@@ -14,10 +14,10 @@ use tokio::task::JoinHandle;
 use super::app::App;
 use super::effects::{perform, DataEvent, Effect};
 use super::{input, ui};
+use crate::config::keys::{Action, KeyChord};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError, EngineEvent, JobId, Plan};
 use crate::git::fleet::{FetchJob, FetchQueue};
-use crate::keys::{Action, KeyChord};
 
 /// What reaches the console, in the order it arrived.
 // Messages are moved once through the channel; their size does not matter.

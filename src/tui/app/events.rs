@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 
 use super::{App, DataEvent, Dialog, Effect, Level};
+use crate::config::keys::Screen;
 use crate::engine::history::status::apply_join;
 use crate::engine::{EngineEvent, JobId, Plan};
 use crate::git::fleet::FetchReport;
-use crate::keys::Screen;
 use crate::tui::context::{Change, Loadable};
 
 impl App {
