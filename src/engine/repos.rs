@@ -271,7 +271,11 @@ impl Engine {
     /// command when `refresh` or never fetched (falling back on the mirror from before
     /// when the fetch fails) and must exist. Returns what the reader should be told (a
     /// fallback, its age).
-    async fn prepare(&self, repo: &ServiceRepo, refresh: bool) -> Result<Vec<String>, RepoProblem> {
+    pub(crate) async fn ready(
+        &self,
+        repo: &ServiceRepo,
+        refresh: bool,
+    ) -> Result<Vec<String>, RepoProblem> {
         let Some(url) = &repo.url else {
             let path = &repo.git.settings.path;
             // `[git] path` keeps the error it always had (from opening it).
@@ -354,7 +358,7 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&GitRepo) -> Result<T, GitError> + Send + 'static,
     {
-        let mut notes = self.prepare(repo, refresh).await?;
+        let mut notes = self.ready(repo, refresh).await?;
         let settings = repo.git.settings.clone();
         let short_len = self.config.tags.short_len;
         let cache_dir = self.state_dir.join("git");

@@ -113,8 +113,12 @@ impl Store {
         // without a repository pays nothing for the ledger being off.
         if !path.join(".git").exists() && !path.join("HEAD").is_file() {
             return Err(LedgerError::Off(format!(
-                "{} is not a git repository (set [git] path to the application repository)",
-                path.display()
+                "{} is not a git repository ({})",
+                path.display(),
+                match settings.repository {
+                    Some(_) => "check [ledger] repository",
+                    None => "set [git] path to the application repository, or [ledger] repository",
+                }
             )));
         }
         let repo = Repository::open_ext(

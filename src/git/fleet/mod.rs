@@ -115,6 +115,27 @@ impl Mirrors {
         text.trim().parse().ok()
     }
 
+    /// An empty repository for `url` whose remote is `url`, made on first use: for what
+    /// fetches and pushes its own refs (the ledger), not branches.
+    pub fn remote_only(&self, url: &str) -> Result<PathBuf, FetchError> {
+        let path = self.path(url);
+        std::fs::create_dir_all(&self.dir).map_err(|e| FetchError::local(url, e))?;
+        let _lock =
+            lock_exclusive(&path.with_extension("lock")).map_err(|e| FetchError::local(url, e))?;
+        let repo = match Repository::open_bare(&path) {
+            Ok(repo) => repo,
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(&path);
+                let mut options = RepositoryInitOptions::new();
+                options.bare(true).external_template(false);
+                Repository::init_opts(&path, &options)
+                    .map_err(|e| FetchError::local(url, e.message()))?
+            }
+        };
+        set_remote(&repo, url, &[]).map_err(|e| FetchError::local(url, e.message()))?;
+        Ok(path)
+    }
+
     /// Fetches `refspecs` from `url` into its mirror, cloning it first if there is none.
     /// Blocks: callers run it on a thread of their own. Credentials as for pushes
     /// (ssh-agent, git's credential helper); waits for another gantry fetching the same
