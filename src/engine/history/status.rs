@@ -73,8 +73,6 @@ impl Engine {
             if let Some(problem) = &join.repository.problem {
                 if repos.len() == 1 {
                     git_unavailable = Some(problem.clone());
-                } else {
-                    notes.push(format!("commits and behind-counts not shown for {problem}"));
                 }
             }
             repositories.push(join.repository);
@@ -135,6 +133,10 @@ impl Engine {
         prefixes.sort();
         prefixes.dedup();
         if prefixes.is_empty() {
+            // Nothing to place, but a repository that cannot be read is still said.
+            if let Err(e) = self.with_repo_as_fetched(repo, |_| Ok(())).await {
+                join.repository.problem = Some(e.to_string());
+            }
             return join;
         }
 

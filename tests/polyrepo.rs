@@ -1,0 +1,662 @@
+//! One repository per service, through the real binary against real repositories: a bare
+//! repository named by a file:// URL (gantry keeps a mirror of it under its state
+//! directory and pushes there), a working repository named by a path relative to the
+//! configuration (read in place), with branch names of its own; commits, branches, status,
+//! release cuts and trains, hotfixes, diff and the branch gates, retention's branch heads,
+//! a ledger in a repository of its own, and every way a repository can fail to be read.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::git::{gantry_git, short, TestRepo};
+use common::{code, json, registries, stderr, stdout, Case};
+use gantry::sandbox::{ImageSpec, SeedFormat};
+
+/// Two services with repositories of their own, on the shared registries:
+/// - `<case>-pay`: develop/main, served by the bare `pay.git`, named by a file:// URL;
+/// - `<case>-orders`: a working repository `orders/` beside the config, named by its
+///   relative path, whose branches are `dev` and `master`.
+struct Fleet {
+    case: Case,
+    /// Where pay's history is made; pushed to `pay_remote`.
+    pay_work: TestRepo,
+    pay_remote: PathBuf,
+    orders: TestRepo,
+    pay: String,
+    orders_name: String,
+    /// pay's develop, oldest first: d1, d2, d3; main at c0.
+    pay_commits: Vec<String>,
+    /// orders' dev, oldest first: o1, o2; master at its first commit.
+    orders_commits: Vec<String>,
+}
+
+impl Fleet {
+    fn new(name: &str, extra_config: &str) -> Fleet {
+        let case = Case::new(name);
+        let root = case.dir.path();
+        let pay_work = TestRepo::init(&root.join("pay-work"));
+        pay_work.commit("Pay: initial commit");
+        pay_work.checkout_new("develop", "main");
+        let pay_commits: Vec<String> = [
+            "Pay: add card checks",
+            "Pay: retry declines",
+            "Pay: faster refunds",
+        ]
+        .iter()
+        .map(|s| pay_work.commit(s))
+        .collect();
+        let pay_remote = root.join("pay.git");
+        pay_work.git(&[
+            "clone",
+            "-q",
+            "--bare",
+            ".",
+            pay_remote.to_str().expect("utf-8"),
+        ]);
+        pay_work.git(&[
+            "remote",
+            "add",
+            "origin",
+            pay_remote.to_str().expect("utf-8"),
+        ]);
+
+        let orders = TestRepo::init(&root.join("orders"));
+        orders.commit("Orders: initial commit");
+        orders.git(&["branch", "-m", "main", "master"]);
+        orders.checkout_new("dev", "master");
+        let orders_commits: Vec<String> = ["Orders: split baskets", "Orders: tax by region"]
+            .iter()
+            .map(|s| orders.commit(s))
+            .collect();
+
+        let pay = format!("{}-pay", case.service);
+        let orders_name = format!("{}-orders", case.service);
+        let regs = registries();
+        let config = format!(
+            r#"[copy]
+attempts = 2
+backoff_ms = 20
+{extra_config}
+[[environment]]
+name = "dev"
+registry = "{dev}"
+plain_http = true
+mutable_tag = "latest"
+
+[[environment]]
+name = "stage"
+registry = "{stage}"
+from = "dev"
+plain_http = true
+mutable_tag = "stage"
+
+[[service]]
+name = "{pay}"
+git = "file://{remote}"
+
+[[service]]
+name = "{orders_name}"
+git = "orders"
+develop = "dev"
+main = "master"
+"#,
+            dev = regs.dev.addr(),
+            stage = regs.stage.addr(),
+            remote = pay_remote.display(),
+        );
+        std::fs::write(&case.config, config).expect("write config");
+        Fleet {
+            case,
+            pay_work,
+            pay_remote,
+            orders,
+            pay,
+            orders_name,
+            pay_commits,
+            orders_commits,
+        }
+    }
+
+    fn gantry(&self, args: &[&str]) -> std::process::Output {
+        gantry_git(&self.case, args)
+    }
+
+    /// An image of `service` built from `sha` in `registry`, with `extra` tags.
+    fn seed(&self, registry: &str, service: &str, sha: &str, seed: u64, extra: &[&str]) {
+        self.case.seed_in(
+            registry,
+            service,
+            short(sha),
+            seed,
+            extra,
+            SeedFormat::Oci,
+            ImageSpec::small(seed),
+        );
+    }
+
+    /// Where `branch` points in pay's remote, if it is there.
+    fn remote_branch(&self, branch: &str) -> Option<String> {
+        let out = self.pay_work.git_output(&[
+            "--git-dir",
+            self.pay_remote.to_str().expect("utf-8"),
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("refs/heads/{branch}"),
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn remote_branches(&self) -> Vec<String> {
+        self.pay_work
+            .git(&[
+                "--git-dir",
+                self.pay_remote.to_str().expect("utf-8"),
+                "for-each-ref",
+                "--format=%(refname:short)",
+                "refs/heads",
+            ])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn mirrors(&self) -> Vec<PathBuf> {
+        let dir = self.case.dir.path().join("state/gantry/repos");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "git"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    }
+}
+
+fn subjects(view: &serde_json::Value) -> Vec<String> {
+    view["commits"]
+        .as_array()
+        .expect("commits")
+        .iter()
+        .map(|c| c["subject"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn each_service_reads_its_own_repository_a_url_through_a_mirror_a_path_in_place() {
+    let fleet = Fleet::new("poly-read", "");
+    let regs = registries();
+    let [_, d2, d3] = [0, 1, 2].map(|i| fleet.pay_commits[i].clone());
+    fleet.seed(regs.dev.addr(), &fleet.pay, &d3, 501, &["latest"]);
+    fleet.seed(regs.dev.addr(), &fleet.pay, &d2, 502, &[]);
+    fleet.seed(
+        regs.dev.addr(),
+        &fleet.orders_name,
+        &fleet.orders_commits[1],
+        503,
+        &["latest"],
+    );
+
+    // Nothing fetched yet: `gantry fetch` clones the URL; the path needs nothing.
+    assert!(fleet.mirrors().is_empty());
+    let out = fleet.gantry(&["fetch"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{}  file://", fleet.pay)), "{text}");
+    assert!(text.contains("cloned"), "{text}");
+    assert!(text.contains("read in place"), "{text}");
+    assert_eq!(fleet.mirrors().len(), 1);
+
+    // pay: its own history, its own images, where the repository is and when fetched.
+    let out = fleet.gantry(&["commits", "--service", &fleet.pay, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let view = json(&out);
+    assert_eq!(
+        subjects(&view),
+        [
+            "Pay: faster refunds",
+            "Pay: retry declines",
+            "Pay: add card checks",
+            "Pay: initial commit"
+        ]
+    );
+    assert_eq!(
+        view["repository"],
+        format!("file://{}", fleet.pay_remote.display()).as_str()
+    );
+    assert!(view["fetched_at"].as_i64().is_some(), "{view}");
+    assert_eq!(view["services"], serde_json::json!([fleet.pay]));
+    let badges = &view["commits"][0]["images"];
+    assert_eq!(badges[0]["service"], fleet.pay.as_str());
+    assert_eq!(badges[0]["mutable_tag"], "latest");
+    assert_eq!(
+        view["commits"][1]["images"][0]["tag"],
+        format!("sha-{}", short(&d2)).as_str()
+    );
+
+    // orders: read in place, on its own branch names.
+    let out = fleet.gantry(&["commits", "--service", &fleet.orders_name, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let view = json(&out);
+    assert_eq!(view["branch"], "dev");
+    assert_eq!(
+        subjects(&view),
+        [
+            "Orders: tax by region",
+            "Orders: split baskets",
+            "Orders: initial commit"
+        ]
+    );
+    assert_eq!(
+        view["commits"][0]["images"][0]["service"],
+        fleet.orders_name.as_str()
+    );
+    assert!(view.get("fetched_at").is_none(), "{view}");
+
+    // Without --service there is no one repository to show.
+    let out = fleet.gantry(&["commits"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("name one with --service"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The remote moves on: a command fetches before it reads.
+    fleet.pay_work.checkout("develop");
+    let d4 = fleet.pay_work.commit("Pay: audit trail");
+    fleet.pay_work.git(&["push", "-q", "origin", "develop"]);
+    let out = fleet.gantry(&["commits", "--service", &fleet.pay, "--json", "--limit", "1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["commits"][0]["sha"], d4.as_str());
+
+    // Branches of each, with the service's own names.
+    let out = fleet.gantry(&["branches", "--service", &fleet.orders_name, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let names: Vec<String> = json(&out)
+        .as_array()
+        .expect("branches")
+        .iter()
+        .map(|b| b["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        names.contains(&"dev".to_string()) && names.contains(&"master".to_string()),
+        "{names:?}"
+    );
+
+    // The matrix joins each service with its own repository.
+    let out = fleet.gantry(&["status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let cells = json(&out);
+    let cell = |service: &str, env: &str| {
+        cells
+            .as_array()
+            .expect("cells")
+            .iter()
+            .find(|c| c["service"] == service && c["environment"] == env)
+            .cloned()
+            .expect("cell")
+    };
+    assert_eq!(
+        cell(&fleet.pay, "dev")["commit"]["subject"],
+        "Pay: faster refunds"
+    );
+    assert_eq!(
+        cell(&fleet.orders_name, "dev")["commit"]["subject"],
+        "Orders: tax by region"
+    );
+}
+
+#[test]
+fn release_cuts_and_hotfixes_go_to_the_services_repository_and_trains_are_all_or_nothing() {
+    let fleet = Fleet::new("poly-cut", "");
+    let dev = registries().dev.addr();
+    let [d1, d2, d3] = [0, 1, 2].map(|i| fleet.pay_commits[i].clone());
+    let [o1, o2] = [0, 1].map(|i| fleet.orders_commits[i].clone());
+    for (service, sha, seed) in [
+        (&fleet.pay, &d3, 511),
+        (&fleet.pay, &d2, 512),
+        (&fleet.orders_name, &o2, 513),
+        (&fleet.orders_name, &o1, 514),
+    ] {
+        fleet.seed(dev, service, sha, seed, &[]);
+    }
+
+    // A URL's repository is a mirror: the cut is pushed to the remote, even unasked.
+    let out = fleet.gantry(&[
+        "release",
+        "cut",
+        "--service",
+        &fleet.pay,
+        short(&d3),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let branch = format!("release/v0.1.0-sha-{}", short(&d3));
+    assert_eq!(json(&out)["branch"], branch.as_str());
+    assert_eq!(fleet.remote_branch(&branch), Some(d3.clone()));
+    assert!(
+        stderr(&out).contains("kept as a mirror"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A path's repository gets the branch itself, with the service's release prefix.
+    let out = fleet.gantry(&[
+        "release",
+        "cut",
+        "--service",
+        &fleet.orders_name,
+        short(&o2),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let orders_branch = format!("release/v0.1.0-sha-{}", short(&o2));
+    assert_eq!(fleet.orders.branch_at(&orders_branch), Some(o2.clone()));
+
+    // A train where one stop has no image: refused, nothing cut anywhere.
+    let pay_before = fleet.remote_branches();
+    let orders_before = fleet.orders.branches();
+    let no_image = fleet.orders.commit("Orders: not built yet");
+    let out = fleet.gantry(&[
+        "release",
+        "cut",
+        &format!("{}:{}", fleet.pay, short(&d2)),
+        &format!("{}:{}", fleet.orders_name, short(&no_image)),
+        "--version",
+        "2.0.0",
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("nothing was cut"), "{err}");
+    assert!(err.contains(&fleet.orders_name), "{err}");
+    assert_eq!(fleet.remote_branches(), pay_before);
+    assert_eq!(fleet.orders.branches(), orders_before);
+    // A stop not on its develop refuses the train too, naming why.
+    fleet.orders.checkout("master");
+    let off_dev = fleet.orders.commit("Orders: only on master");
+    fleet.orders.checkout("dev");
+    let out = fleet.gantry(&[
+        "release",
+        "cut",
+        &format!("{}:{}", fleet.pay, short(&d1)),
+        &format!("{}:{}", fleet.orders_name, short(&off_dev)),
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not on dev"), "{}", stderr(&out));
+    assert_eq!(fleet.remote_branches(), pay_before);
+
+    // Every stop has its images: one version, one branch in each repository.
+    let out = fleet.gantry(&[
+        "release",
+        "cut",
+        &format!("{}:{}", fleet.pay, short(&d2)),
+        &format!("{}:{}", fleet.orders_name, short(&o1)),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let train = json(&out);
+    // The next minor after the highest release of either repository (0.1.0).
+    assert_eq!(train["version"], "0.2.0");
+    let pay_train = format!("release/v0.2.0-sha-{}", short(&d2));
+    let orders_train = format!("release/v0.2.0-sha-{}", short(&o1));
+    assert_eq!(fleet.remote_branch(&pay_train), Some(d2.clone()));
+    assert_eq!(fleet.orders.branch_at(&orders_train), Some(o1.clone()));
+    assert_eq!(train["cuts"][0]["service"], fleet.pay.as_str());
+    assert_eq!(train["cuts"][1]["branch"], orders_train.as_str());
+
+    // A hotfix from the service's main, in its own repository.
+    let out = fleet.gantry(&["hotfix", "start", "card-bug", "--service", &fleet.pay]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        fleet.remote_branch("hotfix/card-bug"),
+        Some(fleet.pay_work.sha("main"))
+    );
+    let out = fleet.gantry(&[
+        "hotfix",
+        "start",
+        "tax-bug",
+        "--service",
+        &fleet.orders_name,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        fleet.orders.branch_at("hotfix/tax-bug"),
+        Some(fleet.orders.sha("master"))
+    );
+}
+
+#[test]
+fn diff_gates_and_retention_read_the_services_repository() {
+    let gates = "";
+    let fleet = Fleet::new("poly-gates", gates);
+    // Stage admits only images merged to the service's main (orders': master).
+    let text = std::fs::read_to_string(&fleet.case.config).expect("config");
+    let text = text.replace(
+        "from = \"dev\"\nplain_http = true\nmutable_tag = \"stage\"\n",
+        "from = \"dev\"\nplain_http = true\nmutable_tag = \"stage\"\n\n[environment.gates]\nmerged_to = \"master\"\n\n[environment.retention]\nkeep = 0\n",
+    );
+    std::fs::write(&fleet.case.config, text).expect("config");
+    let regs = registries();
+    let [o1, o2] = [0, 1].map(|i| fleet.orders_commits[i].clone());
+    let service = fleet.orders_name.clone();
+    fleet.seed(regs.dev.addr(), &service, &o2, 521, &["latest"]);
+    fleet.seed(regs.stage.addr(), &service, &o1, 522, &["stage"]);
+
+    // diff: the commits between what stage and dev run, from orders' repository.
+    let out = fleet.gantry(&["diff", &service, "--to", "stage", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let diff = json(&out);
+    assert_eq!(diff["count"], 1);
+    assert_eq!(diff["commits"][0]["subject"], "Orders: tax by region");
+
+    // why: the merged_to gate asks orders' repository (master lacks o2).
+    let image = format!("{service}:sha-{}", short(&o2));
+    let out = fleet.gantry(&["why", &image, "--to", "stage"]);
+    assert_eq!(code(&out), 3, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("master"), "{}", stdout(&out));
+    fleet.orders.checkout("master");
+    fleet.orders.merge("dev", "Merge dev into master");
+    let out = fleet.gantry(&["why", &image, "--to", "stage"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+
+    // Retention in stage keeps nothing but what is protected: the head of a release
+    // branch in orders' repository is.
+    fleet
+        .orders
+        .git(&["branch", &format!("release/v1.0.0-sha-{}", short(&o1)), &o1]);
+    fleet.seed(regs.stage.addr(), &service, &o2, 523, &[]);
+    let out = fleet.gantry(&["gc", "--env", "stage", "--service", &service, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(plan.contains("release/v1.0.0"), "{plan}");
+}
+
+/// A bare repository for the ledger alone.
+fn bare_ledger(dir: &Path) -> PathBuf {
+    let path = dir.join("audit.git");
+    let status = std::process::Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&path)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git init");
+    assert!(status.success());
+    path
+}
+
+fn ledger_head(fleet: &Fleet, repo: &Path) -> Option<String> {
+    let out = fleet.pay_work.git_output(&[
+        "--git-dir",
+        repo.to_str().expect("utf-8"),
+        "rev-parse",
+        "--verify",
+        "-q",
+        "refs/gantry/ledger",
+    ]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn the_ledger_lives_in_a_repository_of_its_own_by_url_or_by_path() {
+    for (name, by_url) in [("poly-ledger-url", true), ("poly-ledger-path", false)] {
+        let root = tempfile::tempdir().expect("tempdir");
+        let ledger = bare_ledger(root.path());
+        let value = if by_url {
+            format!("file://{}", ledger.display())
+        } else {
+            ledger.display().to_string()
+        };
+        let fleet = Fleet::new(name, &format!("\n[ledger]\nrepository = \"{value}\"\n"));
+        // Records are written as the git identity of the one promoting: libgit2 reads it
+        // from $HOME/.gitconfig (the sandbox's HOME), the ledger repository having none.
+        std::fs::write(
+            fleet.case.dir.path().join(".gitconfig"),
+            "[user]\n\tname = Ada\n\temail = ada@example.invalid\n",
+        )
+        .expect("gitconfig");
+        let d3 = fleet.pay_commits[2].clone();
+        fleet.seed(registries().dev.addr(), &fleet.pay, &d3, 531, &["latest"]);
+        let image = format!("{}:sha-{}", fleet.pay, short(&d3));
+        let out = fleet.gantry(&["promote", &image, "--to", "stage"]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        assert!(
+            ledger_head(&fleet, &ledger).is_some(),
+            "{name}: no record in the ledger repository"
+        );
+        // Not in any service's repository.
+        assert_eq!(ledger_head(&fleet, &fleet.pay_remote), None, "{name}");
+        assert_eq!(
+            ledger_head(&fleet, &fleet.orders.dir.join(".git")),
+            None,
+            "{name}"
+        );
+
+        let out = fleet.gantry(&["audit", "verify", "--json"]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let out = fleet.gantry(&["audit", "--json"]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let audit = json(&out);
+        assert_eq!(audit["repository"], value.as_str(), "{name}");
+        assert_eq!(audit["records"].as_array().map(Vec::len), Some(1), "{name}");
+    }
+}
+
+#[test]
+fn a_repository_that_cannot_be_read_says_what_still_works() {
+    let case = Case::new("poly-broken");
+    let root = case.dir.path();
+    let regs = registries();
+    // One good repository, then one of each failure.
+    let good = TestRepo::init(&root.join("good"));
+    good.commit("Good: initial commit");
+    good.checkout_new("develop", "main");
+    let good_head = good.commit("Good: first feature");
+    std::fs::create_dir_all(root.join("plain-dir")).expect("dir");
+    let shallow = root.join("shallow.git");
+    good.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        "--depth",
+        "1",
+        "--no-single-branch",
+        &format!("file://{}", good.dir.display()),
+        shallow.to_str().expect("utf-8"),
+    ]);
+    let services = [
+        ("good", "good".to_string()),
+        ("missing", "no-such-repo".to_string()),
+        ("plain", "plain-dir".to_string()),
+        (
+            "unreachable",
+            format!("git://127.0.0.1:{}/app.git", regs.closed_port),
+        ),
+        ("shallow-url", format!("file://{}", shallow.display())),
+        ("shallow-path", "shallow.git".to_string()),
+    ];
+    let mut config = format!(
+        "[[environment]]\nname = \"dev\"\nregistry = \"{}\"\nplain_http = true\nmutable_tag = \"latest\"\n",
+        regs.dev.addr()
+    );
+    for (suffix, git) in &services {
+        config.push_str(&format!(
+            "\n[[service]]\nname = \"{}-{suffix}\"\ngit = \"{git}\"\n",
+            case.service
+        ));
+    }
+    std::fs::write(&case.config, config).expect("config");
+    let name = |suffix: &str| format!("{}-{suffix}", case.service);
+    case.seed_in(
+        regs.dev.addr(),
+        &name("good"),
+        short(&good_head),
+        541,
+        &["latest"],
+        SeedFormat::Oci,
+        ImageSpec::small(541),
+    );
+
+    let commits = |suffix: &str| gantry_git(&case, &["commits", "--service", &name(suffix)]);
+    for (suffix, exit, words) in [
+        ("missing", 2, "is missing: no such directory"),
+        ("plain", 2, "is not a git repository"),
+        ("unreachable", 1, "cannot be fetched"),
+        ("shallow-url", 2, "shallow clone"),
+    ] {
+        let out = commits(suffix);
+        let err = stderr(&out);
+        assert_eq!(code(&out), exit, "{suffix}: {err}");
+        assert!(err.contains(&name(suffix)), "{suffix}: {err}");
+        assert!(err.contains(words), "{suffix}: {err}");
+        assert!(
+            err.contains("images, status and promotions still work")
+                && err.contains("release cut, hotfix"),
+            "{suffix}: {err}"
+        );
+    }
+    // A shallow clone named by path is read in place, with what it lacks said.
+    let out = commits("shallow-path");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("shallow clone"), "{}", stderr(&out));
+
+    // The matrix still answers, the good service joined, each broken one named once.
+    let out = gantry_git(&case, &["status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let cells = json(&out);
+    let good_cell = cells
+        .as_array()
+        .expect("cells")
+        .iter()
+        .find(|c| c["service"] == name("good").as_str())
+        .cloned()
+        .expect("good cell");
+    assert_eq!(good_cell["commit"]["subject"], "Good: first feature");
+    let err = stderr(&out);
+    for suffix in ["missing", "plain", "unreachable", "shallow-url"] {
+        assert_eq!(
+            err.matches(&format!("{}:", name(suffix))).count(),
+            1,
+            "{suffix}: {err}"
+        );
+    }
+
+    // `gantry fetch` says which could not be fetched, and fails.
+    let out = gantry_git(&case, &["fetch"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("{}  git://", name("unreachable"))),
+        "{text}"
+    );
+    assert!(text.contains("failed"), "{text}");
+}
