@@ -660,3 +660,113 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
     );
     assert!(text.contains("failed"), "{text}");
 }
+
+/// The console in process on a polyrepo: nothing fetched when it opens, the URL's
+/// repository fetched in the background and joined into the matrix, the fetch's age shown;
+/// `]` on Commits shows the next service's own repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_fetches_in_the_background_and_follows_the_service_on_commits() {
+    use gantry::config::keys::{Key, KeyChord};
+    use gantry::tui::console::Console;
+    use gantry::tui::repos::FetchState;
+
+    let fleet = Fleet::new("poly-console", "");
+    let dev = registries().dev.addr();
+    let d3 = fleet.pay_commits[2].clone();
+    fleet.seed(dev, &fleet.pay, &d3, 551, &["latest"]);
+    fleet.seed(
+        dev,
+        &fleet.orders_name,
+        &fleet.orders_commits[1],
+        552,
+        &["latest"],
+    );
+    // The console's engine keeps its mirrors under the state directory; this binary's
+    // other tests run gantry as a child process with their own.
+    std::env::set_var(
+        "XDG_STATE_HOME",
+        fleet.case.dir.path().join("console-state"),
+    );
+    let config = gantry::config::Config::load(&fleet.case.config).expect("config");
+    let area = ratatui::layout::Rect::new(0, 0, 160, 30);
+    let mut console = Console::open(config, false, chrono::Utc::now(), area).expect("opens");
+    console.start();
+    let pay = fleet.pay.clone();
+    let joined = |app: &gantry::tui::app::App| {
+        let fetched = matches!(
+            app.ctx.repos.of(&pay).map(|e| &e.fetch),
+            Some(FetchState::Fetched(Some(_)))
+        );
+        let commit = app.environments.status.loaded().is_some_and(|report| {
+            report
+                .cells
+                .iter()
+                .any(|c| c.service == pay && c.environment == "dev" && c.commit.is_some())
+        });
+        fetched && commit
+    };
+    until(&mut console, joined).await;
+    let text = drawn(&console.app, area);
+    assert!(text.contains("repositories: 1 of 1 fetched"), "{text}");
+    assert!(text.contains("Pay: faster refunds"), "{text}");
+    assert!(text.contains("Orders: tax by region"), "{text}");
+    assert!(text.contains("GIT"), "{text}");
+
+    // Commits follows the chosen service's repository: pay's, then orders' after `]`.
+    console.press(KeyChord::plain(Key::Char('1')));
+    until(&mut console, |app| {
+        app.commits
+            .history
+            .loaded()
+            .is_some_and(|v| v.services == [pay.clone()])
+    })
+    .await;
+    let text = drawn(&console.app, area);
+    assert!(text.contains("Pay: retry declines"), "{text}");
+    assert!(text.contains("fetched"), "{text}");
+    let orders = fleet.orders_name.clone();
+    console.press(KeyChord::plain(Key::Char(']')));
+    until(&mut console, |app| {
+        app.commits
+            .history
+            .loaded()
+            .is_some_and(|v| v.services == [orders.clone()])
+    })
+    .await;
+    let text = drawn(&console.app, area);
+    assert!(text.contains("dev history"), "{text}");
+    assert!(text.contains("Orders: split baskets"), "{text}");
+    assert!(!text.contains("Pay: retry declines"), "{text}");
+    assert_eq!(console.close().await, 0);
+}
+
+async fn until(
+    console: &mut gantry::tui::console::Console,
+    done: impl Fn(&gantry::tui::app::App) -> bool,
+) {
+    while !done(&console.app) {
+        assert!(console.handle_next().await, "the console quit");
+    }
+}
+
+/// `app` drawn as the loop draws it, its cells' symbols in one string.
+fn drawn(app: &gantry::tui::app::App, area: ratatui::layout::Rect) -> String {
+    let theme = gantry::tui::theme::Theme::parse(
+        include_str!("../themes/dark.toml"),
+        Path::new("themes/dark.toml"),
+        true,
+    )
+    .expect("theme");
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(area.width, area.height))
+            .expect("terminal");
+    terminal
+        .draw(|frame| gantry::tui::ui::render(frame, app, &theme))
+        .expect("draws");
+    let buffer = terminal.backend().buffer();
+    buffer
+        .content()
+        .chunks(area.width as usize)
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>() + "\n")
+        .collect()
+}
