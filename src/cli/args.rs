@@ -154,6 +154,10 @@ pub enum Command {
         /// Keep the registries up and print commands instead of opening the console
         #[arg(long)]
         no_tui: bool,
+        /// One repository per service (two behind file:// URLs, one read in place) and the
+        /// ledger in a repository of its own
+        #[arg(long)]
+        polyrepo: bool,
     },
     /// Cosign-compatible signing keys
     Keys {

@@ -123,7 +123,11 @@ pub enum DataEvent {
     },
     Status(Result<StatusReport, String>),
     Commits(Result<CommitsView, String>),
-    Branches(Result<Vec<BranchInfo>, String>),
+    /// The branches of `repository` (`Context::git_repository` when it was asked for).
+    Branches {
+        repository: Option<String>,
+        result: Result<Vec<BranchInfo>, String>,
+    },
     Planned {
         request: PromotionRequest,
         result: Result<Plan, String>,
@@ -281,13 +285,14 @@ pub(super) fn perform(
             }
             Effect::LoadBranches => {
                 let service = app.ctx.git_service().map(str::to_string);
+                let repository = app.ctx.git_repository();
                 tokio::spawn(async move {
                     let result = engine
                         .branches(service.as_deref())
                         .await
                         .map(|(b, _)| b)
                         .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Branches(result)));
+                    let _ = tx.send(Msg::Data(DataEvent::Branches { repository, result }));
                 });
             }
             Effect::PlanPromotion(request) => {

@@ -907,7 +907,10 @@ pub fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
         let event = match effect {
             Effect::LoadStatus => DataEvent::Status(Ok(status())),
             Effect::LoadCommits => DataEvent::Commits(Ok(commits_view())),
-            Effect::LoadBranches => DataEvent::Branches(Ok(branches())),
+            Effect::LoadBranches => DataEvent::Branches {
+                repository: None,
+                result: Ok(branches()),
+            },
             Effect::LoadImages { service, env } => DataEvent::Images {
                 result: Ok(images(&service, &env)),
                 service,

@@ -36,7 +36,12 @@ impl App {
             } => self.images.on_signature(service, env, digest, mark),
             DataEvent::Status(result) => self.environments.status = result.into(),
             DataEvent::Commits(result) => self.commits.on_history(result),
-            DataEvent::Branches(result) => self.branches.listing = result.into(),
+            DataEvent::Branches { repository, result } => {
+                // Another service's repository may have been asked for since.
+                if repository == self.branches.repository {
+                    self.branches.listing = result.into();
+                }
+            }
             DataEvent::Planned { request, result } => {
                 if let Some(Dialog::Promotion(dialog)) = self.dialog.as_mut() {
                     dialog.on_planned(request, result);
