@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Benchmarks one repository per service: 200 service repositories of 5,000 develop
+# commits each, served by `git daemon` on loopback (git's own server, as a git host
+# serves them: each repository one pack with bitmaps and a commit-graph), and one local
+# docker-registry holding each service's `sha-<short>` images in dev, stage and prod.
+#
+# Times, in the same run (wall clock, fresh state each round unless said):
+#   git fetch     the floor: `git init --bare` + `git fetch` of the branches gantry reads
+#                 (develop, main, release/*, hotfix/*) into 200 empty repositories, as many
+#                 at once as gantry fetches ([git] fetch_concurrency, 8), with xargs -P;
+#   gantry fetch  the same 200 cloned into gantry's mirrors;
+#   gantry status nothing fetched before: the 200 mirrors cloned while the registry is
+#                 read, then each service's images joined with its repository (commit and
+#                 commits behind per environment): "all fetched and joined";
+#   status, later the same with every mirror there (read as last fetched, no fetch);
+#   console       in tmux, nothing fetched: until the first screen is drawn (the frame
+#                 and the matrix loading), until its first rows show the registry's tags,
+#                 and until the title says all 200 repositories are fetched (each joined
+#                 into the matrix as its fetch ends).
+# Prints medians as a markdown table. A measurement, not a test: exits 0 either way.
+#
+# Environment:
+#   ROUNDS       rounds per case (default 3)
+#   SERVICES     service repositories (default 200)
+#   COMMITS      develop commits per repository (default 5000)
+#   GANTRY       a gantry binary (default: cargo build --release and use that)
+#   BENCH_KEEP=1 keep the temp dir
+
+set -euo pipefail
+export LC_ALL=C
+
+ROUNDS=${ROUNDS:-3}
+SERVICES=${SERVICES:-200}
+COMMITS=${COMMITS:-5000}
+CONCURRENCY=8
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+
+say() { printf '%s\n' "bench-polyrepo: $*" >&2; }
+die() { printf '%s\n' "bench-polyrepo: error: $*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "\`$1\` not found on PATH: $2"; }
+
+need docker-registry "apt-get install docker-registry"
+need git "apt-get install git"
+need tmux "apt-get install tmux"
+need python3 "python3 writes the repositories and pushes the images"
+need curl "curl checks that the registry is up"
+[[ -n ${EPOCHREALTIME:-} ]] || die "needs bash >= 5 (EPOCHREALTIME)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-polyrepo.XXXXXX")
+REG_PID=
+DAEMON_PID=
+SESSION=bench-polyrepo-$$
+cleanup() {
+    local rc=$?
+    set +e
+    tmux kill-session -t "$SESSION" 2>/dev/null
+    for pid in $REG_PID $DAEMON_PID; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [[ ${BENCH_KEEP:-} == 1 ]]; then say "kept $WORK"; else rm -rf "$WORK"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -n ${GANTRY:-} ]]; then
+    [[ -x $GANTRY ]] || die "GANTRY=$GANTRY is not executable"
+    GANTRY=$(cd "$(dirname "$GANTRY")" && pwd)/$(basename "$GANTRY")
+else
+    need cargo "install Rust, or point GANTRY at a gantry binary"
+    say "building gantry (cargo build --release)..."
+    (cd "$REPO_ROOT" && cargo build --release --bin gantry) >&2 || die "cargo build failed"
+    GANTRY=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/gantry
+fi
+
+# A sandboxed git: the developer's own configuration never applies (libgit2 reads $HOME).
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 HOME=$WORK
+now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# ---------------------------------------------------------------- repositories
+
+say "generating $SERVICES repositories of $COMMITS develop commits (git fast-import)..."
+started=$(now_ms)
+python3 "$SCRIPT_DIR/polyrepo_fleet.py" repos "$WORK/remotes" "$SERVICES" "$COMMITS"
+say "repositories made in $(( $(now_ms) - started )) ms; svc-001: $(git -C "$WORK/remotes/svc-001.git" rev-list --count develop) commits on develop"
+
+DAEMON_PORT=$(free_port)
+git daemon --reuseaddr --export-all --base-path="$WORK/remotes" --listen=127.0.0.1 \
+    --port="$DAEMON_PORT" --max-connections=64 "$WORK/remotes" >"$WORK/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for ((i = 0; i < 200; i++)); do
+    git ls-remote "git://127.0.0.1:$DAEMON_PORT/svc-001.git" >/dev/null 2>&1 && break
+    kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/daemon.log" >&2; die "git daemon exited"; }
+    sleep 0.05
+done
+BASE_URL=git://127.0.0.1:$DAEMON_PORT
+
+# ---------------------------------------------------------------- registry
+
+PORT=$(free_port)
+cat >"$WORK/registry.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+http:
+  addr: 127.0.0.1:$PORT
+EOF
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+REG_PID=$!
+for ((i = 0; i < 200; i++)); do
+    curl -fs -o /dev/null "http://127.0.0.1:$PORT/v2/" && break
+    kill -0 "$REG_PID" 2>/dev/null || { cat "$WORK/registry.log" >&2; die "registry exited"; }
+    sleep 0.05
+done
+REGISTRY=127.0.0.1:$PORT
+say "tagging each service's images in dev, stage and prod..."
+python3 "$SCRIPT_DIR/polyrepo_fleet.py" images "$WORK/remotes" "$REGISTRY"
+
+CONFIG=$WORK/gantry.toml
+{
+    printf '[git]\nfetch_concurrency = %d\n' "$CONCURRENCY"
+    printf '\n[ledger]\nenabled = false\n'
+    previous=
+    for env in dev stage prod; do
+        mutable=$env
+        [[ $env == dev ]] && mutable=latest
+        printf '\n[[environment]]\nname = "%s"\nregistry = "%s"\npath = "%s"\nplain_http = true\nmutable_tag = "%s"\n' \
+            "$env" "$REGISTRY" "$env" "$mutable"
+        [[ -n $previous ]] && printf 'from = "%s"\n' "$previous"
+        previous=$env
+    done
+    for ((i = 1; i <= SERVICES; i++)); do
+        printf '\n[[service]]\nname = "svc-%03d"\ngit = "%s/svc-%03d.git"\n' "$i" "$BASE_URL" "$i"
+    done
+} >"$CONFIG"
+
+# ---------------------------------------------------------------- timing
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+declare -A WALL
+
+record() { # label ms
+    echo "$2" >>"$WORK/wall-$1"
+}
+summarise() { # label
+    WALL[$1]=$(median <"$WORK/wall-$1")
+    say "$1: median ${WALL[$1]} ms ($(tr '\n' ' ' <"$WORK/wall-$1"))"
+}
+
+git_floor() {
+    local dir=$WORK/floor
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    local started=$(now_ms)
+    seq -f 'svc-%03g' 1 "$SERVICES" | xargs -P "$CONCURRENCY" -I{} sh -c '
+        git init -q --bare "$0/{}.git" &&
+        git -C "$0/{}.git" fetch -q "$1/{}.git" \
+            "+refs/heads/develop:refs/heads/develop" "+refs/heads/main:refs/heads/main" \
+            "+refs/heads/release/*:refs/heads/release/*" "+refs/heads/hotfix/*:refs/heads/hotfix/*"
+    ' "$dir" "$BASE_URL"
+    record git-fetch $(( $(now_ms) - started ))
+}
+
+gantry_run() { # label args...
+    local label=$1 started
+    shift
+    started=$(now_ms)
+    XDG_STATE_HOME=$STATE "$GANTRY" --config "$CONFIG" "$@" >"$WORK/out-$label.txt" 2>"$WORK/err-$label.txt" ||
+        die "$label: gantry $* failed: $(tail -5 "$WORK/err-$label.txt")"
+    record "$label" $(( $(now_ms) - started ))
+}
+
+pane() { tmux capture-pane -p -t "$SESSION" 2>/dev/null || true; }
+
+# The console in tmux, nothing fetched: first frame, first rows, everything fetched.
+console_run() {
+    local started frame= rows= fetched= text deadline
+    rm -rf "$STATE"
+    tmux kill-session -t "$SESSION" 2>/dev/null || true
+    started=$(now_ms)
+    tmux new-session -d -s "$SESSION" -x 200 -y 50 \
+        "XDG_STATE_HOME=$STATE HOME=$WORK GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 $GANTRY --config $CONFIG"
+    deadline=$(( started + 120000 ))
+    while [[ -z $fetched ]]; do
+        (( $(now_ms) < deadline )) || die "console: not all fetched after 120 s: $(pane | head -3)"
+        text=$(pane)
+        local at
+        at=$(now_ms)
+        [[ -z $frame && $text == *"what runs where"* ]] && frame=$(( at - started ))
+        [[ -z $rows && $text == *"svc-001"*"sha-"* ]] && rows=$(( at - started ))
+        [[ -n $rows && $text == *"repositories: $SERVICES of $SERVICES fetched"* && $text != *"fetching"* ]] &&
+            fetched=$(( at - started ))
+        sleep 0.01
+    done
+    record console-frame "$frame"
+    record console-rows "$rows"
+    record console-fetched "$fetched"
+    pane >"$WORK/console-screen.txt"
+    tmux send-keys -t "$SESSION" q
+    sleep 0.5
+    tmux kill-session -t "$SESSION" 2>/dev/null || true
+}
+
+STATE=$WORK/state
+say "warming the page cache (one untimed git fetch of all ${SERVICES})..."
+git_floor
+rm -f "$WORK/wall-git-fetch"
+for ((round = 1; round <= ROUNDS; round++)); do
+    say "round $round of $ROUNDS"
+    git_floor
+    rm -rf "$STATE"
+    gantry_run gantry-fetch fetch
+    rm -rf "$STATE"
+    gantry_run status-cold status
+    gantry_run status-warm status
+    console_run
+done
+
+# Sanity: the cold status placed every service's images on its commits.
+python3 - "$WORK/out-status-cold.txt" "$SERVICES" <<'EOF' || die "the status answer is not what it should be"
+import sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("svc-")]
+assert len(lines) == int(sys.argv[2]), len(lines)
+joined = sum(1 for l in lines if l.count('"') >= 6 and "behind" in l)
+assert joined == len(lines), f"{joined} of {len(lines)} rows joined"
+print(f"bench-polyrepo: status: {joined} services joined with their repositories", file=sys.stderr)
+EOF
+grep -q "cloned" "$WORK/out-gantry-fetch.txt" || die "gantry fetch cloned nothing"
+
+for label in git-fetch gantry-fetch status-cold status-warm console-frame console-rows console-fetched; do
+    summarise "$label"
+done
+verdict() { (( $1 < $2 )) && echo pass || echo over; }
+echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| case | wall (median of $ROUNDS) | target |"
+echo "|---|---:|---|"
+echo "| \`git fetch\` of the $SERVICES repositories, $CONCURRENCY at a time (the floor) | ${WALL[git-fetch]} ms | - |"
+echo "| \`gantry fetch\`: the $SERVICES cloned into gantry's mirrors | ${WALL[gantry-fetch]} ms | - |"
+echo "| \`gantry status\`, nothing fetched: all cloned and joined with their images | ${WALL[status-cold]} ms | < 10 s: $(verdict "${WALL[status-cold]}" 10000) |"
+echo "| \`gantry status\`, mirrors there (read as last fetched) | ${WALL[status-warm]} ms | - |"
+echo "| console, nothing fetched: first screen drawn | ${WALL[console-frame]} ms | < 1 s: $(verdict "${WALL[console-frame]}" 1000) |"
+echo "| console: first rows with the registry's tags | ${WALL[console-rows]} ms | - |"
+echo "| console: all $SERVICES fetched (each joined as it lands) | ${WALL[console-fetched]} ms | < 10 s: $(verdict "${WALL[console-fetched]}" 10000) |"
