@@ -79,7 +79,8 @@ fi
 # A sandboxed git: the developer's own configuration never applies (libgit2 reads $HOME).
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 HOME=$WORK
 now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/bench_registry.sh
+source "$SCRIPT_DIR/bench_registry.sh"
 
 # ---------------------------------------------------------------- repositories
 
@@ -101,27 +102,8 @@ BASE_URL=git://127.0.0.1:$DAEMON_PORT
 
 # ---------------------------------------------------------------- registry
 
-PORT=$(free_port)
-cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-http:
-  addr: 127.0.0.1:$PORT
-EOF
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-for ((i = 0; i < 200; i++)); do
-    curl -fs -o /dev/null "http://127.0.0.1:$PORT/v2/" && break
-    kill -0 "$REG_PID" 2>/dev/null || { cat "$WORK/registry.log" >&2; die "registry exited"; }
-    sleep 0.05
-done
-REGISTRY=127.0.0.1:$PORT
+start_registry "$WORK/registry" "$WORK/registry.log"
+REG_PID=$REGISTRY_PID
 say "tagging each service's images in dev, stage and prod..."
 python3 "$SCRIPT_DIR/polyrepo_fleet.py" images "$WORK/remotes" "$REGISTRY"
 

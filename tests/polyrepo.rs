@@ -137,17 +137,8 @@ main = "master"
 
     /// Where `branch` points in pay's remote, if it is there.
     fn remote_branch(&self, branch: &str) -> Option<String> {
-        let out = self.pay_work.git_output(&[
-            "--git-dir",
-            self.pay_remote.to_str().expect("utf-8"),
-            "rev-parse",
-            "--verify",
-            "-q",
-            &format!("refs/heads/{branch}"),
-        ]);
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        self.pay_work
+            .ref_at(Some(&self.pay_remote), &format!("refs/heads/{branch}"))
     }
 
     fn remote_branches(&self) -> Vec<String> {
@@ -493,17 +484,7 @@ fn bare_ledger(dir: &Path) -> PathBuf {
 }
 
 fn ledger_head(fleet: &Fleet, repo: &Path) -> Option<String> {
-    let out = fleet.pay_work.git_output(&[
-        "--git-dir",
-        repo.to_str().expect("utf-8"),
-        "rev-parse",
-        "--verify",
-        "-q",
-        "refs/gantry/ledger",
-    ]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    fleet.pay_work.ref_at(Some(repo), "refs/gantry/ledger")
 }
 
 #[test]
@@ -705,7 +686,7 @@ async fn the_console_fetches_in_the_background_and_follows_the_service_on_commit
         });
         fetched && commit
     };
-    until(&mut console, joined).await;
+    common::until(&mut console, joined).await;
     let text = drawn(&console.app, area);
     assert!(text.contains("repositories: 1 of 1 fetched"), "{text}");
     assert!(text.contains("Pay: faster refunds"), "{text}");
@@ -714,7 +695,7 @@ async fn the_console_fetches_in_the_background_and_follows_the_service_on_commit
 
     // Commits follows the chosen service's repository: pay's, then orders' after `]`.
     console.press(KeyChord::plain(Key::Char('1')));
-    until(&mut console, |app| {
+    common::until(&mut console, |app| {
         app.commits
             .history
             .loaded()
@@ -726,7 +707,7 @@ async fn the_console_fetches_in_the_background_and_follows_the_service_on_commit
     assert!(text.contains("fetched"), "{text}");
     let orders = fleet.orders_name.clone();
     console.press(KeyChord::plain(Key::Char(']')));
-    until(&mut console, |app| {
+    common::until(&mut console, |app| {
         app.commits
             .history
             .loaded()
@@ -738,15 +719,6 @@ async fn the_console_fetches_in_the_background_and_follows_the_service_on_commit
     assert!(text.contains("Orders: split baskets"), "{text}");
     assert!(!text.contains("Pay: retry declines"), "{text}");
     assert_eq!(console.close().await, 0);
-}
-
-async fn until(
-    console: &mut gantry::tui::console::Console,
-    done: impl Fn(&gantry::tui::app::App) -> bool,
-) {
-    while !done(&console.app) {
-        assert!(console.handle_next().await, "the console quit");
-    }
 }
 
 /// `app` drawn as the loop draws it, its cells' symbols in one string.

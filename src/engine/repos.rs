@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 
 use super::history::HistoryError;
 use super::{Engine, EngineError};
-use crate::config::ServiceGit;
+use crate::config::{Config, Service, ServiceGit};
 use crate::domain::{human_age, RepoLocation};
 use crate::git::fleet::{self, FetchError, FetchFailure, FetchJob, FetchReport, Fetched, Mirrors};
 use crate::git::{GitError, GitRepo};
@@ -44,6 +44,16 @@ impl ServiceRepo {
 
     pub fn names(&self) -> String {
         self.services.join(", ")
+    }
+
+    /// The configured services built from this repository, in configuration order.
+    pub fn configured(&self, config: &Config) -> Vec<Service> {
+        config
+            .services
+            .iter()
+            .filter(|s| self.services.contains(&s.name))
+            .cloned()
+            .collect()
     }
 
     fn problem(&self, kind: ProblemKind, reason: impl Into<String>) -> RepoProblem {

@@ -119,12 +119,18 @@ impl TestRepo {
 
     /// The branch's commit, or `None` when it does not exist.
     pub fn branch_at(&self, branch: &str) -> Option<String> {
-        let out = self.git_output(&[
-            "rev-parse",
-            "--verify",
-            "-q",
-            &format!("refs/heads/{branch}"),
-        ]);
+        self.ref_at(None, &format!("refs/heads/{branch}"))
+    }
+
+    /// Where `reference` points in this repository, or in the one at `git_dir` (a bare
+    /// remote); `None` when it does not exist.
+    pub fn ref_at(&self, git_dir: Option<&Path>, reference: &str) -> Option<String> {
+        let mut args = Vec::new();
+        if let Some(dir) = git_dir {
+            args.extend(["--git-dir", dir.to_str().expect("utf-8")]);
+        }
+        args.extend(["rev-parse", "--verify", "-q", reference]);
+        let out = self.git_output(&args);
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())

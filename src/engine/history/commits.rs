@@ -26,13 +26,7 @@ impl Engine {
             None => self.default_repo()?,
         };
         let branch = branch.unwrap_or(&repo.git.settings.develop).to_string();
-        let services: Vec<_> = self
-            .config
-            .services
-            .iter()
-            .filter(|s| repo.services.contains(&s.name))
-            .cloned()
-            .collect();
+        let services = repo.configured(&self.config);
         let envs = self.config.environments.clone();
         let walk_branch = branch.clone();
         // The walk and the tag lists do not depend on each other.

@@ -271,13 +271,7 @@ impl Engine {
         let env = self.first_environment()?.clone();
         let client = self.client(&env.name)?;
         let tag = self.config.tags.for_commit(&plan.commit.sha);
-        let services: Vec<_> = self
-            .config
-            .services
-            .iter()
-            .filter(|s| repo.services.contains(&s.name))
-            .cloned()
-            .collect();
+        let services = repo.configured(&self.config);
         let checks: Vec<(String, Result<bool, RegistryError>)> = stream::iter(services)
             .map(|service| {
                 let repository = env.repository(&service);
