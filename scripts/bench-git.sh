@@ -67,15 +67,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ -n ${GANTRY:-} ]]; then
-    [[ -x $GANTRY ]] || die "GANTRY=$GANTRY is not executable"
-    GANTRY=$(cd "$(dirname "$GANTRY")" && pwd)/$(basename "$GANTRY")
-else
-    need cargo "install Rust, or point GANTRY at a gantry binary"
-    say "building gantry (cargo build --release)..."
-    (cd "$REPO_ROOT" && cargo build --release --bin gantry) >&2 || die "cargo build failed"
-    GANTRY=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/gantry
-fi
+# shellcheck source=scripts/bench_common.sh
+source "$SCRIPT_DIR/bench_common.sh"
+gantry_binary "$REPO_ROOT"
 
 # A sandboxed git: the developer's own configuration never applies.
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 HOME=$WORK
@@ -131,8 +125,6 @@ git -C "$REPO" rev-list --first-parent develop >"$WORK/first-parent.txt"
 
 # ---------------------------------------------------------------- registry
 
-# shellcheck source=scripts/bench_registry.sh
-source "$SCRIPT_DIR/bench_registry.sh"
 start_registry "$WORK/registry" "$WORK/registry.log"
 REG_PID=$REGISTRY_PID
 

@@ -1,5 +1,21 @@
-# Sourced by the bench scripts: a local docker-registry (Distribution) on a free loopback
-# port, and the port picker it uses. Needs curl, python3 and a `die` function.
+# Sourced by the bench scripts: the gantry binary to time, a local docker-registry
+# (Distribution) on a free loopback port, and the port picker it uses. Needs curl,
+# python3, and the calling script's `die`, `need` and `say` functions.
+
+# Sets GANTRY to an absolute path: $GANTRY if given, else a release build of the
+# repository at $1.
+gantry_binary() {
+    local root=$1
+    if [[ -n ${GANTRY:-} ]]; then
+        [[ -x $GANTRY ]] || die "GANTRY=$GANTRY is not executable"
+        GANTRY=$(cd "$(dirname "$GANTRY")" && pwd)/$(basename "$GANTRY")
+    else
+        need cargo "install Rust, or point GANTRY at a gantry binary"
+        say "building gantry (cargo build --release)..."
+        (cd "$root" && cargo build --release --bin gantry) >&2 || die "cargo build failed"
+        GANTRY=${CARGO_TARGET_DIR:-$root/target}/release/gantry
+    fi
+}
 
 # A loopback port nothing listens on now.
 free_port() {
