@@ -25,6 +25,20 @@ use crate::git::{GitError, GitRepo};
 /// What works without a service's repository, and what does not: said with every problem.
 const WITHOUT_REPOSITORY: &str = "images, status and promotions still work; commits, branches, release cut, hotfix, diff, drift's commits, the branch/merged_to gates and retention's branch-head protection do not";
 
+/// `git` pointed at where it opens: a URL's mirror among `mirrors` (whose own remote is
+/// the URL, so a cut branch is pushed there), a path where it is. Returns the URL too.
+pub fn where_it_opens(mut git: ServiceGit, mirrors: &Mirrors) -> (ServiceGit, Option<String>) {
+    let url = match &git.location {
+        RepoLocation::Url(url) => {
+            git.settings.path = mirrors.path(url);
+            git.settings.remote = fleet::MIRROR_REMOTE.into();
+            Some(url.clone())
+        }
+        RepoLocation::Path(_) => None,
+    };
+    (git, url)
+}
+
 /// A repository one or more services read.
 #[derive(Debug, Clone)]
 pub struct ServiceRepo {
@@ -141,7 +155,7 @@ pub(crate) struct Fetching {
 impl Engine {
     /// The mirrors of URL repositories, under the state directory.
     pub fn mirrors(&self) -> Mirrors {
-        Mirrors::new(self.state_dir.join("repos"))
+        Mirrors::in_state(&self.state_dir)
     }
 
     /// Makes this engine read mirrors as they are: whoever drives it fetches them (the
@@ -150,16 +164,8 @@ impl Engine {
         self.fetching.background = true;
     }
 
-    fn locate_repo(&self, mut git: ServiceGit, services: Vec<String>) -> ServiceRepo {
-        let url = match &git.location {
-            RepoLocation::Url(url) => {
-                git.settings.path = self.mirrors().path(url);
-                // The mirror's own remote is the URL: a cut branch is pushed there.
-                git.settings.remote = fleet::MIRROR_REMOTE.into();
-                Some(url.clone())
-            }
-            RepoLocation::Path(_) => None,
-        };
+    fn locate_repo(&self, git: ServiceGit, services: Vec<String>) -> ServiceRepo {
+        let (git, url) = where_it_opens(git, &self.mirrors());
         ServiceRepo { services, git, url }
     }
 

@@ -103,6 +103,11 @@ impl Mirrors {
         Mirrors { dir }
     }
 
+    /// The service repositories' mirrors in gantry's state directory (`<state>/repos`).
+    pub fn in_state(state_dir: &Path) -> Mirrors {
+        Mirrors::new(state_dir.join("repos"))
+    }
+
     /// `<dir>/<last part of the url>-<hash of the url>.git`: one mirror per URL, named so
     /// a person can tell which is which.
     pub fn path(&self, url: &str) -> PathBuf {
