@@ -742,3 +742,61 @@ fn drawn(app: &gantry::tui::app::App, area: ratatui::layout::Rect) -> String {
         .map(|row| row.iter().map(|c| c.symbol()).collect::<String>() + "\n")
         .collect()
 }
+
+/// A git server that accepts connections and never answers: a fetch from it hangs. The
+/// console must draw the matrix from the registries anyway, with the repository shown as
+/// being fetched, and say on Commits that it is not fetched yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_never_waits_for_a_fetch() {
+    use gantry::config::keys::{Key, KeyChord};
+    use gantry::tui::app::Loadable;
+    use gantry::tui::console::Console;
+    use gantry::tui::repos::FetchState;
+
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let fleet = Fleet::new("poly-silent", "");
+    let text = std::fs::read_to_string(&fleet.case.config).expect("config");
+    let text = text.replace(
+        &format!("git = \"file://{}\"", fleet.pay_remote.display()),
+        &format!("git = \"git://127.0.0.1:{port}/pay.git\""),
+    );
+    std::fs::write(&fleet.case.config, text).expect("config");
+    let d3 = fleet.pay_commits[2].clone();
+    fleet.seed(registries().dev.addr(), &fleet.pay, &d3, 561, &["latest"]);
+
+    std::env::set_var("XDG_STATE_HOME", fleet.case.dir.path().join("silent-state"));
+    let config = gantry::config::Config::load(&fleet.case.config).expect("config");
+    let area = ratatui::layout::Rect::new(0, 0, 160, 30);
+    let mut console = Console::open(config, false, chrono::Utc::now(), area).expect("opens");
+    console.start();
+    common::until(&mut console, |app| app.environments.status.settled()).await;
+    let pay = fleet.pay.clone();
+    let app = &console.app;
+    assert_eq!(
+        app.ctx.repos.of(&pay).map(|e| e.fetch.clone()),
+        Some(FetchState::Waiting(None)),
+        "the fetch is still hanging"
+    );
+    let report = app.environments.status.loaded().expect("matrix");
+    let cell = report
+        .cells
+        .iter()
+        .find(|c| c.service == pay && c.environment == "dev")
+        .expect("pay in dev");
+    assert_eq!(cell.tags, [format!("sha-{}", short(&d3))]);
+    assert!(cell.commit.is_none());
+    let text = drawn(&console.app, area);
+    assert!(
+        text.contains("repositories: 0 of 1 fetched, 1 fetching"),
+        "{text}"
+    );
+
+    console.press(KeyChord::plain(Key::Char('1')));
+    common::until(&mut console, |app| app.commits.history.settled()).await;
+    match &console.app.commits.history {
+        Loadable::Failed(why) => assert!(why.contains("is not fetched yet"), "{why}"),
+        other => panic!("expected not fetched yet, got {other:?}"),
+    }
+    drop(silent);
+}

@@ -164,6 +164,11 @@ impl Engine {
         self.fetching.background = true;
     }
 
+    /// Whoever drives this engine fetches mirrors; it only reads them.
+    pub fn fetches_in_background(&self) -> bool {
+        self.fetching.background
+    }
+
     fn locate_repo(&self, git: ServiceGit, services: Vec<String>) -> ServiceRepo {
         let (git, url) = where_it_opens(git, &self.mirrors());
         ServiceRepo { services, git, url }

@@ -47,11 +47,18 @@ pub struct RepoState {
 impl Engine {
     /// The status matrix with, where a service's repository answers, each cell's commit
     /// and how far it is behind the environment it is promoted from; drift in any case.
-    /// Mirrors are read as last fetched; those never fetched are fetched first, while the
-    /// registries are read.
+    /// Mirrors are read as last fetched; a command fetches those never fetched first,
+    /// while the registries are read (the console fetches them in the background, and
+    /// joins each as it lands).
     pub async fn status_report(&self) -> StatusReport {
         let repos = self.service_repos();
-        let (mut cells, fetched) = tokio::join!(self.status(), self.fetch_repos(&repos, true));
+        let fetch_new = async {
+            match self.fetches_in_background() {
+                true => Vec::new(),
+                false => self.fetch_repos(&repos, true).await,
+            }
+        };
+        let (mut cells, fetched) = tokio::join!(self.status(), fetch_new);
         let drift = status_drift(&self.config.environments, &mut cells);
 
         let read = &cells;
