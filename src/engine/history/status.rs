@@ -176,10 +176,26 @@ impl Engine {
             })
             .collect();
         let looked_up = prefixes.clone();
+        let develop = repo.git.settings.develop.clone();
         let answer = self
             .with_repo_as_fetched(repo, move |repo| {
-                // Only the lookup is needed here, not the positions: no branch walk.
-                let found: Vec<Lookup> = looked_up.iter().map(|p| repo.lookup(p)).collect();
+                // Only the lookup is needed here, not the positions: no branch walk,
+                // except for digits that match several objects (in a big repository a
+                // blob or a tree can share a commit's first 7): the walk of develop
+                // finds the commit among them.
+                let mut found: Vec<Lookup> = looked_up.iter().map(|p| repo.lookup(p)).collect();
+                let ambiguous: Vec<usize> = (0..found.len())
+                    .filter(|&i| found[i] == Lookup::Ambiguous)
+                    .collect();
+                if !ambiguous.is_empty() {
+                    let digits: Vec<String> =
+                        ambiguous.iter().map(|&i| looked_up[i].clone()).collect();
+                    if let Ok(placed) = repo.locate(&develop, &digits) {
+                        for (i, lookup) in ambiguous.into_iter().zip(placed) {
+                            found[i] = lookup;
+                        }
+                    }
+                }
                 let commit_of = |cell: usize| -> Option<CommitInfo> {
                     tags[cell].iter().find_map(|hex| {
                         let at = looked_up.binary_search(hex).ok()?;
