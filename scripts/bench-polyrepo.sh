@@ -12,11 +12,17 @@
 #   gantry status nothing fetched before: the 200 mirrors cloned while the registry is
 #                 read, then each service's images joined with its repository (commit and
 #                 commits behind per environment): "all fetched and joined";
+#   registry only the same status with no service repository configured: what reading
+#                 the registry (tag lists and digests of 600 service x environment cells)
+#                 costs by itself, which the two above include;
 #   status, later the same with every mirror there (read as last fetched, no fetch);
 #   console       in tmux, nothing fetched: until the first screen is drawn (the frame
-#                 and the matrix loading), until its first rows show the registry's tags,
-#                 and until the title says all 200 repositories are fetched (each joined
-#                 into the matrix as its fetch ends).
+#                 and the matrix loading), until its title says all 200 repositories are
+#                 fetched, until its first rows show the registry's tags, and until both
+#                 (every repository then joined into the matrix: a fetch that lands after
+#                 the matrix is joined at once, the others when the matrix arrives).
+# CPU (user + sys, from /usr/bin/time) is shown for the commands: wall time on a shared
+# machine moves with its load.
 # Prints medians as a markdown table. A measurement, not a test: exits 0 either way.
 #
 # Environment:
@@ -47,6 +53,7 @@ need git "apt-get install git"
 need tmux "apt-get install tmux"
 need python3 "python3 writes the repositories and pushes the images"
 need curl "curl checks that the registry is up"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found: apt-get install time"
 [[ -n ${EPOCHREALTIME:-} ]] || die "needs bash >= 5 (EPOCHREALTIME)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-polyrepo.XXXXXX")
@@ -126,18 +133,22 @@ CONFIG=$WORK/gantry.toml
         printf '\n[[service]]\nname = "svc-%03d"\ngit = "%s/svc-%03d.git"\n' "$i" "$BASE_URL" "$i"
     done
 } >"$CONFIG"
+# The same fleet without its repositories ([git] path names none): the registry's share.
+grep -v '^git = ' "$CONFIG" | sed 's/^fetch_concurrency = .*/path = "no-repository-here"/' >"$WORK/registry-only.toml"
 
 # ---------------------------------------------------------------- timing
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-declare -A WALL
+declare -A WALL CPU
 
 record() { # label ms
     echo "$2" >>"$WORK/wall-$1"
 }
 summarise() { # label
     WALL[$1]=$(median <"$WORK/wall-$1")
-    say "$1: median ${WALL[$1]} ms ($(tr '\n' ' ' <"$WORK/wall-$1"))"
+    CPU[$1]=-
+    [[ -s $WORK/cpu-$1 ]] && CPU[$1]="$(median <"$WORK/cpu-$1") ms"
+    say "$1: median ${WALL[$1]} ms ($(tr '\n' ' ' <"$WORK/wall-$1")), CPU ${CPU[$1]}"
 }
 
 git_floor() {
@@ -145,49 +156,60 @@ git_floor() {
     rm -rf "$dir"
     mkdir -p "$dir"
     local started=$(now_ms)
-    seq -f 'svc-%03g' 1 "$SERVICES" | xargs -P "$CONCURRENCY" -I{} sh -c '
+    seq -f 'svc-%03g' 1 "$SERVICES" | /usr/bin/time -f '%U %S' -o "$WORK/time.txt" xargs -P "$CONCURRENCY" -I{} sh -c '
         git init -q --bare "$0/{}.git" &&
         git -C "$0/{}.git" fetch -q "$1/{}.git" \
             "+refs/heads/develop:refs/heads/develop" "+refs/heads/main:refs/heads/main" \
             "+refs/heads/release/*:refs/heads/release/*" "+refs/heads/hotfix/*:refs/heads/hotfix/*"
     ' "$dir" "$BASE_URL"
     record git-fetch $(( $(now_ms) - started ))
+    cpu git-fetch
 }
 
-gantry_run() { # label args...
-    local label=$1 started
-    shift
+cpu() { # label: adds the CPU /usr/bin/time wrote to time.txt
+    local user sys
+    read -r user sys <"$WORK/time.txt"
+    python3 -c "print(round(($user + $sys) * 1000))" >>"$WORK/cpu-$1"
+}
+
+gantry_run() { # label config args...
+    local label=$1 config=$2 started
+    shift 2
     started=$(now_ms)
-    XDG_STATE_HOME=$STATE "$GANTRY" --config "$CONFIG" "$@" >"$WORK/out-$label.txt" 2>"$WORK/err-$label.txt" ||
+    XDG_STATE_HOME=$STATE /usr/bin/time -f '%U %S' -o "$WORK/time.txt" \
+        "$GANTRY" --config "$config" "$@" >"$WORK/out-$label.txt" 2>"$WORK/err-$label.txt" ||
         die "$label: gantry $* failed: $(tail -5 "$WORK/err-$label.txt")"
     record "$label" $(( $(now_ms) - started ))
+    cpu "$label"
 }
 
 pane() { tmux capture-pane -p -t "$SESSION" 2>/dev/null || true; }
 
 # The console in tmux, nothing fetched: first frame, first rows, everything fetched.
 console_run() {
-    local started frame= rows= fetched= text deadline
+    local started frame= rows= fetched= both= text deadline
     rm -rf "$STATE"
     tmux kill-session -t "$SESSION" 2>/dev/null || true
     started=$(now_ms)
     tmux new-session -d -s "$SESSION" -x 200 -y 50 \
         "XDG_STATE_HOME=$STATE HOME=$WORK GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 $GANTRY --config $CONFIG"
     deadline=$(( started + 120000 ))
-    while [[ -z $fetched ]]; do
+    while [[ -z $both ]]; do
         (( $(now_ms) < deadline )) || die "console: not all fetched after 120 s: $(pane | head -3)"
         text=$(pane)
         local at
         at=$(now_ms)
         [[ -z $frame && $text == *"what runs where"* ]] && frame=$(( at - started ))
         [[ -z $rows && $text == *"svc-001"*"sha-"* ]] && rows=$(( at - started ))
-        [[ -n $rows && $text == *"repositories: $SERVICES of $SERVICES fetched"* && $text != *"fetching"* ]] &&
+        [[ -z $fetched && $text == *"repositories: $SERVICES of $SERVICES fetched"* && $text != *"fetching"* ]] &&
             fetched=$(( at - started ))
+        [[ -n $rows && -n $fetched ]] && both=$(( at - started ))
         sleep 0.01
     done
     record console-frame "$frame"
     record console-rows "$rows"
     record console-fetched "$fetched"
+    record console-joined "$both"
     pane >"$WORK/console-screen.txt"
     tmux send-keys -t "$SESSION" q
     sleep 0.5
@@ -202,14 +224,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
     say "round $round of $ROUNDS"
     git_floor
     rm -rf "$STATE"
-    gantry_run gantry-fetch fetch
+    gantry_run gantry-fetch "$CONFIG" fetch
     rm -rf "$STATE"
-    gantry_run status-cold status
-    gantry_run status-warm status
+    gantry_run registry-only "$WORK/registry-only.toml" status
+    gantry_run status-cold "$CONFIG" status
+    gantry_run status-warm "$CONFIG" status
     console_run
 done
 
-for label in git-fetch gantry-fetch status-cold status-warm console-frame console-rows console-fetched; do
+for label in git-fetch gantry-fetch registry-only status-cold status-warm console-frame console-fetched console-rows console-joined; do
     summarise "$label"
 done
 
@@ -229,12 +252,19 @@ verdict() { (( $1 < $2 )) && echo pass || echo over; }
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| case | wall (median of $ROUNDS) | target |"
-echo "|---|---:|---|"
-echo "| \`git fetch\` of the $SERVICES repositories, $CONCURRENCY at a time (the floor) | ${WALL[git-fetch]} ms | - |"
-echo "| \`gantry fetch\`: the $SERVICES cloned into gantry's mirrors | ${WALL[gantry-fetch]} ms | - |"
-echo "| \`gantry status\`, nothing fetched: all cloned and joined with their images | ${WALL[status-cold]} ms | < 10 s: $(verdict "${WALL[status-cold]}" 10000) |"
-echo "| \`gantry status\`, mirrors there (read as last fetched) | ${WALL[status-warm]} ms | - |"
-echo "| console, nothing fetched: first screen drawn | ${WALL[console-frame]} ms | < 1 s: $(verdict "${WALL[console-frame]}" 1000) |"
-echo "| console: first rows with the registry's tags | ${WALL[console-rows]} ms | - |"
-echo "| console: all $SERVICES fetched (each joined as it lands) | ${WALL[console-fetched]} ms | < 10 s: $(verdict "${WALL[console-fetched]}" 10000) |"
+echo "| case | wall (median of $ROUNDS) | CPU | target |"
+echo "|---|---:|---:|---|"
+row() { # label description target-ms
+    local target=-
+    [[ -n ${3:-} ]] && target="< $(( $3 / 1000 )) s: $(verdict "${WALL[$1]}" "$3")"
+    echo "| $2 | ${WALL[$1]} ms | ${CPU[$1]} | $target |"
+}
+row git-fetch "\`git fetch\` of the $SERVICES repositories, $CONCURRENCY at a time (the floor)"
+row gantry-fetch "\`gantry fetch\`: the $SERVICES cloned into gantry's mirrors"
+row registry-only "\`gantry status\` without service repositories (the registry's share)"
+row status-cold "\`gantry status\`, nothing fetched: all $SERVICES cloned and joined with their images" 10000
+row status-warm "\`gantry status\`, mirrors there (read as last fetched)"
+row console-frame "console, nothing fetched: first screen drawn" 1000
+row console-fetched "console: all $SERVICES fetched in the background"
+row console-rows "console: the matrix's rows with the registry's tags"
+row console-joined "console: all fetched and joined into the matrix" 10000
