@@ -4,6 +4,7 @@
 //! registry directly. Each job reports `EngineEvent`s on a channel, coalesced at
 //! the source so a fast copy does not flood a slow screen.
 
+pub mod attachments;
 mod copy;
 pub mod doctor;
 pub mod failures;

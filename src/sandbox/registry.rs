@@ -372,7 +372,7 @@ impl Drop for LocalRegistry {
 /// leave registries running forever. The watchdog shell blocks reading a pipe whose only
 /// writer is this process, so the kernel wakes it when we die, however we die, and it kills
 /// the registry. Best effort: without `sh` we simply run unguarded.
-fn spawn_watchdog(registry_pid: u32) -> Option<Child> {
+pub(super) fn spawn_watchdog(registry_pid: u32) -> Option<Child> {
     Command::new("sh")
         .arg("-c")
         .arg("cat >/dev/null; kill -9 \"$1\" 2>/dev/null")
@@ -391,7 +391,7 @@ fn registry_bin() -> std::ffi::OsString {
 
 /// Asks the OS for a free port. It is released before the registry binds it, hence the
 /// retry loop in `launch`.
-fn free_port() -> Result<u16, SandboxError> {
+pub(super) fn free_port() -> Result<u16, SandboxError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(SandboxError::io("finding a free port on 127.0.0.1"))?;
     let addr = listener
@@ -442,7 +442,7 @@ fn probe(addr: &str, nonce: &str, tls: bool) -> bool {
 }
 
 /// The last lines the registry logged since `start` (best effort: this feeds error messages).
-fn log_tail(path: &Path, start: u64) -> String {
+pub(super) fn log_tail(path: &Path, start: u64) -> String {
     let mut text = String::new();
     if let Ok(mut file) = File::open(path) {
         if file.seek(SeekFrom::Start(start)).is_ok() {
