@@ -177,8 +177,6 @@ pub(crate) async fn plan(
         let suffixes: Vec<&str> = COSIGN_SUFFIXES
             .iter()
             .copied()
-            // The image's own `.sig` is merged by the signing step, not copied whole.
-            .filter(|suffix| !(*suffix == "sig" && subject == *top))
             .filter(|suffix| source_tags.contains(&cosign_tag(&subject, suffix)))
             .collect();
         if referrers.is_empty() && suffixes.is_empty() {
@@ -195,6 +193,16 @@ pub(crate) async fn plan(
                     .collect(),
             ),
         };
+        // The image's own `.sig` is copied whole only where the target has none, so its
+        // digest stays; otherwise the signing step merges the signatures into the target's.
+        let suffixes: Vec<&str> = suffixes
+            .into_iter()
+            .filter(|suffix| {
+                !(*suffix == "sig"
+                    && subject == *top
+                    && target_tags.contains(&cosign_tag(&subject, suffix)))
+            })
+            .collect();
 
         if !referrers.is_empty() {
             let listed = target
@@ -252,6 +260,9 @@ pub(crate) async fn plan(
         for suffix in suffixes {
             let tag = cosign_tag(&subject, suffix);
             let raw = source.client.get_manifest(source.repository, &tag).await?;
+            if depth == 0 && !filter.admits(first_layer_type(&raw).as_deref()) {
+                continue;
+            }
             step.found += 1;
             if target_tags.contains(&tag) {
                 let current = target.client.head_manifest(target.repository, &tag).await?;
@@ -356,6 +367,15 @@ pub(crate) async fn apply(target: Side<'_>, step: &AttachmentStep) -> Result<(),
             .await?;
     }
     Ok(())
+}
+
+/// The media type of a manifest's first layer: what a cosign tag holds (`text/spdx+json`
+/// in `.sbom`, `application/vnd.dsse.envelope.v1+json` in `.att`), its artifact type.
+fn first_layer_type(raw: &RawManifest) -> Option<String> {
+    match manifest::parse(&raw.media_type, &raw.bytes) {
+        Ok(Parsed::Image(parts)) => parts.layers.first().map(|l| l.media_type.clone()),
+        _ => None,
+    }
 }
 
 /// cosign's tag for what is attached to `digest`: `sha256-<hex>.<suffix>`.
