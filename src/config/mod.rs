@@ -351,6 +351,8 @@ pub struct Environment {
     pub readonly: bool,
     /// Promotions into this environment sign the image with `[signing] key`.
     pub sign: bool,
+    /// Promotions into this environment attach a signed promotion attestation.
+    pub attest: bool,
     /// Public keys trusted for this environment's images instead of `[signing] public_keys`.
     pub verify_keys: Vec<PathBuf>,
     /// `[environment.deploy]`: what points the environment at a promoted image.
@@ -576,6 +578,8 @@ struct RawEnvironment {
     #[serde(default)]
     sign: Option<Spanned<bool>>,
     #[serde(default)]
+    attest: Option<Spanned<bool>>,
+    #[serde(default)]
     verify_keys: Vec<Spanned<String>>,
     #[serde(default)]
     deploy: Option<Spanned<crate::deploy::settings::RawDeploy>>,
@@ -711,6 +715,7 @@ impl Validator<'_> {
             };
             let (login, ca_file) = self.transport(env)?;
             let (sign, verify_keys) = self.environment_signing(env, &signing)?;
+            let attest = self.needs_key(env, env.attest.as_ref(), "attest", &signing)?;
             environments.push(Environment {
                 name: name.clone(),
                 registry: registry.clone(),
@@ -726,6 +731,7 @@ impl Validator<'_> {
                 approvals: self.approvals(env)?,
                 readonly: env.readonly,
                 sign,
+                attest,
                 verify_keys,
                 // Filled in once the services are known: deploy files name them.
                 deploy: Default::default(),
@@ -1063,6 +1069,31 @@ impl Validator<'_> {
         };
         let verify_keys = self.public_keys(&env.verify_keys, "verify_keys")?;
         Ok((sign, verify_keys))
+    }
+
+    /// `attest = true` (like `sign = true`) needs `[signing] key`.
+    fn needs_key(
+        &self,
+        env: &RawEnvironment,
+        flag: Option<&Spanned<bool>>,
+        name: &str,
+        signing: &SigningSettings,
+    ) -> Result<bool, ConfigError> {
+        match flag {
+            Some(flag) if *flag.get_ref() => {
+                if signing.key.is_none() {
+                    return Err(self.error(
+                        flag.span(),
+                        format!(
+                            "environment `{}` has {name} = true but no key is configured: set [signing] key = \"cosign.key\" (see `gantry keys generate`)",
+                            env.name.get_ref()
+                        ),
+                    ));
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn public_keys(

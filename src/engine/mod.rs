@@ -5,6 +5,7 @@
 //! the source so a fast copy does not flood a slow screen.
 
 pub mod attachments;
+pub mod provenance;
 mod copy;
 pub mod doctor;
 pub mod failures;
@@ -209,6 +210,9 @@ pub struct PromotionOutcome {
     /// the promotion standing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deploy: Option<crate::deploy::DeployOutcome>,
+    /// The promotion attestation, for an `attest = true` target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<provenance::AttestationNote>,
 }
 
 pub struct Engine {
@@ -592,6 +596,7 @@ impl Engine {
                 executed: false,
                 ledger: None,
                 deploy,
+                attestation: None,
             });
         }
         self.record_overrides(&plan).await?;
@@ -600,6 +605,11 @@ impl Engine {
         let ledger = self.record_promotion(&plan).await;
         counters.set_step(Step::Deploying);
         let record = ledger.as_ref().and_then(|l| l.record.clone());
+        let attestation = if target_env.attest && !plan.is_noop() {
+            Some(self.attest_promotion(&plan, record.as_deref()).await)
+        } else {
+            None
+        };
         let deploy = self
             .deploy_step(job, &deploy_request(&plan, target_env, record), false)
             .await;
@@ -609,6 +619,7 @@ impl Engine {
             executed: true,
             ledger,
             deploy,
+            attestation,
         })
     }
 

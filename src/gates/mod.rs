@@ -32,6 +32,9 @@ pub struct GatesConfig {
     /// Periods when promotions here are refused unless overridden (and recorded).
     #[serde(default)]
     pub freeze: Vec<FreezeWindow>,
+    /// Environments whose signed promotion attestation the image must carry.
+    #[serde(default)]
+    pub attested_by: Vec<String>,
 }
 
 impl GatesConfig {
@@ -51,6 +54,10 @@ pub struct ScanPolicy {
     /// the configuration file).
     #[serde(default)]
     pub report: Option<String>,
+    /// Read the vulnerability attestation attached to the image instead of running a
+    /// scanner (the newest one; it must be signed by a key trusted in the target).
+    #[serde(default)]
+    pub attestation: bool,
     /// Findings at or above this severity block.
     #[serde(default = "default_severity")]
     pub max_severity: Severity,
@@ -69,6 +76,7 @@ impl Default for ScanPolicy {
         ScanPolicy {
             command: default_scan_command(),
             report: None,
+            attestation: false,
             max_severity: default_severity(),
             ignore_unfixed: false,
             allow: Vec::new(),
@@ -259,7 +267,7 @@ pub enum GateOutcome {
 }
 
 impl GateResult {
-    fn pass(gate: &str, detail: impl Into<String>) -> GateResult {
+    pub(crate) fn pass(gate: &str, detail: impl Into<String>) -> GateResult {
         GateResult {
             gate: gate.into(),
             outcome: GateOutcome::Pass {
@@ -268,7 +276,7 @@ impl GateResult {
         }
     }
 
-    fn blocked(gate: &str, reason: impl Into<String>, remedy: impl Into<String>) -> GateResult {
+    pub(crate) fn blocked(gate: &str, reason: impl Into<String>, remedy: impl Into<String>) -> GateResult {
         GateResult {
             gate: gate.into(),
             outcome: GateOutcome::Blocked {
@@ -364,6 +372,9 @@ impl Engine {
         }
         if let Some(policy) = &gates.scan {
             results.push(self.scan_gate(plan, policy).await);
+        }
+        if !gates.attested_by.is_empty() {
+            results.push(self.attested_gate(plan, &gates.attested_by).await);
         }
         results
     }
@@ -562,6 +573,7 @@ impl Engine {
             (fill(&policy.command), policy.report.as_deref().map(fill))
         };
         let report = match report_path {
+            _ if policy.attestation => self.attested_scan_report(plan).await,
             Some(path) => {
                 let path = self.config_relative(&path);
                 std::fs::read(&path)
