@@ -20,7 +20,12 @@ fn generate_key(case: &Case) -> (PathBuf, PathBuf) {
     let dir = case.dir.path().join("keys");
     let out = command_in(
         case.dir.path(),
-        &["keys", "generate", "--output-dir", dir.to_str().expect("utf-8")],
+        &[
+            "keys",
+            "generate",
+            "--output-dir",
+            dir.to_str().expect("utf-8"),
+        ],
     )
     .env_remove("COSIGN_PASSWORD")
     .output()
@@ -95,7 +100,12 @@ fn seed_dev(case: &Case, commit: &str) -> Seeded {
 }
 
 /// The independent verifier (tests/fixtures/supply/verify_dsse.py).
-fn python_verify(registry: &str, repository: &str, digest: &str, public: &Path) -> serde_json::Value {
+fn python_verify(
+    registry: &str,
+    repository: &str,
+    digest: &str,
+    public: &Path,
+) -> serde_json::Value {
     let out = std::process::Command::new("python3")
         .arg(fixtures().join("verify_dsse.py"))
         .args([registry, repository, digest])
@@ -121,7 +131,11 @@ fn promotion_attestations_verify_in_python_and_gate_the_next_environment() {
     // Straight from dev to prod: dev never attested anything about it.
     let out = case.gantry(&["promote", &image, "--from", "dev", "--to", "prod"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(stderr(&out).contains("no valid promotion attestation of stage"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no valid promotion attestation of stage"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = case.gantry(&["promote", &image, "--to", "stage", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -151,7 +165,9 @@ fn promotion_attestations_verify_in_python_and_gate_the_next_environment() {
         format!("{}/{}", api.a.addr(), case.service)
     );
     assert_eq!(predicate["digest"], seeded.digest.as_str());
-    assert!(predicate["promotedAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(predicate["promotedAt"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
     // A key that did not sign it does not verify it.
     let stranger = seeded.key("auditor");
     let rejected = python_verify(api.a.addr(), &case.service, &seeded.digest, &stranger);
@@ -161,7 +177,10 @@ fn promotion_attestations_verify_in_python_and_gate_the_next_environment() {
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let verified = json(&out);
     assert_eq!(verified["attested"], true);
-    assert_eq!(verified["provenance"][0]["attestation"], attestation.as_str());
+    assert_eq!(
+        verified["provenance"][0]["attestation"],
+        attestation.as_str()
+    );
 
     // stage -> prod: the gate finds stage's attestation, which travels along, and prod
     // adds its own.
@@ -169,10 +188,17 @@ fn promotion_attestations_verify_in_python_and_gate_the_next_environment() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let gates = &json(&out)[0]["outcome"]["plan"]["gates"];
     assert!(
-        gates.as_array().is_some_and(|g| g.iter().any(|g| g["gate"] == "attested_by" && g["result"] == "pass")),
+        gates.as_array().is_some_and(|g| g
+            .iter()
+            .any(|g| g["gate"] == "attested_by" && g["result"] == "pass")),
         "{gates}"
     );
-    let in_prod = python_verify(registries().prod.addr(), &case.service, &seeded.digest, &public);
+    let in_prod = python_verify(
+        registries().prod.addr(),
+        &case.service,
+        &seeded.digest,
+        &public,
+    );
     let mut environments: Vec<&str> = in_prod
         .as_array()
         .expect("list")
@@ -184,7 +210,11 @@ fn promotion_attestations_verify_in_python_and_gate_the_next_environment() {
     assert_eq!(environments, ["prod", "stage"]);
     let out = case.gantry(&["verify", &image, "--env", "prod"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("promoted stage -> prod"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("promoted stage -> prod"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -210,9 +240,19 @@ fn the_scan_gate_reads_the_attached_vulnerability_attestation() {
     write_config(&case, &key, &[&public], "scan = { attestation = true }", "");
     let out = case.gantry(&["promote", &image, "--to", "stage"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(stderr(&out).contains("not signed by a key trusted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not signed by a key trusted"),
+        "{}",
+        stderr(&out)
+    );
 
-    write_config(&case, &key, &[&public, &signer], "scan = { attestation = true }", "");
+    write_config(
+        &case,
+        &key,
+        &[&public, &signer],
+        "scan = { attestation = true }",
+        "",
+    );
     let out = case.gantry(&["promote", &image, "--to", "stage", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
@@ -225,7 +265,11 @@ fn images_json_lists_what_each_image_carries_and_sbom_hands_it_out() {
     write_config(
         &case,
         &key,
-        &[&public, &seeded.key("release-signer"), &seeded.key("auditor")],
+        &[
+            &public,
+            &seeded.key("release-signer"),
+            &seeded.key("auditor"),
+        ],
         "",
         "",
     );
@@ -237,13 +281,24 @@ fn images_json_lists_what_each_image_carries_and_sbom_hands_it_out() {
         .as_array()
         .expect("sboms")
         .iter()
-        .map(|s| format!("{} {}", s["format"].as_str().unwrap_or("?"), s["via"].as_str().unwrap_or("?")))
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["format"].as_str().unwrap_or("?"),
+                s["via"].as_str().unwrap_or("?")
+            )
+        })
         .collect();
     sboms.sort();
     sboms.dedup();
     assert_eq!(
         sboms,
-        ["CycloneDX referrer", "SPDX buildx", "SPDX cosign_tag", "SPDX referrer"],
+        [
+            "CycloneDX referrer",
+            "SPDX buildx",
+            "SPDX cosign_tag",
+            "SPDX referrer"
+        ],
         "{attached}"
     );
     let predicates: Vec<&str> = attached["attestations"]
@@ -276,13 +331,21 @@ fn images_json_lists_what_each_image_carries_and_sbom_hands_it_out() {
 
     let image = format!("{}:sha-5b0a5b0a", case.service);
     let saved = case.dir.path().join("sbom.json");
-    let out = case.gantry(&["sbom", &image, "--env", "dev", "--output", saved.to_str().expect("utf-8")]);
+    let out = case.gantry(&[
+        "sbom",
+        &image,
+        "--env",
+        "dev",
+        "--output",
+        saved.to_str().expect("utf-8"),
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let spdx: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&saved).expect("saved")).expect("json");
-    let fixture: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixtures().join("centos-7-spdx.json")).expect("fixture"))
-            .expect("json");
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join("centos-7-spdx.json")).expect("fixture"),
+    )
+    .expect("json");
     assert_eq!(spdx, fixture);
     let out = case.gantry(&["sbom", &image, "--env", "dev", "--format", "cyclonedx"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

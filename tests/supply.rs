@@ -62,7 +62,10 @@ fn promote_and_compare(name: &str, from: &str, to: &str, target_has_api: bool) {
     let before = attached(&case, from, &seeded.digest);
     // SPDX, CycloneDX, SLSA provenance and a vulnerability report on the index, a signature
     // on the SPDX SBOM, a CycloneDX SBOM on the amd64 image.
-    assert_eq!(before["referrers"][&seeded.digest].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        before["referrers"][&seeded.digest].as_array().map(Vec::len),
+        Some(4)
+    );
     assert_eq!(before["referrers"].as_object().map(|m| m.len()), Some(3));
     assert_eq!(before["sig_layers"], 2);
 
@@ -225,6 +228,10 @@ fn http(method: &str, url: &str) -> Vec<u8> {
         ])
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }

@@ -107,13 +107,18 @@ pub async fn read(
     keys: &[PublicKey],
 ) -> Result<Attached, RegistryError> {
     let mut attached = Attached::default();
-    let referrers = client.list_referrers(repository, &top.digest).await?.referrers;
+    let referrers = client
+        .list_referrers(repository, &top.digest)
+        .await?
+        .referrers;
     for referrer in &referrers {
         classify_referrer(client, repository, referrer, keys, &mut attached).await?;
     }
     if let Ok(Parsed::Index(children)) = manifest::parse(&top.media_type, &top.bytes) {
         for child in children.iter().filter(|c| c.platform == "unknown/unknown") {
-            let raw = client.get_manifest(repository, child.digest.as_str()).await?;
+            let raw = client
+                .get_manifest(repository, child.digest.as_str())
+                .await?;
             for layer in layers(&raw) {
                 let Some(predicate) = layer.annotations.get(PREDICATE_ANNOTATION) else {
                     continue;
@@ -189,7 +194,9 @@ async fn classify_referrer(
         };
         add_attestation(attached, &predicate, Via::Referrer, &referrer.digest);
         if predicate == VULN_PREDICATE && attached.scan.is_none() {
-            if let Some(report) = vulnerability_in(client, repository, &referrer.digest, keys).await? {
+            if let Some(report) =
+                vulnerability_in(client, repository, &referrer.digest, keys).await?
+            {
                 attached.scan = Some(report.summary);
             }
         }
@@ -327,7 +334,12 @@ pub async fn promotion_checks(
                 .is_none_or(|p| p == promotion::PREDICATE_TYPE)
     }) {
         if let Some((bytes, _)) = first_envelope(client, repository, &referrer.digest).await? {
-            checks.push(promotion::check(referrer.digest.clone(), &bytes, digest, keys));
+            checks.push(promotion::check(
+                referrer.digest.clone(),
+                &bytes,
+                digest,
+                keys,
+            ));
         }
     }
     Ok(checks)
@@ -348,7 +360,9 @@ pub async fn sbom_document(
         .iter()
         .filter(|s| format.is_none_or(|f| f.eq_ignore_ascii_case(&s.format)))
     {
-        let raw = client.get_manifest(repository, sbom.manifest.as_str()).await?;
+        let raw = client
+            .get_manifest(repository, sbom.manifest.as_str())
+            .await?;
         for layer in layers(&raw) {
             let in_statement = layer.media_type == IN_TOTO
                 && layer

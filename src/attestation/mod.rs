@@ -88,7 +88,12 @@ pub struct Subject {
 
 impl Statement {
     /// A statement of `predicate_type` about `name@digest`.
-    pub fn new(name: &str, digest: &Digest, predicate_type: &str, predicate: serde_json::Value) -> Self {
+    pub fn new(
+        name: &str,
+        digest: &Digest,
+        predicate_type: &str,
+        predicate: serde_json::Value,
+    ) -> Self {
         Statement {
             statement_type: "https://in-toto.io/Statement/v1".into(),
             predicate_type: predicate_type.into(),
@@ -122,7 +127,8 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 /// `statement` in a DSSE envelope signed by `key` (ECDSA over the PAE, as cosign attests).
 pub fn seal(statement: &Statement, key: &SigningKey) -> Result<Vec<u8>, SigningError> {
-    let payload = serde_json::to_vec(statement).map_err(|e| SigningError::Refused(e.to_string()))?;
+    let payload =
+        serde_json::to_vec(statement).map_err(|e| SigningError::Refused(e.to_string()))?;
     let sig = key.sign(&pae(IN_TOTO, &payload))?;
     let envelope = Envelope {
         payload_type: IN_TOTO.into(),
@@ -164,7 +170,11 @@ impl Envelope {
         };
         let message = pae(&self.payload_type, &payload);
         keys.iter()
-            .filter(|key| self.signatures.iter().any(|s| key.verifies(&s.sig, &message)))
+            .filter(|key| {
+                self.signatures
+                    .iter()
+                    .any(|s| key.verifies(&s.sig, &message))
+            })
             .map(|key| key.label.clone())
             .collect()
     }
@@ -191,15 +201,25 @@ mod tests {
         let Ok(pem) = pem else { return };
         let key = SigningKey::from_pem(&pem, b"", "fixture").expect("fixture key");
         let digest = Digest::of(b"image");
-        let statement = Statement::new("r/x", &digest, "https://example/p", serde_json::json!({"a": 1}));
+        let statement = Statement::new(
+            "r/x",
+            &digest,
+            "https://example/p",
+            serde_json::json!({"a": 1}),
+        );
         let envelope = Envelope::parse(&seal(&statement, &key).expect("seal")).expect("parse");
         let opened = envelope.statement().expect("statement");
         assert!(opened.covers(&digest));
         assert!(!opened.covers(&Digest::of(b"other")));
-        assert_eq!(envelope.signed_by(std::slice::from_ref(key.public())).len(), 1);
+        assert_eq!(
+            envelope.signed_by(std::slice::from_ref(key.public())).len(),
+            1
+        );
         let mut forged = envelope.clone();
         forged.payload = base64::engine::general_purpose::STANDARD.encode(b"{}");
-        assert!(forged.signed_by(std::slice::from_ref(key.public())).is_empty());
+        assert!(forged
+            .signed_by(std::slice::from_ref(key.public()))
+            .is_empty());
     }
 
     #[test]
@@ -207,7 +227,10 @@ mod tests {
         assert_eq!(sbom_format("application/spdx+json"), Some("SPDX"));
         assert_eq!(sbom_format("text/spdx+json"), Some("SPDX"));
         assert_eq!(sbom_format(SPDX_PREDICATE), Some("SPDX"));
-        assert_eq!(sbom_format("application/vnd.cyclonedx+json"), Some("CycloneDX"));
+        assert_eq!(
+            sbom_format("application/vnd.cyclonedx+json"),
+            Some("CycloneDX")
+        );
         assert_eq!(sbom_format(DSSE), None);
     }
 }

@@ -84,7 +84,12 @@ impl PromotionCheck {
 }
 
 /// Opens and checks one envelope found on `digest`.
-pub fn check(attestation: Digest, envelope: &[u8], digest: &Digest, keys: &[PublicKey]) -> PromotionCheck {
+pub fn check(
+    attestation: Digest,
+    envelope: &[u8],
+    digest: &Digest,
+    keys: &[PublicKey],
+) -> PromotionCheck {
     let mut check = PromotionCheck {
         attestation,
         predicate: None,

@@ -124,13 +124,21 @@ pub async fn verify(
         for check in &provenance {
             let what = check.predicate.as_ref().map_or_else(
                 || "promotion attestation".to_string(),
-                |p| format!("promoted {} -> {} at {}", p.source.environment, p.environment, p.promoted_at),
+                |p| {
+                    format!(
+                        "promoted {} -> {} at {}",
+                        p.source.environment, p.environment, p.promoted_at
+                    )
+                },
             );
             let verdict = match &check.problem {
                 None => format!("valid: signed by {}", check.signed_by.join(", ")),
                 Some(problem) => format!("not valid: {problem}"),
             };
-            out.push_str(&format!("  {}  {what}: {verdict}\n", check.attestation.short()));
+            out.push_str(&format!(
+                "  {}  {what}: {verdict}\n",
+                check.attestation.short()
+            ));
         }
         if environment.attest && !attested {
             out.push_str(&format!("  no valid promotion attestation of {env}\n"));

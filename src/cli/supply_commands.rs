@@ -84,7 +84,11 @@ pub(super) async fn sbom(
                 code: exit::INPUT,
                 message: format!("cannot write {}: {e}", path.display()),
             })?;
-            eprintln!("{found} SBOM of {} written to {}", digest.short(), path.display());
+            eprintln!(
+                "{found} SBOM of {} written to {}",
+                digest.short(),
+                path.display()
+            );
         }
         None => {
             use std::io::Write;
@@ -100,7 +104,11 @@ pub(super) async fn sbom(
 
 /// Adds to each listed image what it carries. A registry that cannot say leaves the
 /// image without `attached` (the listing itself was read).
-pub(super) async fn fill_attached(engine: &Engine, service: &str, listings: &mut [EnvironmentImages]) {
+pub(super) async fn fill_attached(
+    engine: &Engine,
+    service: &str,
+    listings: &mut [EnvironmentImages],
+) {
     for listing in listings.iter_mut() {
         let env = listing.environment.clone();
         let found: Vec<_> = stream::iter(listing.images.iter().map(|i| i.digest.clone()))

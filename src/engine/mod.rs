@@ -5,7 +5,6 @@
 //! the source so a fast copy does not flood a slow screen.
 
 pub mod attachments;
-pub mod provenance;
 mod copy;
 pub mod doctor;
 pub mod failures;
@@ -15,6 +14,7 @@ pub mod ledger;
 pub mod lock;
 mod notify;
 pub mod plan;
+pub mod provenance;
 pub mod rollback;
 
 use std::collections::HashMap;

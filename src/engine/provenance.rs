@@ -6,9 +6,11 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::{Engine, EngineError, Plan};
-use crate::attestation::attached::{self, Attached};
-use crate::attestation::promotion::{self, GateEvidence, Location, PromotionCheck, PromotionPredicate};
 use crate::attestation as att;
+use crate::attestation::attached::{self, Attached};
+use crate::attestation::promotion::{
+    self, GateEvidence, Location, PromotionCheck, PromotionPredicate,
+};
 use crate::domain::{media, Digest};
 use crate::gates::{GateOutcome, GateResult};
 use crate::registry::referrers::describe_referrer;
@@ -27,7 +29,11 @@ impl Engine {
     /// Attaches a signed promotion statement to the promoted digest in the target. After
     /// the promotion, like the ledger record it names: a failure is a warning on a
     /// promotion that happened (and the `attested_by` gate downstream will say so).
-    pub(crate) async fn attest_promotion(&self, plan: &Plan, record: Option<&str>) -> AttestationNote {
+    pub(crate) async fn attest_promotion(
+        &self,
+        plan: &Plan,
+        record: Option<&str>,
+    ) -> AttestationNote {
         match self.write_attestation(plan, record).await {
             Ok(manifest) => AttestationNote {
                 manifest: Some(manifest),
@@ -40,9 +46,16 @@ impl Engine {
         }
     }
 
-    async fn write_attestation(&self, plan: &Plan, record: Option<&str>) -> Result<Digest, EngineError> {
+    async fn write_attestation(
+        &self,
+        plan: &Plan,
+        record: Option<&str>,
+    ) -> Result<Digest, EngineError> {
         let key = self.signing_key().await?;
-        let approvers = match self.approvals_for(&plan.service, &plan.digest, &plan.to).await {
+        let approvers = match self
+            .approvals_for(&plan.service, &plan.digest, &plan.to)
+            .await
+        {
             Ok(state) => state.approvers.into_iter().map(|a| a.actor).collect(),
             Err(_) => Vec::new(),
         };
@@ -74,10 +87,18 @@ impl Engine {
             promoted_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         };
         let statement = predicate.statement().map_err(EngineError::Input)?;
-        let envelope = att::seal(&statement, &key).map_err(|e| EngineError::Input(e.to_string()))?;
+        let envelope =
+            att::seal(&statement, &key).map_err(|e| EngineError::Input(e.to_string()))?;
         let client = self.client(&plan.to)?;
         let repository = &plan.target_repository;
-        let raw = artifact_manifest(&plan.top, envelope.into(), promotion::PREDICATE_TYPE, client, repository).await?;
+        let raw = artifact_manifest(
+            &plan.top,
+            envelope.into(),
+            promotion::PREDICATE_TYPE,
+            client,
+            repository,
+        )
+        .await?;
         let (_, descriptor) = describe_referrer(&raw).map_err(EngineError::Input)?;
         client
             .put_referrer(repository, &plan.digest, &raw, &descriptor)
@@ -100,7 +121,13 @@ impl Engine {
             Some(keys) => keys,
             None => self.trusted_keys(env).await?,
         };
-        Ok(attached::promotion_checks(self.client(env)?, &environment.repository(svc), digest, &keys).await?)
+        Ok(attached::promotion_checks(
+            self.client(env)?,
+            &environment.repository(svc),
+            digest,
+            &keys,
+        )
+        .await?)
     }
 
     /// The `attested_by` gate: the image in the source carries a valid promotion
@@ -108,14 +135,22 @@ impl Engine {
     pub(crate) async fn attested_gate(&self, plan: &Plan, stages: &[String]) -> GateResult {
         let keys = match self.trusted_keys(&plan.to).await {
             Ok(keys) => keys,
-            Err(e) => return GateResult::blocked("attested_by", e.to_string(), "[signing] public_keys or verify_keys"),
+            Err(e) => {
+                return GateResult::blocked(
+                    "attested_by",
+                    e.to_string(),
+                    "[signing] public_keys or verify_keys",
+                )
+            }
         };
         let checks = match self
             .verify_provenance(&plan.service, &plan.from, &plan.digest, Some(keys))
             .await
         {
             Ok(checks) => checks,
-            Err(e) => return GateResult::blocked("attested_by", e.to_string(), "a registry that answers"),
+            Err(e) => {
+                return GateResult::blocked("attested_by", e.to_string(), "a registry that answers")
+            }
         };
         let missing: Vec<&String> = stages
             .iter()
@@ -144,7 +179,11 @@ impl Engine {
                     "{}@{} has no valid promotion attestation of {}",
                     plan.source,
                     plan.digest.short(),
-                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "promote it through those environments with attest = true",
             )
@@ -154,9 +193,14 @@ impl Engine {
     /// The scan gate's report when it reads the image's vulnerability attestation: the
     /// newest one in the source, signed by a key trusted in the target.
     pub(crate) async fn attested_scan_report(&self, plan: &Plan) -> Result<Vec<u8>, String> {
-        let keys = self.trusted_keys(&plan.to).await.map_err(|e| e.to_string())?;
+        let keys = self
+            .trusted_keys(&plan.to)
+            .await
+            .map_err(|e| e.to_string())?;
         let client = self.client(&plan.from).map_err(|e| e.to_string())?;
-        match attached::vulnerability_report(client, &plan.source_repository, &plan.digest, &keys).await {
+        match attached::vulnerability_report(client, &plan.source_repository, &plan.digest, &keys)
+            .await
+        {
             Ok(Some(report)) if !report.summary.signed_by.is_empty() => Ok(report.report),
             Ok(Some(report)) => Err(format!(
                 "the vulnerability attestation {} is not signed by a key trusted in {}",
@@ -173,7 +217,12 @@ impl Engine {
     }
 
     /// What `service@digest` carries in `env`.
-    pub async fn attached(&self, service: &str, env: &str, digest: &Digest) -> Result<Attached, EngineError> {
+    pub async fn attached(
+        &self,
+        service: &str,
+        env: &str,
+        digest: &Digest,
+    ) -> Result<Attached, EngineError> {
         let svc = self.config().service(service)?;
         let environment = self.config().environment(env)?;
         let keys = self.trusted_keys(env).await.unwrap_or_default();

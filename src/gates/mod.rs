@@ -276,7 +276,11 @@ impl GateResult {
         }
     }
 
-    pub(crate) fn blocked(gate: &str, reason: impl Into<String>, remedy: impl Into<String>) -> GateResult {
+    pub(crate) fn blocked(
+        gate: &str,
+        reason: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> GateResult {
         GateResult {
             gate: gate.into(),
             outcome: GateOutcome::Blocked {

@@ -117,10 +117,7 @@ impl RegistryClient {
                 referrers,
             });
         }
-        let referrers = match self
-            .get_manifest(repository, &fallback_tag(subject))
-            .await
-        {
+        let referrers = match self.get_manifest(repository, &fallback_tag(subject)).await {
             Ok(index) => self.index_entries(repository, &index)?,
             Err(e) if e.is_not_found() => Vec::new(),
             Err(e) => return Err(e),
@@ -187,7 +184,9 @@ impl RegistryClient {
             let _ = self.referrers_api.set(true);
             referrers.extend(page.manifests);
             next = link.map(|link| match link.split_once("://") {
-                Some((_, rest)) => rest.find('/').map_or_else(String::new, |i| rest[i..].into()),
+                Some((_, rest)) => rest
+                    .find('/')
+                    .map_or_else(String::new, |i| rest[i..].into()),
                 None => link,
             });
             next = next.filter(|p| p.starts_with('/'));
@@ -333,7 +332,10 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&grown).expect("json");
         assert_eq!(value["annotations"]["a"], "b");
         assert_eq!(value["manifests"][0]["x-other"], "kept");
-        assert_eq!(value["manifests"][1]["artifactType"], "application/spdx+json");
+        assert_eq!(
+            value["manifests"][1]["artifactType"],
+            "application/spdx+json"
+        );
         assert!(append_to_index(br#"{"schemaVersion":2}"#, &[&referrer('a')]).is_err());
     }
 

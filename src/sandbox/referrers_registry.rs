@@ -96,7 +96,11 @@ impl ReferrersRegistry {
             .open(&log_path)
             .map_err(SandboxError::io(format!("opening {}", log_path.display())))
             .map_err(fatal)?;
-        let _ = writeln!(log, "--- gantry sandbox: starting {SERVER} on {} ---", self.addr);
+        let _ = writeln!(
+            log,
+            "--- gantry sandbox: starting {SERVER} on {} ---",
+            self.addr
+        );
         let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         let stderr = log
             .try_clone()

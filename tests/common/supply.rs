@@ -60,7 +60,9 @@ pub fn seed(work: &Path, registry: &str, repository: &str, tag: &str, fallback: 
     if fallback {
         command.arg("--fallback");
     }
-    let out = command.output().expect("python3 with oras and cryptography");
+    let out = command
+        .output()
+        .expect("python3 with oras and cryptography");
     assert!(
         out.status.success(),
         "seed.py failed: {}",
