@@ -147,9 +147,8 @@ pub async fn verify(
         print!("{out}");
     }
     let signed = matches!(report.status, SignatureStatus::Signed { .. });
-    Ok(if environment.attest { attested } else { signed }
-        .then_some(exit::OK)
-        .unwrap_or(exit::REFUSED))
+    let verified = if environment.attest { attested } else { signed };
+    Ok(if verified { exit::OK } else { exit::REFUSED })
 }
 
 /// `verify --json`: the signature report, and the promotion attestations beside it.
