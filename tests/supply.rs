@@ -69,18 +69,7 @@ fn promote_and_compare(name: &str, from: &str, to: &str, target_has_api: bool) {
     assert_eq!(before["referrers"].as_object().map(|m| m.len()), Some(3));
     assert_eq!(before["sig_layers"], 2);
 
-    let out = case.gantry(&[
-        "promote",
-        &format!("{}:sha-{commit}", case.service),
-        "--from",
-        from,
-        "--to",
-        to,
-        "--json",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let report = json(&out);
-    let attachments = &report[0]["outcome"]["plan"]["attachments"];
+    let attachments = promote_attachments(&case, commit, from, to);
     // 6 referrers and the .sig, .att and .sbom tags.
     assert_eq!(attachments["found"], 9, "{attachments}");
     assert_eq!(attachments["present"], 0, "{attachments}");
@@ -97,7 +86,15 @@ fn promote_and_compare(name: &str, from: &str, to: &str, target_has_api: bool) {
     assert_eq!(after["sig_layers"], 2);
 
     // Again: everything is there, nothing moves.
-    let again = case.gantry(&[
+    let plan = promote_attachments(&case, commit, from, to);
+    // The .sig is now the signing step's (it merges into the target's).
+    assert_eq!(plan["present"], 8, "{plan}");
+    assert!(plan.get("referrers").is_none(), "{plan}");
+}
+
+/// `gantry promote service:sha-<commit> --from --to --json`: the plan's attachments part.
+fn promote_attachments(case: &Case, commit: &str, from: &str, to: &str) -> serde_json::Value {
+    let out = case.gantry(&[
         "promote",
         &format!("{}:sha-{commit}", case.service),
         "--from",
@@ -106,11 +103,8 @@ fn promote_and_compare(name: &str, from: &str, to: &str, target_has_api: bool) {
         to,
         "--json",
     ]);
-    assert_eq!(code(&again), 0, "{}", stderr(&again));
-    let plan = &json(&again)[0]["outcome"]["plan"]["attachments"];
-    // The .sig is now the signing step's (it merges into the target's).
-    assert_eq!(plan["present"], 8, "{plan}");
-    assert!(plan.get("referrers").is_none(), "{plan}");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    json(&out)[0]["outcome"]["plan"]["attachments"].clone()
 }
 
 #[test]

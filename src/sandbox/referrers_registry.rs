@@ -4,7 +4,7 @@
 //! reading and writing referrers through the API and through the fallback tag. The server
 //! is installed from crates.io (`cargo install --locked ferro-oci-server`, see `.ci/run`).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::registry::{free_port, log_tail, spawn_watchdog};
+use super::registry::{free_port, log_tail, open_log, spawn_watchdog};
 use super::SandboxError;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,22 +90,7 @@ impl ReferrersRegistry {
     fn spawn_and_wait(&mut self) -> Result<(), (bool, SandboxError)> {
         let fatal = |e| (false, e);
         let log_path = self.log_path();
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(SandboxError::io(format!("opening {}", log_path.display())))
-            .map_err(fatal)?;
-        let _ = writeln!(
-            log,
-            "--- gantry sandbox: starting {SERVER} on {} ---",
-            self.addr
-        );
-        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let stderr = log
-            .try_clone()
-            .map_err(SandboxError::io("duplicating log handle"))
-            .map_err(fatal)?;
+        let (log, stderr, log_start) = open_log(&log_path, SERVER, &self.addr).map_err(fatal)?;
         let child = Command::new(server_bin())
             .env("FERRO_OCI_LISTEN", &self.addr)
             .env("FERRO_OCI_STORAGE_DIR", self.dir.join("data"))

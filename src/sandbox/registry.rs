@@ -253,23 +253,8 @@ impl LocalRegistry {
             .map_err(fatal)?;
 
         let log_path = self.log_path();
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(SandboxError::io(format!("opening {}", log_path.display())))
-            .map_err(fatal)?;
-        let _ = writeln!(
-            log,
-            "--- gantry sandbox: starting docker-registry on {} ---",
-            self.addr
-        );
-        // Only this attempt's output matters when diagnosing a failure.
-        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let stderr = log
-            .try_clone()
-            .map_err(SandboxError::io("duplicating log handle"))
-            .map_err(fatal)?;
+        let (log, stderr, log_start) =
+            open_log(&log_path, "docker-registry", &self.addr).map_err(fatal)?;
 
         let mut command = Command::new(registry_bin());
         command
@@ -366,6 +351,26 @@ impl Drop for LocalRegistry {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Opens the server's log for one start: the handles for its stdout and stderr, and where
+/// this attempt's lines begin (only they matter when diagnosing a failure).
+pub(super) fn open_log(
+    path: &Path,
+    server: &str,
+    addr: &str,
+) -> Result<(File, File, u64), SandboxError> {
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(SandboxError::io(format!("opening {}", path.display())))?;
+    let _ = writeln!(log, "--- gantry sandbox: starting {server} on {addr} ---");
+    let start = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let stderr = log
+        .try_clone()
+        .map_err(SandboxError::io("duplicating log handle"))?;
+    Ok((log, stderr, start))
 }
 
 /// Drop only runs on orderly exits; a Ctrl-C'd demo or a killed test binary would otherwise
