@@ -75,6 +75,89 @@ pub struct ScanSummary {
     pub signed_by: Vec<String>,
 }
 
+impl Attached {
+    /// One line per kind, for the console's detail pane: (label, text).
+    pub fn lines(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<(&'static str, String)> {
+        let via = |via: Via| match via {
+            Via::Referrer => "referrer",
+            Via::Buildx => "buildx",
+            Via::CosignTag => "cosign tag",
+        };
+        let grouped = |items: Vec<(String, Via)>| {
+            let mut groups: Vec<(String, Vec<&'static str>)> = Vec::new();
+            for (name, how) in items {
+                match groups.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, ways)) if !ways.contains(&via(how)) => ways.push(via(how)),
+                    Some(_) => {}
+                    None => groups.push((name, vec![via(how)])),
+                }
+            }
+            groups
+                .into_iter()
+                .map(|(name, ways)| format!("{name} ({})", ways.join(", ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let none = |text: String| {
+            if text.is_empty() {
+                "none".to_string()
+            } else {
+                text
+            }
+        };
+        let sboms = grouped(
+            self.sboms
+                .iter()
+                .map(|s| (s.format.clone(), s.via))
+                .collect(),
+        );
+        let attestations = grouped(
+            self.attestations
+                .iter()
+                .map(|a| {
+                    let short = a.predicate_type.trim_start_matches("https://");
+                    (short.to_string(), a.via)
+                })
+                .collect(),
+        );
+        let signatures = self
+            .signatures
+            .iter()
+            .map(|s| match s.keys.as_slice() {
+                [] if s.kind == "notation" => "notation (not checked)".to_string(),
+                [] => format!("{} (no trusted key)", s.kind),
+                keys => format!("{}: {}", s.kind, keys.join(", ")),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let scan = match &self.scan {
+            None => "no vulnerability attestation".to_string(),
+            Some(scan) => {
+                let worst = scan.worst.map_or_else(
+                    || "no findings".to_string(),
+                    |w| format!("worst {w:?}").to_uppercase(),
+                );
+                let age = scan
+                    .finished
+                    .as_deref()
+                    .and_then(|f| chrono::DateTime::parse_from_rfc3339(f).ok())
+                    .map(|f| {
+                        let days = (now - f.with_timezone(&chrono::Utc)).num_days();
+                        format!(", scanned {days} days ago")
+                    })
+                    .unwrap_or_default();
+                format!("{worst}, {} findings{age}", scan.findings)
+            }
+        };
+        vec![
+            ("SBOM", none(sboms)),
+            ("attested", none(attestations)),
+            ("signed", none(signatures)),
+            ("scan", scan),
+        ]
+    }
+}
+
 /// A vulnerability attestation's report, for the scan gate.
 #[derive(Debug, Clone)]
 pub struct VulnerabilityReport {
