@@ -282,6 +282,10 @@ pub struct CopySettings {
     pub backoff_ms: u64,
     /// Seconds a registry may stay silent mid-answer before the request is retried.
     pub read_timeout_secs: u64,
+    /// Carry what is attached to an image (OCI referrers, cosign `.att`/`.sbom` tags).
+    pub referrers: bool,
+    /// Carry only attachments of these artifact types (empty: all of them).
+    pub artifact_types: Vec<String>,
 }
 
 impl Default for CopySettings {
@@ -292,6 +296,8 @@ impl Default for CopySettings {
             attempts: 5,
             backoff_ms: 200,
             read_timeout_secs: 60,
+            referrers: true,
+            artifact_types: Vec::new(),
         }
     }
 }

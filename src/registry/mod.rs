@@ -12,6 +12,7 @@
 pub mod credentials;
 pub mod failure;
 pub mod manifest;
+pub mod referrers;
 
 mod auth;
 mod error;
@@ -138,6 +139,8 @@ pub struct RegistryClient {
     mounts: RwLock<std::collections::HashSet<(String, String)>>,
     /// The last whole-registry failure a request ended with, for listings to group by host.
     last_failure: std::sync::Mutex<Option<failure::HostFailure>>,
+    /// Whether the registry answers the referrers API, once it said so.
+    referrers_api: std::sync::OnceLock<bool>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -232,6 +235,7 @@ impl RegistryClient {
             challenge: tokio::sync::OnceCell::new(),
             mounts: RwLock::new(std::collections::HashSet::new()),
             last_failure: std::sync::Mutex::new(None),
+            referrers_api: std::sync::OnceLock::new(),
         }
     }
 

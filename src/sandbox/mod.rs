@@ -7,6 +7,7 @@
 
 mod demo_repo;
 mod layout;
+mod referrers_registry;
 mod registry;
 mod skopeo;
 mod tls;
@@ -21,6 +22,7 @@ use std::process::ExitStatus;
 
 pub use demo_repo::{bare_copy, build_demo_repo, build_history, DemoHistory, DemoRepo};
 pub use layout::{build_oci_layout, ImageSpec};
+pub use referrers_registry::ReferrersRegistry;
 pub use registry::{LocalRegistry, RegistryOptions};
 pub use skopeo::{
     seed_image, seed_image_with_creds, skopeo_copy, skopeo_digest, skopeo_list_tags,
@@ -61,6 +63,15 @@ pub enum SandboxError {
     /// docker-registry exited or never answered `GET /v2/`.
     #[error("docker-registry on {addr} failed to start: {reason}\n--- tail of {} ---\n{log_tail}", log.display())]
     RegistryStart {
+        addr: String,
+        reason: String,
+        log: PathBuf,
+        log_tail: String,
+    },
+    /// Another registry server exited or never answered `GET /v2/`.
+    #[error("{server} on {addr} failed to start: {reason}\n--- tail of {} ---\n{log_tail}", log.display())]
+    ServerStart {
+        server: &'static str,
         addr: String,
         reason: String,
         log: PathBuf,

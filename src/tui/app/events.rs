@@ -34,6 +34,14 @@ impl App {
                 digest,
                 mark,
             } => self.images.on_signature(service, env, digest, mark),
+            DataEvent::Attached {
+                service,
+                env,
+                digest,
+                result,
+            } => {
+                self.images.attached.insert((service, env, digest), result);
+            }
             DataEvent::Status(result) => self.environments.status = result.into(),
             DataEvent::Commits(result) => self.commits.on_history(result),
             DataEvent::Branches { repository, result } => {
