@@ -800,3 +800,103 @@ async fn the_console_never_waits_for_a_fetch() {
     }
     drop(silent);
 }
+
+/// A repository of 1,050 commits served over the network, and its service's config.
+fn long_served(name: &str) -> (Case, common::git::GitDaemon, Vec<String>) {
+    let case = Case::new(name);
+    let served = case.dir.path().join("served");
+    std::fs::create_dir_all(&served).expect("dir");
+    let chain = common::git::long_history(&served.join("long.git"), 1050);
+    let daemon = common::git::GitDaemon::serve(&served);
+    let regs = registries();
+    std::fs::write(
+        &case.config,
+        format!(
+            "[[environment]]\nname = \"dev\"\nregistry = \"{}\"\nplain_http = true\nmutable_tag = \"latest\"\n\n[[service]]\nname = \"{}\"\ngit = \"{}\"\n",
+            regs.dev.addr(),
+            case.service,
+            daemon.url("long.git")
+        ),
+    )
+    .expect("config");
+    case.seed_in(
+        regs.dev.addr(),
+        &case.service,
+        short(&chain[0]),
+        571,
+        &["latest"],
+        SeedFormat::Oci,
+        ImageSpec::small(571),
+    );
+    (case, daemon, chain)
+}
+
+#[test]
+fn a_first_clone_for_status_brings_recent_history_and_a_command_completes_it() {
+    let (case, _daemon, chain) = long_served("poly-recent");
+    let out = gantry_git(&case, &["status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hold only the newest 1000 commits"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(json(&out)[0]["commit"]["subject"], "Change 1050");
+
+    // A command that reads the history fetches the rest first.
+    let out = gantry_git(
+        &case,
+        &[
+            "commits",
+            "--service",
+            &case.service,
+            "--limit",
+            "1100",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        json(&out)["commits"].as_array().map(Vec::len),
+        Some(chain.len())
+    );
+    assert!(
+        !stderr(&out).contains("only the newest"),
+        "{}",
+        stderr(&out)
+    );
+    let out = gantry_git(&case, &["status"]);
+    assert!(
+        !stderr(&out).contains("only the newest"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_clones_recent_history_first_then_completes_it() {
+    use gantry::tui::console::Console;
+    use gantry::tui::repos::FetchState;
+
+    let (case, _daemon, _) = long_served("poly-recent-console");
+    std::env::set_var("XDG_STATE_HOME", case.dir.path().join("console-state"));
+    let config = gantry::config::Config::load(&case.config).expect("config");
+    let area = ratatui::layout::Rect::new(0, 0, 160, 30);
+    let mut console = Console::open(config, false, chrono::Utc::now(), area).expect("opens");
+    console.start();
+    let service = case.service.clone();
+    let saw_recent = std::cell::Cell::new(false);
+    common::until(&mut console, |app| {
+        let Some(entry) = app.ctx.repos.of(&service) else {
+            return false;
+        };
+        saw_recent.set(saw_recent.get() || entry.recent_only);
+        saw_recent.get()
+            && !entry.recent_only
+            && matches!(entry.fetch, FetchState::Fetched(Some(_)))
+    })
+    .await;
+    let summary = console.app.ctx.repos.summary().expect("a mirror");
+    assert_eq!(summary, "repositories: 1 of 1 fetched");
+    assert_eq!(console.close().await, 0);
+}

@@ -7,6 +7,7 @@ use super::registry_errors::{self, Problem};
 use super::{exit, output, Failure};
 use crate::engine::history::cut::TrainStop;
 use crate::engine::history::HistoryError;
+use crate::engine::repos::FetchWhich;
 use crate::engine::Engine;
 
 #[derive(Debug, Subcommand)]
@@ -276,7 +277,7 @@ pub async fn fetch(engine: &Engine, services: &[String], json: bool) -> Result<i
         }
         repos
     };
-    let reports = engine.fetch_repos(&repos, false).await;
+    let reports = engine.fetch_repos(&repos, FetchWhich::All).await;
     let mut lines = Vec::new();
     for repo in &repos {
         let Some(url) = &repo.url else {

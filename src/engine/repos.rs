@@ -19,7 +19,9 @@ use super::history::HistoryError;
 use super::{Engine, EngineError};
 use crate::config::{Config, Service, ServiceGit};
 use crate::domain::{human_age, RepoLocation};
-use crate::git::fleet::{self, FetchError, FetchFailure, FetchJob, FetchReport, Fetched, Mirrors};
+use crate::git::fleet::{
+    self, Depth, FetchError, FetchFailure, FetchJob, FetchReport, Fetched, Mirrors,
+};
 use crate::git::{GitError, GitRepo};
 
 /// What works without a service's repository, and what does not: said with every problem.
@@ -144,12 +146,32 @@ impl std::error::Error for RepoProblem {}
 /// One URL's fetch in this process: made once, its outcome shared by every reader.
 type FetchOnce = Arc<OnceCell<Result<Fetched, FetchError>>>;
 
+/// Which of a set of repositories `Engine::fetch_repos` fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchWhich {
+    /// Every one, with its whole history (`gantry fetch`).
+    All,
+    /// Those never fetched, with their recent history (what `status` needs).
+    NeverFetched,
+}
+
 /// The fetches this process made, one per URL: a command reads a mirror fetched once.
 #[derive(Default)]
 pub(crate) struct Fetching {
     /// The console's engine: read mirrors as they are, never fetch before a read.
     background: bool,
-    done: Mutex<HashMap<String, FetchOnce>>,
+    /// (URL, whole history) -> that fetch.
+    done: Mutex<HashMap<(String, bool), FetchOnce>>,
+}
+
+/// What a mirror cloned with its recent history only lacks, and what completes it.
+pub fn recent_only_note(repo: &ServiceRepo) -> String {
+    format!(
+        "{}: only the newest {} commits of each branch of {} are fetched so far: older commits are not placed and counts past them fall short (`gantry fetch` fetches the rest)",
+        repo.names(),
+        fleet::RECENT_COMMITS,
+        repo.location()
+    )
 }
 
 impl Engine {
@@ -226,27 +248,33 @@ impl Engine {
         }
     }
 
-    /// The fetch of each URL repository among `repos`.
-    pub fn fetch_jobs(&self, repos: &[ServiceRepo]) -> Vec<FetchJob> {
+    /// The fetch of each URL repository among `repos`, with `depth`.
+    pub fn fetch_jobs(&self, repos: &[ServiceRepo], depth: Depth) -> Vec<FetchJob> {
         repos
             .iter()
             .filter_map(|repo| {
                 Some(FetchJob {
                     url: repo.url.clone()?,
                     refspecs: fleet::refspecs(&repo.git.settings),
+                    depth,
                 })
             })
             .collect()
     }
 
     /// Fetches the URL repositories of `repos`, `[git] fetch_concurrency` at a time, each
-    /// at most once in this process; `only_new`: only those never fetched before.
-    pub async fn fetch_repos(&self, repos: &[ServiceRepo], only_new: bool) -> Vec<FetchReport> {
+    /// at most once in this process: all of them with their whole history, or only those
+    /// never fetched, with their recent history (what a status needs, soon).
+    pub async fn fetch_repos(&self, repos: &[ServiceRepo], which: FetchWhich) -> Vec<FetchReport> {
         let mirrors = self.mirrors();
+        let depth = match which {
+            FetchWhich::All => Depth::Full,
+            FetchWhich::NeverFetched => Depth::Recent(fleet::RECENT_COMMITS),
+        };
         let jobs: Vec<FetchJob> = self
-            .fetch_jobs(repos)
+            .fetch_jobs(repos, depth)
             .into_iter()
-            .filter(|job| !only_new || mirrors.fetched_at(&job.url).is_none())
+            .filter(|job| which == FetchWhich::All || mirrors.fetched_at(&job.url).is_none())
             .collect();
         stream::iter(jobs)
             .map(|job| async move {
@@ -261,20 +289,25 @@ impl Engine {
             .await
     }
 
-    /// Fetches `job` unless this process already has: what the fetch did, or why not.
+    /// Fetches `job` unless this process already has (a recent-history fetch is answered
+    /// by a full one made before): what the fetch did, or why not.
     async fn fetch_once(&self, job: &FetchJob) -> Result<Fetched, FetchError> {
+        let full = job.depth == Depth::Full;
         let cell = {
             let mut done = self
                 .fetching
                 .done
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            Arc::clone(done.entry(job.url.clone()).or_default())
+            match done.get(&(job.url.clone(), true)) {
+                Some(whole) if !full && whole.initialized() => Arc::clone(whole),
+                _ => Arc::clone(done.entry((job.url.clone(), full)).or_default()),
+            }
         };
         cell.get_or_init(|| async {
             let mirrors = self.mirrors();
             let job = job.clone();
-            tokio::task::spawn_blocking(move || mirrors.fetch(&job.url, &job.refspecs))
+            tokio::task::spawn_blocking(move || mirrors.fetch(&job.url, &job.refspecs, job.depth))
                 .await
                 .unwrap_or_else(|e| {
                     Err(FetchError {
@@ -318,9 +351,15 @@ impl Engine {
         if !refresh && before.is_some() {
             return Ok(Vec::new());
         }
+        // A read that refreshes wants the whole history; one that takes the mirror as
+        // last fetched only needs one to exist: its recent history will do.
         let job = FetchJob {
             url: url.clone(),
             refspecs: fleet::refspecs(&repo.git.settings),
+            depth: match refresh {
+                true => Depth::Full,
+                false => Depth::Recent(fleet::RECENT_COMMITS),
+            },
         };
         match (self.fetch_once(&job).await, before) {
             (Ok(_), _) => Ok(Vec::new()),
@@ -398,8 +437,14 @@ impl Engine {
             let answer = work(&repo)?;
             let mut notes = repo.notes();
             if mirror {
-                // A mirror is bare by design: nothing to tell.
-                notes.retain(|n| !n.contains("is a bare repository"));
+                // A mirror is bare by design, and shallow only until its history is
+                // completed: said in gantry's words, not git's.
+                notes.retain(|n| {
+                    !n.contains("is a bare repository") && !n.contains("is a shallow clone")
+                });
+                if repo.is_shallow() {
+                    notes.push(recent_only_note(&opened));
+                }
             }
             Ok((answer, notes))
         })

@@ -82,7 +82,7 @@ impl App {
     }
 
     /// Queues fetches of `urls` (marked as waiting); nothing when there are none.
-    fn fetch(&mut self, urls: Vec<String>, urgent: bool) -> Vec<Effect> {
+    pub(super) fn fetch(&mut self, urls: Vec<String>, urgent: bool) -> Vec<Effect> {
         if urls.is_empty() {
             return Vec::new();
         }

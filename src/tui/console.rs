@@ -17,7 +17,7 @@ use super::{input, ui};
 use crate::config::keys::{Action, KeyChord};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError, EngineEvent, JobId, Plan};
-use crate::git::fleet::{FetchJob, FetchQueue};
+use crate::git::fleet::{Depth, FetchJob, FetchQueue, RECENT_COMMITS};
 
 /// What reaches the console, in the order it arrived.
 // Messages are moved once through the channel; their size does not matter.
@@ -71,7 +71,7 @@ impl Console {
         // in the background.
         engine.fetch_in_background();
         let (tx, rx) = mpsc::unbounded_channel();
-        let fetch_jobs = engine.fetch_jobs(&engine.service_repos());
+        let fetch_jobs = engine.fetch_jobs(&engine.service_repos(), Depth::Full);
         let fetches = (!fetch_jobs.is_empty()).then(|| {
             let mirrors = engine.mirrors();
             app.ctx.repos.learn_fetched(|url| mirrors.fetched_at(url));
@@ -206,11 +206,20 @@ impl Console {
         effects.retain(|effect| match effect {
             Effect::Fetch { urls, urgent } => {
                 if let Some(queue) = &self.fetches {
-                    // In the order asked: the rows shown first.
+                    // In the order asked: the rows shown first. A repository never fetched
+                    // is cloned with its recent history first (the matrix needs no more,
+                    // and the fleet is readable sooner); the app then asks for the rest.
+                    let mirrors = self.engine.mirrors();
                     let jobs = urls
                         .iter()
                         .filter_map(|url| self.fetch_jobs.iter().find(|j| &j.url == url))
-                        .cloned()
+                        .map(|job| FetchJob {
+                            depth: match mirrors.fetched_at(&job.url) {
+                                None => Depth::Recent(RECENT_COMMITS),
+                                Some(_) => Depth::Full,
+                            },
+                            ..job.clone()
+                        })
                         .collect();
                     queue.push(jobs, *urgent);
                 }

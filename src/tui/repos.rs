@@ -25,6 +25,8 @@ pub struct RepoEntry {
     pub url: Option<String>,
     pub services: Vec<String>,
     pub fetch: FetchState,
+    /// Its mirror holds the recent history only (cloned so; the rest is being fetched).
+    pub recent_only: bool,
 }
 
 impl RepoEntry {
@@ -37,14 +39,17 @@ impl RepoEntry {
         }
     }
 
-    /// Its fetch in a few characters, for a column: `3m` ago, `…` waiting, `✗` failed,
-    /// `-` never fetched; empty for a path.
+    /// Its fetch in a few characters, for a column: `3m` ago, `…` being fetched, `✗`
+    /// failed, `-` never fetched; `*` after the age while only its recent history is
+    /// there. Empty for a path.
     pub fn mark(&self, now: i64) -> String {
+        let star = if self.recent_only { "*" } else { "" };
         match &self.fetch {
             FetchState::InPlace => String::new(),
-            FetchState::Waiting(_) => "…".into(),
+            FetchState::Waiting(Some(at)) => format!("{}{star}", human_age(now - at)),
+            FetchState::Waiting(None) => "…".into(),
             FetchState::Failed { .. } => "✗".into(),
-            FetchState::Fetched(Some(at)) => human_age(now - at),
+            FetchState::Fetched(Some(at)) => format!("{}{star}", human_age(now - at)),
             FetchState::Fetched(None) => "-".into(),
         }
     }
@@ -57,6 +62,11 @@ impl RepoEntry {
         };
         match &self.fetch {
             FetchState::InPlace => format!("{} (read in place)", self.location),
+            FetchState::Fetched(at) if self.recent_only => format!(
+                "{} ({}, its newest commits only, the rest to come)",
+                self.location,
+                ago(at)
+            ),
             FetchState::Fetched(at) => format!("{} ({})", self.location, ago(at)),
             FetchState::Waiting(at) => format!("{} ({}, fetching…)", self.location, ago(at)),
             FetchState::Failed { reason, last } => format!(
@@ -89,6 +99,7 @@ impl Repos {
                     RepoLocation::Path(_) => None,
                 };
                 RepoEntry {
+                    recent_only: false,
                     location: git.location.to_string(),
                     fetch: match url {
                         Some(_) => FetchState::Fetched(None),
@@ -162,6 +173,9 @@ impl Repos {
             .entries
             .iter_mut()
             .find(|e| e.url.as_deref() == Some(report.url.as_str()))?;
+        if let Ok(fetched) = &report.result {
+            entry.recent_only = fetched.shallow;
+        }
         entry.fetch = match &report.result {
             Ok(fetched) => FetchState::Fetched(Some(fetched.at)),
             Err(e) => FetchState::Failed {
@@ -172,23 +186,27 @@ impl Repos {
         Some(entry)
     }
 
-    /// How the mirrors stand, when there are any: `repositories: 180 fetched, 20 waiting,
-    /// 1 failed`.
+    /// How the mirrors stand, when there are any: `repositories: 180 of 200 fetched,
+    /// 20 fetching, 150 completing their history, 1 failed`.
     pub fn summary(&self) -> Option<String> {
         let mirrors: Vec<&RepoEntry> = self.entries.iter().filter(|e| e.url.is_some()).collect();
         if mirrors.is_empty() {
             return None;
         }
-        let count = |f: fn(&FetchState) -> bool| mirrors.iter().filter(|e| f(&e.fetch)).count();
-        let fetched = count(|s| matches!(s, FetchState::Fetched(Some(_))));
-        let waiting = count(|s| matches!(s, FetchState::Waiting(_)));
-        let failed = count(|s| matches!(s, FetchState::Failed { .. }));
+        let count = |f: &dyn Fn(&RepoEntry) -> bool| mirrors.iter().filter(|e| f(e)).count();
+        let fetched = count(&|e| e.fetched_at().is_some());
+        let fetching = count(&|e| matches!(e.fetch, FetchState::Waiting(None)));
+        let completing = count(&|e| e.recent_only);
+        let failed = count(&|e| matches!(e.fetch, FetchState::Failed { .. }));
         let mut text = format!("repositories: {fetched} of {} fetched", mirrors.len());
-        if waiting > 0 {
-            text.push_str(&format!(", {waiting} fetching"));
-        }
-        if failed > 0 {
-            text.push_str(&format!(", {failed} failed"));
+        for (n, what) in [
+            (fetching, "fetching"),
+            (completing, "completing their history"),
+            (failed, "failed"),
+        ] {
+            if n > 0 {
+                text.push_str(&format!(", {n} {what}"));
+            }
         }
         Some(text)
     }

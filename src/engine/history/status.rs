@@ -10,7 +10,7 @@ use super::{Drift, StatusReport, RANGE_CAP};
 use crate::config::Environment;
 use crate::domain::{human_age, is_commit_id, Digest};
 use crate::engine::inventory::{Behind, CommitRef, StatusCell};
-use crate::engine::repos::ServiceRepo;
+use crate::engine::repos::{recent_only_note, FetchWhich, ServiceRepo};
 use crate::engine::Engine;
 use crate::git::{CommitInfo, Lookup};
 
@@ -40,6 +40,8 @@ pub struct RepoState {
     /// When the mirror was last fetched, in seconds since the epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fetched_at: Option<i64>,
+    /// A mirror holding its recent history only (cloned so, not completed yet).
+    pub recent_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
@@ -55,7 +57,7 @@ impl Engine {
         let fetch_new = async {
             match self.fetches_in_background() {
                 true => Vec::new(),
-                false => self.fetch_repos(&repos, true).await,
+                false => self.fetch_repos(&repos, FetchWhich::NeverFetched).await,
             }
         };
         let (mut cells, fetched) = tokio::join!(self.status(), fetch_new);
@@ -83,6 +85,14 @@ impl Engine {
                 }
             }
             repositories.push(join.repository);
+        }
+        let partial = repositories.iter().filter(|r| r.recent_only).count();
+        if partial > 0 {
+            notes.push(format!(
+                "{partial} service repositor{} hold only the newest {} commits of each branch so far: older images are not placed and counts past them fall short (`gantry fetch` fetches the rest)",
+                if partial == 1 { "y" } else { "ies" },
+                crate::git::fleet::RECENT_COMMITS
+            ));
         }
         let now = chrono::Utc::now().timestamp();
         let fetched_now: Vec<&str> = fetched.iter().map(|f| f.url.as_str()).collect();
@@ -121,6 +131,7 @@ impl Engine {
                     .as_deref()
                     .and_then(|url| self.mirrors().fetched_at(url)),
                 problem: None,
+                recent_only: false,
             },
             commits: Vec::new(),
             behind: Vec::new(),
@@ -228,7 +239,10 @@ impl Engine {
                 return join;
             }
         };
-        join.notes = notes;
+        // A mirror with its recent history only is counted once for the whole matrix.
+        let recent_only = recent_only_note(repo);
+        join.repository.recent_only = notes.contains(&recent_only);
+        join.notes = notes.into_iter().filter(|n| *n != recent_only).collect();
         if let Some(e) = count_error {
             join.notes.push(format!("behind-counts unavailable: {e}"));
         }

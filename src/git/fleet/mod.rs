@@ -30,6 +30,23 @@ pub use queue::{FetchJob, FetchQueue, FetchReport};
 pub const MIRROR_REMOTE: &str = "origin";
 /// Written into a mirror after each fetch that worked: the time, in seconds since the epoch.
 const FETCHED_FILE: &str = "gantry-fetched";
+/// libgit2's depth meaning "deepen a shallow repository to its whole history".
+const UNSHALLOW: i32 = i32::MAX;
+
+/// How much history a fetch brings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// All of it: a mirror cloned with recent history only is completed.
+    Full,
+    /// A mirror not made yet is cloned with the newest this-many commits of each branch
+    /// (a fraction of the objects, so a fleet is readable soon); one that exists is
+    /// brought up to date as it is, neither deepened nor cut.
+    Recent(u32),
+}
+
+/// The history a first clone brings when a fleet is wanted fast: as many commits as a
+/// status or diff counts between two environments at most.
+pub const RECENT_COMMITS: u32 = 1000;
 
 /// The mirrors kept under one directory (`<state>/repos`).
 #[derive(Debug, Clone)]
@@ -141,11 +158,16 @@ impl Mirrors {
         Ok(path)
     }
 
-    /// Fetches `refspecs` from `url` into its mirror, cloning it first if there is none.
-    /// Blocks: callers run it on a thread of their own. Credentials as for pushes
-    /// (ssh-agent, git's credential helper); waits for another gantry fetching the same
-    /// mirror.
-    pub fn fetch(&self, url: &str, refspecs: &[String]) -> Result<Fetched, FetchError> {
+    /// Fetches `refspecs` from `url` into its mirror, cloning it first if there is none,
+    /// with as much history as `depth` says. Blocks: callers run it on a thread of their
+    /// own. Credentials as for pushes (ssh-agent, git's credential helper); waits for
+    /// another gantry fetching the same mirror.
+    pub fn fetch(
+        &self,
+        url: &str,
+        refspecs: &[String],
+        depth: Depth,
+    ) -> Result<Fetched, FetchError> {
         check_local_remote(url)?;
         let path = self.path(url);
         std::fs::create_dir_all(&self.dir).map_err(|e| FetchError::local(url, e))?;
@@ -170,9 +192,16 @@ impl Mirrors {
                 (repo, partial)
             }
         };
+        // libgit2's local transport (a path, a file:// URL) fetches no shallow history.
+        let network = local_dir(url, Path::new(".")).is_none();
+        let depth = match depth {
+            Depth::Recent(commits) if cloned && network => commits.min(UNSHALLOW as u32) as i32,
+            Depth::Full if repo.is_shallow() => UNSHALLOW,
+            _ => 0,
+        };
         let fetched = set_remote(&repo, url, refspecs)
             .map_err(|e| FetchError::local(url, e.message()))
-            .and_then(|()| fetch_into(&repo, url, refspecs));
+            .and_then(|()| fetch_into(&repo, url, refspecs, depth));
         if let Err(e) = fetched {
             if cloned {
                 drop(repo);
@@ -252,7 +281,14 @@ fn set_remote(repo: &Repository, url: &str, refspecs: &[String]) -> Result<(), g
     Ok(())
 }
 
-fn fetch_into(repo: &Repository, url: &str, refspecs: &[String]) -> Result<(), FetchError> {
+/// `depth`: 0 for whatever the mirror holds (all of it, for a full one), a number of
+/// commits, or `UNSHALLOW`.
+fn fetch_into(
+    repo: &Repository,
+    url: &str,
+    refspecs: &[String],
+    depth: i32,
+) -> Result<(), FetchError> {
     let config = repo
         .config()
         .map_err(|e| FetchError::local(url, e.message()))?;
@@ -264,7 +300,8 @@ fn fetch_into(repo: &Repository, url: &str, refspecs: &[String]) -> Result<(), F
         .remote_callbacks(callbacks)
         .prune(FetchPrune::On)
         .download_tags(AutotagOption::None)
-        .update_fetchhead(false);
+        .update_fetchhead(false)
+        .depth(depth);
     let mut remote = repo
         .find_remote(MIRROR_REMOTE)
         .map_err(|e| FetchError::local(url, e.message()))?;

@@ -4,13 +4,14 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::{FetchError, Fetched, Mirrors};
+use super::{Depth, FetchError, Fetched, Mirrors};
 
 /// One mirror to fetch, and what to fetch into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchJob {
     pub url: String,
     pub refspecs: Vec<String>,
+    pub depth: Depth,
 }
 
 /// A fetch that finished, well or not.
@@ -172,7 +173,7 @@ fn work(shared: &Shared) {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
         };
-        let result = shared.mirrors.fetch(&job.url, &job.refspecs);
+        let result = shared.mirrors.fetch(&job.url, &job.refspecs, job.depth);
         shared.lock().finish(&job.url);
         (shared.report)(FetchReport {
             url: job.url,

@@ -86,7 +86,9 @@ fn a_file_url_is_cloned_once_then_fetched_with_only_the_branches_gantry_reads() 
     let mirrors = Mirrors::new(state.path().join("repos"));
     assert_eq!(mirrors.fetched_at(&remote.url()), None);
 
-    let first = mirrors.fetch(&remote.url(), &specs()).expect("clone");
+    let first = mirrors
+        .fetch(&remote.url(), &specs(), Depth::Full)
+        .expect("clone");
     assert!(first.cloned && !first.shallow, "{first:?}");
     assert_eq!(first.path, mirrors.path(&remote.url()));
     assert_eq!(mirrors.fetched_at(&remote.url()), Some(first.at));
@@ -127,7 +129,9 @@ fn a_file_url_is_cloned_once_then_fetched_with_only_the_branches_gantry_reads() 
     remote
         .work
         .git(&["push", "-q", "origin", "develop:release/v1.1.0-sha-def"]);
-    let second = mirrors.fetch(&remote.url(), &specs()).expect("fetch");
+    let second = mirrors
+        .fetch(&remote.url(), &specs(), Depth::Full)
+        .expect("fetch");
     assert!(!second.cloned);
     assert_eq!(
         heads(&second.path),
@@ -146,12 +150,53 @@ fn a_file_url_is_cloned_once_then_fetched_with_only_the_branches_gantry_reads() 
 }
 
 #[test]
+fn a_first_clone_may_bring_recent_history_only_and_a_full_fetch_completes_it() {
+    let remote = Remote::new();
+    let state = tempfile::tempdir().expect("tempdir");
+    let mirrors = Mirrors::new(state.path().to_path_buf());
+    let settings = |path: &Path| GitSettings {
+        path: path.to_path_buf(),
+        ..GitSettings::default()
+    };
+    let develop_length = |path: &Path| {
+        let repo = GitRepo::open(&settings(path), 7).expect("open mirror");
+        repo.history("develop", 100).expect("history").commits.len()
+    };
+
+    // Over the network: libgit2's local transport fetches no shallow history.
+    let (_daemon, port) = crate::git::test_repo::serve(remote.bare.path());
+    let url = format!("git://127.0.0.1:{port}/remote.git");
+    let recent = mirrors
+        .fetch(&url, &specs(), Depth::Recent(2))
+        .expect("shallow clone");
+    assert!(recent.cloned && recent.shallow, "{recent:?}");
+    assert_eq!(develop_length(&recent.path), 2);
+    let repo = GitRepo::open(&settings(&recent.path), 7).expect("open");
+    assert!(repo.is_shallow());
+
+    let full = mirrors
+        .fetch(&url, &specs(), Depth::Full)
+        .expect("complete");
+    assert!(!full.cloned && !full.shallow, "{full:?}");
+    assert_eq!(develop_length(&full.path), 5);
+
+    // Recent history asked of a whole mirror: brought up to date, never cut.
+    remote.work.commits(1);
+    remote.work.git(&["push", "-q", "origin", "develop"]);
+    let again = mirrors
+        .fetch(&url, &specs(), Depth::Recent(2))
+        .expect("fetch");
+    assert!(!again.shallow, "{again:?}");
+    assert_eq!(develop_length(&again.path), 6);
+}
+
+#[test]
 fn a_plain_path_to_a_bare_repository_is_fetched_like_a_url() {
     let remote = Remote::new();
     let state = tempfile::tempdir().expect("tempdir");
     let mirrors = Mirrors::new(state.path().to_path_buf());
     let url = remote.path().display().to_string();
-    let fetched = mirrors.fetch(&url, &specs()).expect("clone");
+    let fetched = mirrors.fetch(&url, &specs(), Depth::Full).expect("clone");
     assert!(fetched.cloned);
     assert!(heads(&fetched.path).contains(&"refs/heads/main".to_string()));
     assert_ne!(mirrors.path(&url), mirrors.path(&remote.url()));
@@ -166,7 +211,9 @@ fn a_missing_remote_or_one_that_is_no_repository_leaves_nothing_behind() {
         format!("file://{}/nothing-here.git", empty.path().display()),
         format!("file://{}", empty.path().display()),
     ] {
-        let error = mirrors.fetch(&url, &specs()).expect_err("no repository");
+        let error = mirrors
+            .fetch(&url, &specs(), Depth::Full)
+            .expect_err("no repository");
         assert_eq!(error.failure, FetchFailure::NotARepository, "{error}");
         assert!(error.to_string().starts_with(&url), "{error}");
         assert!(!mirrors.path(&url).exists());
@@ -188,16 +235,18 @@ fn an_unreachable_remote_fails_as_such_and_keeps_the_mirror_fetched_before() {
         .port();
     let closed = format!("git://127.0.0.1:{port}/remote.git");
     let error = mirrors
-        .fetch(&closed, &specs())
+        .fetch(&closed, &specs(), Depth::Full)
         .expect_err("nothing listens");
     assert_eq!(error.failure, FetchFailure::Unreachable, "{error}");
     assert!(!mirrors.path(&closed).exists());
 
     // A mirror made before survives a fetch that fails, with its age unchanged.
-    let fetched = mirrors.fetch(&remote.url(), &specs()).expect("clone");
+    let fetched = mirrors
+        .fetch(&remote.url(), &specs(), Depth::Full)
+        .expect("clone");
     std::fs::rename(remote.path(), remote.path().with_extension("moved")).expect("move");
     let error = mirrors
-        .fetch(&remote.url(), &specs())
+        .fetch(&remote.url(), &specs(), Depth::Full)
         .expect_err("remote gone");
     assert_ne!(error.failure, FetchFailure::Local, "{error}");
     assert_eq!(mirrors.fetched_at(&remote.url()), Some(fetched.at));
@@ -223,7 +272,9 @@ fn a_shallow_remote_is_refused_with_what_to_do_instead() {
     let mirrors = Mirrors::new(state.path().to_path_buf());
     let url = format!("file://{}", shallow_path.display());
     for url in [url, shallow_path.display().to_string()] {
-        let error = mirrors.fetch(&url, &specs()).expect_err("shallow");
+        let error = mirrors
+            .fetch(&url, &specs(), Depth::Full)
+            .expect_err("shallow");
         assert_eq!(error.failure, FetchFailure::Shallow, "{error}");
         assert!(error.reason.contains("shallow clone"), "{error}");
         assert!(!mirrors.path(&url).exists());
@@ -248,6 +299,7 @@ fn job(url: &str) -> FetchJob {
     FetchJob {
         url: url.into(),
         refspecs: Vec::new(),
+        depth: Depth::Full,
     }
 }
 
@@ -286,11 +338,13 @@ fn background_fetches_report_each_url_once() {
         .map(|r| FetchJob {
             url: r.url(),
             refspecs: specs(),
+            depth: Depth::Full,
         })
         .collect();
     jobs.push(FetchJob {
         url: "file:///nothing/here.git".into(),
         refspecs: specs(),
+        depth: Depth::Full,
     });
     assert_eq!(queue.push(jobs, false), 4);
     let mut reports: Vec<FetchReport> = (0..4).map(|_| rx.recv().expect("report")).collect();

@@ -119,11 +119,16 @@ impl App {
         let Some(entry) = self.ctx.repos.on_fetched(report) else {
             return Vec::new();
         };
-        if report.result.is_err() {
-            return Vec::new();
-        }
+        let recent_only = match &report.result {
+            Ok(fetched) => fetched.shallow,
+            Err(_) => return Vec::new(),
+        };
         let services = entry.services.clone();
         let mut effects = Vec::new();
+        if recent_only {
+            // Cloned with its recent history: the rest follows, behind the others waiting.
+            effects.extend(self.fetch(vec![report.url.clone()], false));
+        }
         if self.environments.status.loaded().is_some() {
             effects.push(Effect::JoinStatus {
                 url: report.url.clone(),
