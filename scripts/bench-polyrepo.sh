@@ -9,18 +9,20 @@
 #                 (develop, main, release/*, hotfix/*) into 200 empty repositories, as many
 #                 at once as gantry fetches ([git] fetch_concurrency, 8), with xargs -P;
 #   gantry fetch  the same 200 cloned into gantry's mirrors;
-#   gantry status nothing fetched before: the 200 mirrors cloned while the registry is
-#                 read, then each service's images joined with its repository (commit and
-#                 commits behind per environment): "all fetched and joined";
+#   gantry status nothing fetched before: the 200 mirrors cloned (with their newest
+#                 1,000 commits, all a status needs) while the registry is read, then each
+#                 service's images joined with its repository (commit and commits behind
+#                 per environment): "all fetched and joined";
 #   registry only the same status with no service repository configured: what reading
 #                 the registry (tag lists and digests of 600 service x environment cells)
 #                 costs by itself, which the two above include;
 #   status, later the same with every mirror there (read as last fetched, no fetch);
 #   console       in tmux, nothing fetched: until the first screen is drawn (the frame
 #                 and the matrix loading), until its title says all 200 repositories are
-#                 fetched, until its first rows show the registry's tags, and until both
-#                 (every repository then joined into the matrix: a fetch that lands after
-#                 the matrix is joined at once, the others when the matrix arrives).
+#                 fetched (their newest commits), until its first rows show the registry's
+#                 tags, until both (every repository then joined into the matrix: a fetch
+#                 that lands after the matrix is joined at once, the others when the
+#                 matrix arrives), and until every history is complete.
 # CPU (user + sys, from /usr/bin/time) is shown for the commands: wall time on a shared
 # machine moves with its load.
 # Prints medians as a markdown table. A measurement, not a test: exits 0 either way.
@@ -187,14 +189,14 @@ pane() { tmux capture-pane -p -t "$SESSION" 2>/dev/null || true; }
 
 # The console in tmux, nothing fetched: first frame, first rows, everything fetched.
 console_run() {
-    local started frame= rows= fetched= both= text deadline
+    local started frame= rows= fetched= both= complete= text deadline
     rm -rf "$STATE"
     tmux kill-session -t "$SESSION" 2>/dev/null || true
     started=$(now_ms)
     tmux new-session -d -s "$SESSION" -x 200 -y 50 \
         "XDG_STATE_HOME=$STATE HOME=$WORK GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 $GANTRY --config $CONFIG"
     deadline=$(( started + 120000 ))
-    while [[ -z $both ]]; do
+    while [[ -z $complete ]]; do
         (( $(now_ms) < deadline )) || die "console: not all fetched after 120 s: $(pane | head -3)"
         text=$(pane)
         local at
@@ -203,13 +205,15 @@ console_run() {
         [[ -z $rows && $text == *"svc-001"*"sha-"* ]] && rows=$(( at - started ))
         [[ -z $fetched && $text == *"repositories: $SERVICES of $SERVICES fetched"* && $text != *"fetching"* ]] &&
             fetched=$(( at - started ))
-        [[ -n $rows && -n $fetched ]] && both=$(( at - started ))
+        [[ -z $both && -n $rows && -n $fetched ]] && both=$(( at - started ))
+        [[ -n $both && $text != *"completing"* ]] && complete=$(( at - started ))
         sleep 0.01
     done
     record console-frame "$frame"
     record console-rows "$rows"
     record console-fetched "$fetched"
     record console-joined "$both"
+    record console-complete "$complete"
     pane >"$WORK/console-screen.txt"
     tmux send-keys -t "$SESSION" q
     sleep 0.5
@@ -232,7 +236,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     console_run
 done
 
-for label in git-fetch gantry-fetch registry-only status-cold status-warm console-frame console-fetched console-rows console-joined; do
+for label in git-fetch gantry-fetch registry-only status-cold status-warm console-frame console-fetched console-rows console-joined console-complete; do
     summarise "$label"
 done
 
@@ -260,7 +264,7 @@ row() { # label description target-ms
     echo "| $2 | ${WALL[$1]} ms | ${CPU[$1]} | $target |"
 }
 row git-fetch "\`git fetch\` of the $SERVICES repositories, $CONCURRENCY at a time (the floor)"
-row gantry-fetch "\`gantry fetch\`: the $SERVICES cloned into gantry's mirrors"
+row gantry-fetch "\`gantry fetch\`: the $SERVICES cloned into gantry's mirrors, whole"
 row registry-only "\`gantry status\` without service repositories (the registry's share)"
 row status-cold "\`gantry status\`, nothing fetched: all $SERVICES cloned and joined with their images" 10000
 row status-warm "\`gantry status\`, mirrors there (read as last fetched)"
@@ -268,3 +272,4 @@ row console-frame "console, nothing fetched: first screen drawn" 1000
 row console-fetched "console: all $SERVICES fetched in the background"
 row console-rows "console: the matrix's rows with the registry's tags"
 row console-joined "console: all fetched and joined into the matrix" 10000
+row console-complete "console: every history complete (in the background)"

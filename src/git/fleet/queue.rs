@@ -95,8 +95,10 @@ impl Shared {
     }
 }
 
-/// Background fetches, `workers` at a time. Dropping the queue lets the fetches under way
-/// finish (each is reported) and starts no other.
+/// Background fetches, `workers` at a time, on threads of low priority (nice 10): what
+/// the user is waiting for (the registries' answers, the screen) comes first when the
+/// fetches would take every core. Dropping the queue lets the fetches under way finish
+/// (each is reported) and starts no other.
 pub struct FetchQueue {
     shared: Arc<Shared>,
 }
@@ -118,7 +120,10 @@ impl FetchQueue {
             let shared = Arc::clone(&shared);
             let spawned = std::thread::Builder::new()
                 .name(format!("gantry-fetch-{index}"))
-                .spawn(move || work(&shared));
+                .spawn(move || {
+                    yield_to_foreground();
+                    work(&shared)
+                });
             if let Err(e) = spawned {
                 tracing::warn!("cannot start a fetch thread: {e}");
             }
@@ -153,6 +158,16 @@ impl Drop for FetchQueue {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_all();
+    }
+}
+
+/// Lowers this thread's priority (Linux schedules threads one by one, so the rest of the
+/// process keeps its own). Failing to is harmless: the fetches then compete as equals.
+fn yield_to_foreground() {
+    // SAFETY: gettid and setpriority on this very thread; no memory is shared.
+    unsafe {
+        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, thread, 10);
     }
 }
 

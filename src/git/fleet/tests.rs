@@ -362,3 +362,33 @@ fn background_fetches_report_each_url_once() {
     drop(queue);
     assert!(rx.recv().is_err(), "no report after the last one");
 }
+
+#[test]
+fn background_fetches_run_at_low_priority() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let queue = FetchQueue::new(Mirrors::new(state.path().to_path_buf()), 1, move |report| {
+        let _ = tx.lock().expect("sender").send(report);
+    });
+    // Once a fetch has been reported, its thread has set its priority.
+    queue.push(vec![job("file:///nothing/here.git")], false);
+    rx.recv().expect("report");
+    let mut nice = None;
+    for task in std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "gantry-fetch-0" {
+            let stat = std::fs::read_to_string(task.path().join("stat")).expect("stat");
+            // Fields after the command's closing parenthesis; nice is the 19th field.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            nice = fields.get(16).and_then(|n| n.parse::<i32>().ok());
+        }
+    }
+    assert_eq!(nice, Some(10));
+}
