@@ -67,15 +67,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ -n ${GANTRY:-} ]]; then
-    [[ -x $GANTRY ]] || die "GANTRY=$GANTRY is not executable"
-    GANTRY=$(cd "$(dirname "$GANTRY")" && pwd)/$(basename "$GANTRY")
-else
-    need cargo "install Rust, or point GANTRY at a gantry binary"
-    say "building gantry (cargo build --release)..."
-    (cd "$REPO_ROOT" && cargo build --release --bin gantry) >&2 || die "cargo build failed"
-    GANTRY=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/gantry
-fi
+# shellcheck source=scripts/bench_common.sh
+source "$SCRIPT_DIR/bench_common.sh"
+gantry_binary "$REPO_ROOT"
 
 # A sandboxed git: the developer's own configuration never applies.
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 HOME=$WORK
@@ -131,27 +125,8 @@ git -C "$REPO" rev-list --first-parent develop >"$WORK/first-parent.txt"
 
 # ---------------------------------------------------------------- registry
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-http:
-  addr: 127.0.0.1:$PORT
-EOF
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-for ((i = 0; i < 200; i++)); do
-    curl -fs -o /dev/null "http://127.0.0.1:$PORT/v2/" && break
-    kill -0 "$REG_PID" 2>/dev/null || { cat "$WORK/registry.log" >&2; die "registry exited"; }
-    sleep 0.05
-done
-REGISTRY=127.0.0.1:$PORT
+start_registry "$WORK/registry" "$WORK/registry.log"
+REG_PID=$REGISTRY_PID
 
 # Tag lists: recent (every 10th of the newest 9,900 + 10 unknown), spread (every 100th).
 awk 'NR <= 9900 && NR % 10 == 1 { print substr($1, 1, 7) }' "$WORK/first-parent.txt" >"$WORK/recent.txt"

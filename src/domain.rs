@@ -9,7 +9,10 @@ use sha2::{Digest as _, Sha256};
 
 pub mod duration;
 pub mod pattern;
+pub mod repo_location;
 pub mod suggest;
+
+pub use repo_location::RepoLocation;
 
 /// A content digest `sha256:<64 hex>`; other algorithms are refused on purpose,
 /// because every registry we promote between speaks sha256 and a digest we cannot
@@ -196,6 +199,18 @@ pub mod media {
     /// they live at their `urls`, and registries accept manifests without them.
     pub fn is_foreign_layer(media_type: &str) -> bool {
         media_type.contains("foreign") || media_type.contains("nondistributable")
+    }
+}
+
+/// A span of seconds in its largest unit, as lists show ages: `45s`, `5m`, `3h`, `2d`;
+/// `future` for a negative one (a clock behind another).
+pub fn human_age(secs: i64) -> String {
+    match secs {
+        s if s < 0 => "future".into(),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{code, gantry_in, stderr, stdout};
 
 #[test]
@@ -57,4 +59,77 @@ fn demo_builds_a_sandbox_that_gantry_can_read() {
         &["--config", config_path.to_str().expect("utf-8"), "status"],
     );
     assert_eq!(code(&status), 1);
+}
+
+#[test]
+fn demo_polyrepo_builds_three_service_repositories_and_a_ledger_apart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = dir.path().join("sandbox");
+    let out = gantry_in(
+        dir.path(),
+        &[
+            "demo",
+            "--polyrepo",
+            "--dir",
+            sandbox.to_str().expect("utf-8"),
+            "--no-wait",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("gantry commits --service payment-svc"),
+        "{text}"
+    );
+    assert!(text.contains("gantry release cut payment-svc:"), "{text}");
+
+    let config_path = sandbox.join("gantry.toml");
+    let config = gantry::config::Config::load(&config_path).expect("demo config parses");
+    assert!(config.polyrepo());
+    let repositories = config.repositories();
+    assert_eq!(repositories.len(), 3, "one repository per service");
+    let web = config.service("web-frontend").expect("web-frontend");
+    let web_git = config.service_git(web);
+    assert_eq!(
+        (
+            web_git.settings.develop.as_str(),
+            web_git.settings.main.as_str()
+        ),
+        ("dev", "master")
+    );
+    for service in ["payment-svc", "ledger-api"] {
+        let git = config.service_git(config.service(service).expect("service"));
+        let url = git.location.to_string();
+        assert!(url.starts_with("file://"), "{url}");
+        assert!(
+            Path::new(&url["file://".len()..]).join("HEAD").is_file(),
+            "{url}"
+        );
+    }
+    let ledger = config
+        .ledger
+        .repository
+        .clone()
+        .expect("a ledger repository");
+    assert!(ledger.ends_with("audit.git"), "{ledger}");
+
+    // Each repository has its own history: read without the registries (gone now).
+    let out = gantry_in(
+        dir.path(),
+        &[
+            "--config",
+            config_path.to_str().expect("utf-8"),
+            "commits",
+            "--service",
+            "web-frontend",
+            "--json",
+        ],
+    );
+    let view: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert_eq!(view["branch"], "dev");
+    assert_eq!(
+        view["commits"][0]["subject"],
+        "Web: cookie banner that remembers"
+    );
 }

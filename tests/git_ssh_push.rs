@@ -512,3 +512,74 @@ fn an_unknown_or_changed_host_key_stops_the_push_and_says_how_to_fix_it() {
     let remote_head = repo.branch_in(&remote, &branch);
     assert_eq!(remote_head, c["d3"]);
 }
+
+/// A service whose repository is named by an ssh URL: gantry clones it into its mirror with
+/// the key ssh-agent holds, reads its history from there, and pushes a cut back over ssh.
+#[test]
+fn a_service_repository_over_ssh_is_mirrored_and_cut_with_the_agents_key() {
+    let case = git_case("ssh-polyrepo", "repo", false);
+    let (repo, c, _) = setup(&case, 243);
+    let served = case.dir.path().join("served.git");
+    repo.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        ".",
+        served.to_str().expect("utf-8"),
+    ]);
+    let key = new_key(&case, "deploy");
+    let sshd = Sshd::start(&case.dir.path().join("sshd"), &key.with_extension("pub"));
+    let agent = Agent::start(&case.dir.path().join("agent"), &[&key]);
+    known_hosts(&case, &sshd.known_hosts_line());
+    let url = sshd.url(&served);
+    let mut config = std::fs::read_to_string(&case.config).expect("config");
+    config.push_str(&format!("git = \"{url}\"\n"));
+    std::fs::write(&case.config, config).expect("config");
+
+    let out = gantry_ssh(
+        &case,
+        Some(&agent),
+        &[
+            "commits",
+            "--service",
+            &case.service,
+            "--limit",
+            "3",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}\nsshd:\n{}", stderr(&out), sshd.log());
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(view["repository"], url.as_str());
+    assert_eq!(view["commits"][0]["sha"], c["d5"].as_str());
+
+    let out = gantry_ssh(
+        &case,
+        Some(&agent),
+        &[
+            "release",
+            "cut",
+            "--service",
+            &case.service,
+            short(&c["d3"]),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}\nsshd:\n{}", stderr(&out), sshd.log());
+    let branch = format!("release/v1.1.0-sha-{}", short(&c["d3"]));
+    assert_eq!(repo.branch_in(&served, &branch), c["d3"]);
+    // The working repository at [git] path is not this service's: nothing cut there.
+    assert_eq!(repo.branch_at(&branch), None);
+
+    // Without the agent, the fetch fails as unreachable and the mirror from before is read.
+    let out = gantry_ssh(
+        &case,
+        None,
+        &["commits", "--service", &case.service, "--json"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("read from the copy fetched"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -216,7 +216,7 @@ async fn the_console_says_one_line_per_registry_that_is_down() {
     both.sort();
 
     console.start();
-    until(&mut console, |app| app.environments.status.settled()).await;
+    common::until(&mut console, |app| app.environments.status.settled()).await;
     let mut lines = console.app.registry_lines();
     lines.sort();
     assert_eq!(lines, both);
@@ -225,7 +225,7 @@ async fn the_console_says_one_line_per_registry_that_is_down() {
     assert_eq!(report.cells.iter().filter(|c| c.error.is_some()).count(), 9);
 
     console.press(KeyChord::plain(Key::Char('1')));
-    until(&mut console, |app| app.commits.history.settled()).await;
+    common::until(&mut console, |app| app.commits.history.settled()).await;
     let mut lines = console.app.registry_lines();
     lines.sort();
     assert_eq!(lines, both);
@@ -233,14 +233,14 @@ async fn the_console_says_one_line_per_registry_that_is_down() {
     // The Images screen reads one service in one environment: dev answers, stage does not.
     console.press(KeyChord::plain(Key::Char('3')));
     let dev = (case.service.clone(), "dev".to_string());
-    until(&mut console, |app| {
+    common::until(&mut console, |app| {
         app.images.listings.get(&dev).is_some_and(Loadable::settled)
     })
     .await;
     assert_eq!(console.app.registry_lines(), Vec::<String>::new());
     console.press(KeyChord::plain(Key::Char('e')));
     let stage = (case.service.clone(), "stage".to_string());
-    until(&mut console, |app| {
+    common::until(&mut console, |app| {
         app.images
             .listings
             .get(&stage)
@@ -255,14 +255,4 @@ async fn the_console_says_one_line_per_registry_that_is_down() {
         )]
     );
     assert_eq!(console.close().await, 0);
-}
-
-/// Lets `console` take what arrives until `done` says its app has what the test waits for.
-async fn until(
-    console: &mut gantry::tui::console::Console,
-    done: impl Fn(&gantry::tui::app::App) -> bool,
-) {
-    while !done(&console.app) {
-        assert!(console.handle_next().await, "the console quit");
-    }
 }

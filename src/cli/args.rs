@@ -79,6 +79,9 @@ pub enum Command {
     },
     /// Commits of a branch (develop by default), each with its images per environment
     Commits {
+        /// The service whose repository to list (default: [git] path's)
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
         /// Branch to list (default: [git] develop)
         #[arg(long, value_name = "B")]
         branch: Option<String>,
@@ -90,6 +93,17 @@ pub enum Command {
     },
     /// develop, main, release and hotfix branches: heads, ahead/behind develop and main
     Branches {
+        /// The service whose repository to read (default: [git] path's)
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch the services' repositories named by URL into their mirrors (all by default)
+    Fetch {
+        /// Only this service's repository (repeatable)
+        #[arg(long, value_name = "NAME")]
+        service: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -140,6 +154,10 @@ pub enum Command {
         /// Keep the registries up and print commands instead of opening the console
         #[arg(long)]
         no_tui: bool,
+        /// One repository per service (two behind file:// URLs, one read in place) and the
+        /// ledger in a repository of its own
+        #[arg(long)]
+        polyrepo: bool,
     },
     /// Cosign-compatible signing keys
     Keys {

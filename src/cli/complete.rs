@@ -12,6 +12,8 @@ use clap_complete::env::EnvCompleter;
 
 use super::{Cli, Failure};
 use crate::config::Config;
+use crate::engine::repos::where_it_opens;
+use crate::git::fleet::Mirrors;
 
 /// The shells `gantry completions` writes a script for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -141,11 +143,15 @@ fn images(current: &OsStr) -> Vec<CompletionCandidate> {
             config.services.into_iter().map(|s| format!("{}:", s.name)),
         );
     };
-    if config.service(service).is_err() {
+    let Ok(known) = config.service(service) else {
         return Vec::new();
-    }
-    let tags = crate::git::GitRepo::open(&config.git, config.tags.short_len)
-        .and_then(|repo| repo.history(&config.git.develop, TAGS_OFFERED))
+    };
+    // The service's own repository (a URL's mirror as last fetched: completing never
+    // fetches).
+    let mirrors = Mirrors::in_state(&crate::engine::lock::state_dir());
+    let (git, _) = where_it_opens(config.service_git(known), &mirrors);
+    let tags = crate::git::GitRepo::open(&git.settings, config.tags.short_len)
+        .and_then(|repo| repo.history(&git.settings.develop, TAGS_OFFERED))
         .map(|history| history.commits)
         .unwrap_or_default()
         .into_iter()

@@ -8,11 +8,53 @@ use crate::config::Config;
 use crate::domain::ImageSelector;
 use crate::engine::{Engine, PromotionRequest};
 use crate::sandbox::{
-    build_demo_repo, seed_image, DemoRepo, ImageSpec, LocalRegistry, SandboxError, SeedFormat,
+    bare_copy, build_demo_repo, build_history, seed_image, DemoHistory, DemoRepo, ImageSpec,
+    LocalRegistry, SandboxError, SeedFormat,
 };
 
 const ENVIRONMENTS: [&str; 3] = ["dev", "stage", "prod"];
 const SERVICES: [&str; 3] = ["payment-svc", "ledger-api", "web-frontend"];
+/// `--polyrepo`: each service's own history.
+const SERVICE_SUBJECTS: [[&str; 8]; 3] = [
+    [
+        "Add payment retry with idempotency keys",
+        "Card checks before capture",
+        "Bump base image to debian 12.8",
+        "Refunds in one call",
+        "Show fees before confirmation",
+        "Cache exchange rates for 60 s",
+        "Fix race in settlement batch close",
+        "Structured logs for every payment hook",
+    ],
+    [
+        "Ledger: double-entry postings",
+        "Ledger: round half-even on currency conversion",
+        "Ledger: close the books at midnight UTC",
+        "Ledger: export to CSV",
+        "Ledger: reconcile with the bank feed",
+        "Ledger: idempotent postings",
+        "Ledger: faster balance queries",
+        "Ledger: audit every correction",
+    ],
+    [
+        "Web: new checkout page",
+        "Web: dark mode",
+        "Web: lazy-load product images",
+        "Web: accessible forms",
+        "Web: show delivery dates",
+        "Web: cart survives a reload",
+        "Web: faster search box",
+        "Web: cookie banner that remembers",
+    ],
+];
+
+/// The sandbox as built: registries, config, and the repository each service was built
+/// from (one shared, or one each with `--polyrepo`).
+struct Built {
+    registries: Vec<LocalRegistry>,
+    config_path: PathBuf,
+    repos: Vec<(&'static str, DemoRepo)>,
+}
 /// develop commits (oldest first) whose images pipelines pushed to dev.
 const BUILT_FROM: usize = 2;
 
@@ -28,6 +70,7 @@ pub async fn run(
     no_wait: bool,
     no_tui: bool,
     readonly: bool,
+    polyrepo: bool,
 ) -> Result<i32, Failure> {
     let dir = match dir {
         Some(dir) => dir,
@@ -44,7 +87,11 @@ pub async fn run(
     );
 
     let build_dir = dir.clone();
-    let (registries, config_path, repo) = tokio::task::spawn_blocking(move || build(&build_dir))
+    let Built {
+        registries,
+        config_path,
+        repos,
+    } = tokio::task::spawn_blocking(move || build(&build_dir, polyrepo))
         .await
         .map_err(|e| Failure {
             code: exit::REGISTRY,
@@ -52,18 +99,48 @@ pub async fn run(
         })??;
 
     let config = Config::load(&config_path)?;
-    promote_history(config, &repo).await?;
+    promote_history(config, &repos).await?;
 
-    let newest = repo.develop.last().cloned().unwrap_or_default();
+    let newest_of = |i: usize| {
+        repos
+            .get(i)
+            .and_then(|(_, repo)| repo.develop.last().cloned())
+            .unwrap_or_default()
+    };
+    let newest = newest_of(0);
     let short = newest.get(..7).unwrap_or_default();
+    let git_lines = if polyrepo {
+        let ledger_short = newest_of(1);
+        format!(
+            "service repositories: {}\n\nTry, in another terminal:\n  export GANTRY_CONFIG={}\n  gantry fetch\n  gantry status\n  gantry commits --service payment-svc\n  gantry commits --service web-frontend\n  gantry diff payment-svc --to stage\n  gantry release cut payment-svc:{short} ledger-api:{}\n  gantry hotfix start fee-rounding --service payment-svc\n  gantry promote payment-svc:sha-{short} --to stage --dry-run\n  gantry audit verify\n",
+            repos
+                .iter()
+                .map(|(_, r)| r.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            config_path.display(),
+            ledger_short.get(..7).unwrap_or_default(),
+        )
+    } else {
+        format!(
+            "application repository: {}\n\nTry, in another terminal:\n  export GANTRY_CONFIG={}\n  gantry status\n  gantry commits\n  gantry diff payment-svc --to stage\n  gantry images payment-svc\n  gantry promote payment-svc:sha-{short} --to stage --dry-run\n  gantry promote payment-svc:sha-{short} web-frontend:latest --to stage\n  gantry promote payment-svc:{} --to prod\n  gantry release cut {short}\n  gantry gc --env dev\n",
+            repos
+                .first()
+                .map(|(_, r)| r.path.display().to_string())
+                .unwrap_or_default(),
+            config_path.display(),
+            newest.get(..10).unwrap_or_default(),
+        )
+    };
     println!(
-        "gantry demo is up: {} registries on {}\n\nconfig: {}\napplication repository: {}\n\nTry, in another terminal:\n  export GANTRY_CONFIG={}\n  gantry status\n  gantry commits\n  gantry diff payment-svc --to stage\n  gantry images payment-svc\n  gantry promote payment-svc:sha-{short} --to stage --dry-run\n  gantry promote payment-svc:sha-{short} web-frontend:latest --to stage\n  gantry promote payment-svc:{} --to prod\n  gantry release cut {short}\n  gantry gc --env dev\n",
+        "gantry demo is up: {} registries on {}\n\nconfig: {}\n{git_lines}",
         registries.len(),
-        registries.iter().map(|r| r.addr().to_string()).collect::<Vec<_>>().join(", "),
+        registries
+            .iter()
+            .map(|r| r.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         config_path.display(),
-        repo.path.display(),
-        config_path.display(),
-        newest.get(..10).unwrap_or_default(),
     );
     if no_wait {
         return Ok(exit::OK);
@@ -88,9 +165,11 @@ pub async fn run(
     Ok(exit::OK)
 }
 
-/// Starts one registry per environment, builds the application repository, seeds dev
-/// with images of its commits, writes the config.
-fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf, DemoRepo), Failure> {
+/// Starts one registry per environment, builds the application repository (or, with
+/// `polyrepo`, one per service: two served as bare remotes by file:// URL, one read in
+/// place with branch names of its own, and a ledger repository apart), seeds dev with
+/// images of their commits, writes the config.
+fn build(dir: &Path, polyrepo: bool) -> Result<Built, Failure> {
     let fail = |what: String| Failure {
         code: exit::REGISTRY,
         message: format!("demo: {what}"),
@@ -106,18 +185,67 @@ fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf, DemoRepo), Failure>
             .map_err(|e| fail(format!("cannot create {}: {e}", registry_dir.display())))?;
         registries.push(LocalRegistry::start(&registry_dir).map_err(sandbox_failure)?);
     }
-    let app_dir = dir.join("app");
-    if app_dir.exists() {
-        let _ = std::fs::remove_dir_all(&app_dir);
-    }
-    let repo = build_demo_repo(&app_dir).map_err(sandbox_failure)?;
+    let fresh = |path: &Path| {
+        if path.exists() {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    };
+    let mut config = String::from("# Written by `gantry demo`.\n\n");
+    let mut service_lines: Vec<String> = Vec::new();
+    let repos: Vec<(&'static str, DemoRepo)> = if polyrepo {
+        let mut repos = Vec::new();
+        for (i, service) in SERVICES.iter().enumerate() {
+            // web-frontend's team calls its branches dev and master.
+            let (develop, main) = if *service == "web-frontend" {
+                ("dev", "master")
+            } else {
+                ("develop", "main")
+            };
+            let work = dir.join("src").join(service);
+            fresh(&work);
+            let history = DemoHistory {
+                subjects: &SERVICE_SUBJECTS[i],
+                develop,
+                main,
+                start: i as i64 * 600,
+            };
+            let mut repo = build_history(&work, history).map_err(sandbox_failure)?;
+            let line = if *service == "web-frontend" {
+                format!("git = \"src/{service}\"\ndevelop = \"dev\"\nmain = \"master\"\n")
+            } else {
+                let remote = dir.join("remotes").join(format!("{service}.git"));
+                fresh(&remote);
+                bare_copy(&work, &remote).map_err(sandbox_failure)?;
+                repo.path = remote.clone();
+                format!("git = \"file://{}\"\n", remote.display())
+            };
+            service_lines.push(line);
+            repos.push((*service, repo));
+        }
+        let audit = dir.join("remotes").join("audit.git");
+        fresh(&audit);
+        git2::Repository::init_bare(&audit)
+            .map_err(|e| fail(format!("cannot create {}: {e}", audit.display())))?;
+        config.push_str(&format!(
+            "# One shared audit trail, in no service's repository.\n[ledger]\nrepository = \"file://{}\"\n",
+            audit.display()
+        ));
+        repos
+    } else {
+        let app_dir = dir.join("app");
+        fresh(&app_dir);
+        let repo = build_demo_repo(&app_dir).map_err(sandbox_failure)?;
+        config.push_str("[git]\npath = \"app\"\n");
+        service_lines = vec![String::new(); SERVICES.len()];
+        SERVICES.iter().map(|s| (*s, repo.clone())).collect()
+    };
     let work = dir.join("work");
     std::fs::create_dir_all(&work)
         .map_err(|e| fail(format!("cannot create {}: {e}", work.display())))?;
     let dev = registries[0].addr().to_string();
-    let mut built: Vec<&String> = repo.develop.iter().skip(BUILT_FROM).collect();
-    built.push(&repo.hotfix);
-    for (s, service) in SERVICES.iter().enumerate() {
+    for (s, (service, repo)) in repos.iter().enumerate() {
+        let mut built: Vec<&String> = repo.develop.iter().skip(BUILT_FROM).collect();
+        built.push(&repo.hotfix);
         for (n, commit) in built.iter().enumerate() {
             let tag = format!("sha-{}", &commit[..7]);
             let mut spec = ImageSpec::small((s * 100 + n) as u64);
@@ -137,9 +265,7 @@ fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf, DemoRepo), Failure>
         }
     }
 
-    let mut config = String::from(
-        "# Written by `gantry demo`.\n\n[git]\npath = \"app\"\n\n[tags]\nprefix = \"sha-\"\nshort_len = 7\n",
-    );
+    config.push_str("\n[tags]\nprefix = \"sha-\"\nshort_len = 7\n");
     for (i, env) in ENVIRONMENTS.iter().enumerate() {
         config.push_str(&format!(
             "\n[[environment]]\nname = \"{env}\"\nregistry = \"{}\"\nplain_http = true\nmutable_tag = \"{}\"\n",
@@ -153,21 +279,26 @@ fn build(dir: &Path) -> Result<(Vec<LocalRegistry>, PathBuf, DemoRepo), Failure>
             config.push_str("\n[environment.retention]\nkeep = 2\n");
         }
     }
-    for service in SERVICES {
-        config.push_str(&format!("\n[[service]]\nname = \"{service}\"\n"));
+    for (service, line) in SERVICES.iter().zip(&service_lines) {
+        config.push_str(&format!("\n[[service]]\nname = \"{service}\"\n{line}"));
     }
     let config_path = dir.join("gantry.toml");
     std::fs::write(&config_path, config)
         .map_err(|e| fail(format!("cannot write {}: {e}", config_path.display())))?;
-    Ok((registries, config_path, repo))
+    Ok(Built {
+        registries,
+        config_path,
+        repos,
+    })
 }
 
 /// Gives the environments a past: the release in prod, a newer develop commit in stage,
 /// and for ledger-api a hotfix rushed through to prod.
-async fn promote_history(config: Config, repo: &DemoRepo) -> Result<(), Failure> {
+async fn promote_history(config: Config, repos: &[(&str, DemoRepo)]) -> Result<(), Failure> {
     let engine = Engine::new(config)?;
-    let newer = repo.develop.get(6).cloned().unwrap_or_default();
-    for service in SERVICES {
+    for (service, repo) in repos {
+        let service = *service;
+        let newer = repo.develop.get(6).cloned().unwrap_or_default();
         let mut steps = vec![
             (repo.released.clone(), "stage"),
             (repo.released.clone(), "prod"),

@@ -45,6 +45,16 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// Invalid input: exit 2.
+    pub fn input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::INPUT,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Self {
         Failure {
@@ -75,7 +85,8 @@ pub async fn run(cli: Cli) -> i32 {
             dir,
             no_wait,
             no_tui,
-        }) => demo::run(dir, no_wait, no_tui, cli.readonly).await,
+            polyrepo,
+        }) => demo::run(dir, no_wait, no_tui, cli.readonly, polyrepo).await,
         Some(Command::Keys { command }) => signing_commands::keys(command),
         Some(Command::Completions { shell }) => complete::completions(shell),
         Some(Command::Man) => complete::man(),
@@ -156,11 +167,24 @@ async fn run_command(engine: &mut Engine, command: Command) -> Result<i32, Failu
         }
         Command::Status { json } => git_commands::status(engine, json).await,
         Command::Commits {
+            service,
             branch,
             limit,
             json,
-        } => git_commands::commits(engine, branch.as_deref(), limit as usize, json).await,
-        Command::Branches { json } => git_commands::branches(engine, json).await,
+        } => {
+            git_commands::commits(
+                engine,
+                service.as_deref(),
+                branch.as_deref(),
+                limit as usize,
+                json,
+            )
+            .await
+        }
+        Command::Branches { service, json } => {
+            git_commands::branches(engine, service.as_deref(), json).await
+        }
+        Command::Fetch { service, json } => git_commands::fetch(engine, &service, json).await,
         Command::Diff {
             service,
             from,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -68,29 +68,8 @@ pub struct GitOps {
     pub push_attempts: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RepoLocation {
-    /// A repository on disk (absolute), bare or not; it is fetched from and pushed to.
-    Path(PathBuf),
-    /// Anything git fetches: ssh, https, file URLs, `user@host:path`.
-    Url(String),
-}
-
-impl RepoLocation {
-    /// How git2 is told where the remote is.
-    pub fn url(&self) -> String {
-        match self {
-            RepoLocation::Path(path) => path.display().to_string(),
-            RepoLocation::Url(url) => url.clone(),
-        }
-    }
-}
-
-impl std::fmt::Display for RepoLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.url())
-    }
-}
+/// Where the manifests repository is: the same kind of place as a service's repository.
+pub use crate::domain::RepoLocation;
 
 /// One service's file in the manifests repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,15 +303,7 @@ impl RawDeploy {
         if value.is_empty() {
             return Err((repository.span(), "deploy.repository is empty".into()));
         }
-        let location = if is_url(value) {
-            RepoLocation::Url(value.to_string())
-        } else {
-            let path = PathBuf::from(value);
-            RepoLocation::Path(match config_dir {
-                Some(dir) if path.is_relative() => dir.join(path),
-                _ => path,
-            })
-        };
+        let location = RepoLocation::parse(value, config_dir);
         let branch = match &self.branch {
             Some(branch) => {
                 if !super::is_valid_branch_name(branch.get_ref()) {
@@ -459,17 +430,6 @@ fn file_target(file: &Spanned<RawFile>) -> Result<FileTarget, Invalid> {
         path: clean.to_string(),
         edit,
     })
-}
-
-/// A git URL rather than a path: `scheme://...` or scp-like `user@host:path`.
-fn is_url(value: &str) -> bool {
-    if value.contains("://") {
-        return true;
-    }
-    match value.split_once(':') {
-        Some((before, _)) => before.contains('@') && !before.contains('/'),
-        None => false,
-    }
 }
 
 fn parse_author(value: &str) -> Option<(String, String)> {

@@ -9,11 +9,13 @@ pub mod keys;
 mod names;
 pub mod notify;
 pub mod retention;
+mod service_git;
 mod settings;
 mod validate;
 
 pub(crate) use names::is_valid_env_var;
 pub use names::{is_valid_branch_name, is_valid_repository};
+pub use service_git::{BranchOverrides, ServiceGit};
 pub use settings::{
     CopySettings, GitSettings, LedgerSettings, SigningSettings, TagSettings, UiSettings,
     MAX_APPROVALS, RELEASE_PLACEHOLDERS,
@@ -109,6 +111,10 @@ impl Environment {
 pub struct Service {
     pub name: String,
     pub repository: String,
+    /// Its own git repository (`git`); `None`: `[git] path`.
+    pub git: Option<crate::domain::RepoLocation>,
+    /// Branch names of its own, over `[git]`'s.
+    pub branches: BranchOverrides,
 }
 
 impl Config {

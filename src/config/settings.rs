@@ -69,6 +69,8 @@ pub struct GitSettings {
     pub first_parent: bool,
     /// Where `--push` sends new branches.
     pub remote: String,
+    /// Service repositories fetched at once (those named by URL, kept as mirrors).
+    pub fetch_concurrency: usize,
 }
 
 impl Default for GitSettings {
@@ -82,6 +84,7 @@ impl Default for GitSettings {
             release_template: "release/v{version}-sha-{short}".into(),
             first_parent: true,
             remote: "origin".into(),
+            fetch_concurrency: 8,
         }
     }
 }
@@ -100,6 +103,9 @@ pub struct LedgerSettings {
     pub remote: Option<String>,
     /// Pushes tried when another writer wins the race, each after fetching and re-chaining.
     pub attempts: u32,
+    /// The repository holding the ledger (a path, relative to the configuration file, or
+    /// a URL); `None`: `[git] path`.
+    pub repository: Option<String>,
 }
 
 impl Default for LedgerSettings {
@@ -109,6 +115,7 @@ impl Default for LedgerSettings {
             reference: "refs/gantry/ledger".into(),
             remote: None,
             attempts: 5,
+            repository: None,
         }
     }
 }
@@ -135,6 +142,15 @@ impl LedgerSettings {
         }
         if self.attempts == 0 {
             return Err("ledger.attempts must be at least 1".into());
+        }
+        if self
+            .repository
+            .as_deref()
+            .is_some_and(|r| r.trim().is_empty())
+        {
+            return Err(
+                "ledger.repository is empty: say a path or URL, or leave it out to keep the ledger in [git] path".into(),
+            );
         }
         Ok(())
     }
@@ -170,6 +186,12 @@ impl GitSettings {
                     }
                 ));
             }
+        }
+        if !(1..=64).contains(&self.fetch_concurrency) {
+            return Err(format!(
+                "git.fetch_concurrency {} must be between 1 and 64",
+                self.fetch_concurrency
+            ));
         }
         let template = &self.release_template;
         if !template.starts_with(&self.release_prefix) {

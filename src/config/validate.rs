@@ -120,6 +120,16 @@ struct RawService {
     name: Spanned<String>,
     #[serde(default)]
     repository: Option<Spanned<String>>,
+    #[serde(default)]
+    git: Option<Spanned<String>>,
+    #[serde(default)]
+    develop: Option<Spanned<String>>,
+    #[serde(default)]
+    main: Option<Spanned<String>>,
+    #[serde(default)]
+    release_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    hotfix_prefix: Option<Spanned<String>>,
 }
 
 pub(super) struct Validator<'a> {
@@ -325,9 +335,21 @@ impl Validator<'_> {
                     name.clone()
                 }
             };
+            let own_git = super::service_git::RawServiceGit {
+                git: svc.git.clone(),
+                develop: svc.develop.clone(),
+                main: svc.main.clone(),
+                release_prefix: svc.release_prefix.clone(),
+                hotfix_prefix: svc.hotfix_prefix.clone(),
+            };
+            let (git_location, branches) = own_git
+                .validate(&git, self.path.parent())
+                .map_err(|(span, why)| self.error(span, format!("service `{name}`: {why}")))?;
             services.push(Service {
                 name: name.clone(),
                 repository,
+                git: git_location,
+                branches,
             });
         }
 
@@ -352,9 +374,14 @@ impl Validator<'_> {
         }
 
         let (ui, _) = split_spanned(raw.ui);
-        let (ledger, ledger_span) = split_spanned(raw.ledger);
+        let (mut ledger, ledger_span) = split_spanned(raw.ledger);
         if let Err(why) = ledger.check() {
             return Err(self.error(ledger_span, why));
+        }
+        if let Some(value) = &ledger.repository {
+            // Relative to the file that says it, as [git] path is.
+            let location = crate::domain::RepoLocation::parse(value, self.path.parent());
+            ledger.repository = Some(location.url());
         }
         let keymap = self.keymap(&raw.keys)?;
         let environment_names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();

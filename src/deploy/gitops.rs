@@ -9,17 +9,16 @@
 //! is not Sync.
 
 use std::cell::RefCell;
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use git2::{ErrorClass, FetchOptions, FileMode, Oid, PushOptions, RemoteCallbacks, Repository};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use super::yaml_edit::{self, EditError};
 use super::DeployError;
 use crate::config::deploy::{FileEdit, FileTarget, GitOps, RepoLocation};
+use crate::git::fleet::{lock_exclusive, mirror_path};
 
 /// The remote's name inside the cache clone.
 const REMOTE: &str = "origin";
@@ -135,19 +134,11 @@ impl Cache {
         }
         let dir = state_dir.join("deploy");
         let url = settings.repository.url();
-        let path = cache_path(&dir, &url);
+        // `<state>/deploy/<last path component>-<hash of the url>.git`: one cache per repository.
+        let path = mirror_path(&dir, &url);
         std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
         let lock_path = path.with_extension("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_error(&lock_path, e))?;
-        // SAFETY: flock on a descriptor we own; it blocks until the other holder is done.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io_error(&lock_path, std::io::Error::last_os_error()));
-        }
+        let lock = lock_exclusive(&lock_path).map_err(|e| io_error(&lock_path, e))?;
         let repo = match Repository::open_bare(&path) {
             Ok(repo) => repo,
             Err(_) => {
@@ -479,28 +470,6 @@ pub fn unified_diff(file: &str, before: &str, after: &str) -> String {
     .unwrap_or_else(|e| format!("(no diff: {})\n", e.message()))
 }
 
-/// `<state>/deploy/<last path component>-<hash of the url>.git`: one cache per repository.
-fn cache_path(dir: &Path, url: &str) -> PathBuf {
-    let name: String = url
-        .trim_end_matches('/')
-        .trim_end_matches(".git")
-        .rsplit(['/', ':'])
-        .next()
-        .unwrap_or("manifests")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    let hash = hex::encode(&Sha256::digest(url.as_bytes())[..6]);
-    dir.join(format!("{name}-{hash}.git"))
-}
-
 fn git_error(context: &'static str) -> impl Fn(git2::Error) -> DeployError {
     move |e| DeployError::Repository(format!("{context}: {}", e.message()))
 }
@@ -512,20 +481,6 @@ fn io_error(path: &Path, e: std::io::Error) -> DeployError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cache_names_are_readable_and_distinct() {
-        let dir = Path::new("/state/deploy");
-        let a = cache_path(dir, "git@github.com:ops/manifests.git");
-        let b = cache_path(dir, "https://example.com/other/manifests");
-        assert!(
-            a.to_string_lossy().contains("/manifests-"),
-            "{}",
-            a.display()
-        );
-        assert_ne!(a, b);
-        assert_eq!(a, cache_path(dir, "git@github.com:ops/manifests.git"));
-    }
 
     #[test]
     fn diff_shows_only_changed_lines_with_context() {

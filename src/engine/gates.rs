@@ -106,7 +106,7 @@ impl Engine {
             .to_string();
         let patterns = config.branches.clone();
         let merged_to = config.merged_to.clone();
-        self.with_git(move |repo| {
+        self.with_service_git(&plan.service, move |repo| {
             let commit = repo.resolve(&short)?;
             let on = repo.branches_containing(&commit.sha, &patterns)?;
             let merged = match &merged_to {

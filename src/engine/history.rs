@@ -8,10 +8,10 @@
 //! `listing` (tag lists and digests), `commits`, `diff`, `status` and `cut`.
 
 mod commits;
-mod cut;
+pub mod cut;
 mod diff;
 mod listing;
-mod status;
+pub mod status;
 
 use serde::Serialize;
 
@@ -38,6 +38,9 @@ pub enum HistoryError {
     /// A registry that could not be read where the answer needs it.
     #[error("{0}")]
     Unreachable(String),
+    /// A service's repository that cannot be read.
+    #[error(transparent)]
+    Repository(#[from] super::repos::RepoProblem),
 }
 
 impl HistoryError {
@@ -48,6 +51,7 @@ impl HistoryError {
             HistoryError::Engine(e) => e.exit_code(),
             HistoryError::Refused(_) => 3,
             HistoryError::Unreachable(_) => 1,
+            HistoryError::Repository(problem) => problem.exit_code(),
         }
     }
 }
@@ -126,6 +130,13 @@ pub struct ListingError {
 /// `gantry commits`: a branch's newest commits joined with every environment's images.
 #[derive(Debug, Clone, Serialize)]
 pub struct CommitsView {
+    /// The services built from this repository, whose images are shown.
+    pub services: Vec<String>,
+    /// The repository as configured: a path or URL.
+    pub repository: String,
+    /// When a URL's mirror was last fetched (seconds since the epoch); `None` for a path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched_at: Option<i64>,
     pub branch: String,
     pub reference: String,
     pub commits: Vec<CommitRow>,
@@ -185,9 +196,12 @@ pub struct PromotionDiff {
 pub struct StatusReport {
     pub cells: Vec<StatusCell>,
     pub drift: Vec<Drift>,
-    /// Why commits and behind-counts are missing; `None` when git answered.
+    /// Why commits and behind-counts are missing; `None` when git answered. Only for a
+    /// configuration with one repository: with several, each says so in `repositories`.
     pub git_unavailable: Option<String>,
     pub notes: Vec<String>,
+    /// Each repository the services read, as the join found it.
+    pub repositories: Vec<status::RepoState>,
 }
 
 /// A release or hotfix branch that was cut.
@@ -203,27 +217,26 @@ pub struct CutOutcome {
 }
 
 impl Engine {
-    /// Runs `work` on a blocking thread with the repository open; returns its answer and
-    /// what the repository lacks.
+    /// Runs `work` on a blocking thread with the default repository open (see
+    /// [`Engine::default_repo`]); returns its answer and what the repository lacks.
     pub(crate) async fn with_git<T, F>(&self, work: F) -> Result<(T, Vec<String>), HistoryError>
     where
         T: Send + 'static,
         F: FnOnce(&GitRepo) -> Result<T, GitError> + Send + 'static,
     {
-        let settings = self.config.git.clone();
-        let short_len = self.config.tags.short_len;
-        let cache_dir = super::lock::state_dir().join("git");
-        tokio::task::spawn_blocking(move || {
-            let repo = GitRepo::open(&settings, short_len)?.with_cache_dir(cache_dir);
-            let answer = work(&repo)?;
-            Ok((answer, repo.notes()))
-        })
-        .await
-        .map_err(|e| EngineError::Input(format!("git task failed: {e}")))?
+        let repo = self.default_repo()?;
+        self.with_repo(&repo, work).await
     }
 
-    /// develop, main, release and hotfix branches with ahead/behind counts.
-    pub async fn branches(&self) -> Result<(Vec<BranchInfo>, Vec<String>), HistoryError> {
-        self.with_git(|repo| repo.branches()).await
+    /// develop, main, release and hotfix branches with ahead/behind counts, of
+    /// `service`'s repository (the default one when `None`).
+    pub async fn branches(
+        &self,
+        service: Option<&str>,
+    ) -> Result<(Vec<BranchInfo>, Vec<String>), HistoryError> {
+        match service {
+            Some(service) => self.with_service_git(service, |repo| repo.branches()).await,
+            None => self.with_git(|repo| repo.branches()).await,
+        }
     }
 }

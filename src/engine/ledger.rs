@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::plan::Plan;
 use super::rollback::RollbackOutcome;
 use super::{Engine, EngineError};
+use crate::domain::RepoLocation;
 use crate::ledger::approvals::{self, RequestStatus};
 use crate::ledger::store::{Appended, Snapshot, Store};
 use crate::ledger::{LedgerError, NewRecord, Record, RecordKind, Tamper};
@@ -81,14 +82,37 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, LedgerError> + Send + 'static,
     {
-        let path = self.config.git.path.clone();
-        let settings = self.config.ledger.clone();
-        tokio::task::spawn_blocking(move || work(&Store::open(&path, &settings)?))
-            .await
-            .map_err(|e| LedgerError::Git {
-                context: "ledger task".into(),
-                message: e.to_string(),
-            })?
+        let mut settings = self.config.ledger.clone();
+        let location = self.ledger_location();
+        let mirrors = crate::git::fleet::Mirrors::new(self.state_dir.join("ledger"));
+        tokio::task::spawn_blocking(move || {
+            let path = match &location {
+                RepoLocation::Path(path) => path.clone(),
+                RepoLocation::Url(url) => {
+                    // Kept as a repository of its own under the state directory, whose
+                    // remote is the URL: the ledger's ref is fetched and pushed there.
+                    settings.remote = Some(crate::git::fleet::MIRROR_REMOTE.into());
+                    mirrors.remote_only(url).map_err(|e| LedgerError::Git {
+                        context: format!("the ledger repository {url}"),
+                        message: e.reason,
+                    })?
+                }
+            };
+            work(&Store::open(&path, &settings)?)
+        })
+        .await
+        .map_err(|e| LedgerError::Git {
+            context: "ledger task".into(),
+            message: e.to_string(),
+        })?
+    }
+
+    /// Where the ledger lives: `[ledger] repository`, else `[git] path`.
+    pub fn ledger_location(&self) -> RepoLocation {
+        match &self.config.ledger.repository {
+            Some(value) => RepoLocation::parse(value, None),
+            None => RepoLocation::Path(self.config.git.path.clone()),
+        }
     }
 
     /// Approvals each environment needs, for code running off the engine's thread.
@@ -130,7 +154,7 @@ impl Engine {
                 problem: snapshot.problem,
             },
             reference: self.config.ledger.reference.clone(),
-            repository: self.config.git.path.display().to_string(),
+            repository: self.ledger_location().to_string(),
             remote: snapshot.remote,
             unpushed: snapshot.unpushed,
             notes: snapshot.notes,

@@ -20,6 +20,7 @@ mod notify;
 pub mod plan;
 mod promote;
 pub mod provenance;
+pub mod repos;
 mod retention;
 pub mod rollback;
 mod signing;
@@ -125,6 +126,8 @@ pub struct Engine {
     pub(crate) signing_key_cache: tokio::sync::OnceCell<Arc<crate::signing::SigningKey>>,
     /// Notifications being delivered in the background (see `notify`).
     outbox: crate::webhook::Outbox,
+    /// Service repositories fetched by this process (see `repos`).
+    fetching: repos::Fetching,
 }
 
 impl Engine {
@@ -152,6 +155,7 @@ impl Engine {
             events: None,
             signing_key_cache: tokio::sync::OnceCell::new(),
             outbox: Default::default(),
+            fetching: Default::default(),
         })
     }
 

@@ -229,7 +229,7 @@ impl Engine {
         // Git first: an image git orders needs no created time unless the policy has ages.
         let by_digest = listing.by_digest();
         let git = self
-            .git_facts(by_digest.values().flatten().cloned().collect())
+            .git_facts(service, by_digest.values().flatten().cloned().collect())
             .await?;
         notes.extend(git.notes);
         let ages = policy.max_age_days.is_some() || policy.min_age.is_some();
@@ -434,18 +434,48 @@ impl Engine {
         protections
     }
 
-    /// What git says about `tags`: their places on develop and the open branch heads.
-    async fn git_facts(&self, tags: Vec<String>) -> Result<GitFacts, RetentionError> {
+    /// What `service`'s repository says about `tags`: their places on its develop and the
+    /// heads of its open branches. A repository that cannot be read is said in the notes:
+    /// images are then ordered by created time and no branch head can be protected.
+    async fn git_facts(
+        &self,
+        service: &Service,
+        tags: Vec<String>,
+    ) -> Result<GitFacts, RetentionError> {
         let config = self.config();
         let prefix = config.tags.prefix.clone();
-        let settings = config.git.clone();
+        let repo = self.service_repo(&service.name)?;
+        let mut notes = match self.ready(&repo, true).await {
+            Ok(notes) => notes,
+            Err(problem) => {
+                return Ok(GitFacts {
+                    notes: vec![format!(
+                        "{}: images are ordered by their created time, and release and hotfix heads cannot be protected",
+                        problem.short()
+                    )],
+                    ..GitFacts::default()
+                })
+            }
+        };
+        let settings = repo.git.settings.clone();
+        let configured_by = repo.git.configured_by();
         let short_len = config.tags.short_len;
         let cache_dir = super::lock::state_dir().join("git");
-        tokio::task::spawn_blocking(move || {
-            places::git_facts(&settings, short_len, &prefix, cache_dir, &tags)
+        let mut facts = tokio::task::spawn_blocking(move || {
+            places::git_facts(
+                &settings,
+                configured_by,
+                short_len,
+                &prefix,
+                cache_dir,
+                &tags,
+            )
         })
         .await
-        .map_err(|e| RetentionError::Input(format!("git task failed: {e}")))?
+        .map_err(|e| RetentionError::Input(format!("git task failed: {e}")))??;
+        notes.append(&mut facts.notes);
+        facts.notes = notes;
+        Ok(facts)
     }
 
     /// `.sig` tags whose image is no longer in the repository (by tag or by digest).

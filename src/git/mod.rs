@@ -13,6 +13,7 @@ mod cache;
 mod chain;
 mod containing;
 mod error;
+pub mod fleet;
 mod graph;
 mod inflate;
 mod lookup;
@@ -24,7 +25,7 @@ mod readahead;
 mod release;
 mod suggest;
 #[cfg(test)]
-mod test_repo;
+pub(crate) mod test_repo;
 #[cfg(test)]
 mod tests;
 mod walk;
@@ -204,6 +205,11 @@ impl GitRepo {
     /// the user to read once.
     pub fn notes(&self) -> Vec<String> {
         self.notes.borrow().clone()
+    }
+
+    /// A shallow clone: history stops where it was cut.
+    pub fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
     }
 
     pub fn settings(&self) -> &GitSettings {

@@ -197,6 +197,16 @@ impl GitRepo {
     /// Pushes `refs/heads/<branch>` to the same name on `[git] remote`. A remote that
     /// already has the branch rejects the push (never forced).
     pub fn push_branch(&self, branch: &str) -> Result<(), GitError> {
+        self.push_refspec(branch, &format!("refs/heads/{branch}:refs/heads/{branch}"))
+    }
+
+    /// Deletes `branch` from `[git] remote`: a branch pushed by a cut that could not be
+    /// completed (a release train whose next push failed) is taken back.
+    pub fn delete_pushed_branch(&self, branch: &str) -> Result<(), GitError> {
+        self.push_refspec(branch, &format!(":refs/heads/{branch}"))
+    }
+
+    fn push_refspec(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
         let remote_name = self.settings.remote.clone();
         let failure = |reason: String, network: bool, rejected: bool| GitError::Push {
             remote: remote_name.clone(),
@@ -234,8 +244,7 @@ impl GitRepo {
             });
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
-            let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-            remote.push(&[refspec.as_str()], Some(&mut options))
+            remote.push(&[refspec], Some(&mut options))
         };
         if let Err(e) = result {
             let network = matches!(

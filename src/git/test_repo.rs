@@ -1,6 +1,7 @@
 //! Real repositories for the git module's unit tests, made with the git CLI under a
 //! sandboxed configuration and a fixed clock.
 
+use std::path::Path;
 use std::process::Command;
 
 use git2::Oid;
@@ -163,4 +164,51 @@ pub(super) fn history(repo: &Repo) {
     repo.git(&["checkout", "-q", "develop"]);
     repo.git(&["merge", "-q", "--no-ff", "-m", "octopus", "o1", "o2"]);
     repo.commits(2);
+}
+
+/// `git daemon` serving a directory on loopback (push enabled); stopped when dropped.
+pub(crate) struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Serves the repositories under `base` over git:// on a free port; returns the port.
+pub(crate) fn serve(base: &Path) -> (Daemon, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    // The daemon itself, not `git daemon`: git runs that as a child process, which
+    // would outlive a kill of `git` and keep serving (and holding our output open).
+    let exec_path = std::process::Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .unwrap();
+    let exec_path = String::from_utf8(exec_path.stdout).unwrap();
+    let child = std::process::Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+        .args(["--export-all", "--enable=receive-pack", "--reuseaddr"])
+        .arg("--listen=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(child);
+    // Ready when it accepts connections; bounded, not timed.
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (daemon, port);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("git daemon did not start on port {port}");
 }

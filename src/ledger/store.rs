@@ -22,6 +22,7 @@ use git2::{Oid, Repository, RepositoryOpenFlags};
 
 use super::{verify, LedgerError, Record, Tamper};
 use crate::config::LedgerSettings;
+use crate::domain::repo_location::local_dir;
 
 /// What the remote said about its ledger on the last fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +113,12 @@ impl Store {
         // without a repository pays nothing for the ledger being off.
         if !path.join(".git").exists() && !path.join("HEAD").is_file() {
             return Err(LedgerError::Off(format!(
-                "{} is not a git repository (set [git] path to the application repository)",
-                path.display()
+                "{} is not a git repository ({})",
+                path.display(),
+                match settings.repository {
+                    Some(_) => "check [ledger] repository",
+                    None => "set [git] path to the application repository, or [ledger] repository",
+                }
             )));
         }
         let repo = Repository::open_ext(
@@ -154,7 +159,7 @@ impl Store {
                 let base = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
                 Some(RemoteSpec {
                     fetched: format!("{}-remotes/{name}", settings.reference),
-                    local: local_path(&base, &url),
+                    local: local_dir(&url, &base),
                     name,
                 })
             }
@@ -232,26 +237,4 @@ impl Store {
             remote: self.remote_name().map(str::to_string),
         })
     }
-}
-
-/// The directory a remote URL names, if it is on this machine (a path or `file://`).
-fn local_path(base: &Path, url: &str) -> Option<PathBuf> {
-    if let Some(path) = url.strip_prefix("file://") {
-        return Some(PathBuf::from(path));
-    }
-    if url.contains("://") || url.is_empty() {
-        return None;
-    }
-    // `host:path` (scp-like ssh) has its colon before any slash.
-    if let Some(colon) = url.find(':') {
-        if !url[..colon].contains('/') {
-            return None;
-        }
-    }
-    let path = Path::new(url);
-    Some(if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    })
 }

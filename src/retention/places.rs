@@ -24,6 +24,7 @@ pub(crate) struct GitFacts {
 /// say that branch heads could not be protected. Blocking: run it off the async workers.
 pub(crate) fn git_facts(
     settings: &GitSettings,
+    configured_by: &str,
     short_len: usize,
     prefix: &str,
     cache_dir: PathBuf,
@@ -45,7 +46,7 @@ pub(crate) fn git_facts(
             Err(GitError::NotARepository { path, .. }) => {
                 return Ok(GitFacts {
                     notes: vec![format!(
-                        "{} is not a git repository: images are ordered by their created time, and release and hotfix heads cannot be protected (set [git] path)",
+                        "{} is not a git repository: images are ordered by their created time, and release and hotfix heads cannot be protected (set {configured_by})",
                         path.display()
                     )],
                     ..GitFacts::default()

@@ -100,8 +100,41 @@ impl Writer<'_> {
     }
 }
 
+/// How one demo repository differs from another: its commits' subjects, its branch
+/// names, and when its history starts (so two repositories never share a commit id).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoHistory<'a> {
+    /// At least four: the release is cut from the fourth.
+    pub subjects: &'a [&'a str],
+    pub develop: &'a str,
+    pub main: &'a str,
+    /// Seconds after 2026-11-01T00:00:00Z of its first commit.
+    pub start: i64,
+}
+
+impl Default for DemoHistory<'_> {
+    fn default() -> Self {
+        DemoHistory {
+            subjects: &SUBJECTS,
+            develop: "develop",
+            main: "main",
+            start: 0,
+        }
+    }
+}
+
 /// Builds the repository in `dir` (which must not hold one yet).
 pub fn build_demo_repo(dir: &Path) -> Result<DemoRepo, SandboxError> {
+    build_history(dir, DemoHistory::default())
+}
+
+/// Builds a repository with `history`'s subjects and branch names in `dir`.
+pub fn build_history(dir: &Path, history: DemoHistory<'_>) -> Result<DemoRepo, SandboxError> {
+    if history.subjects.len() < 4 {
+        return Err(SandboxError::Invalid(
+            "a demo history needs at least four commits".into(),
+        ));
+    }
     std::fs::create_dir_all(dir)
         .map_err(SandboxError::io(format!("creating {}", dir.display())))?;
     let repo = Repository::init(dir).map_err(git_error("git init"))?;
@@ -109,15 +142,21 @@ pub fn build_demo_repo(dir: &Path) -> Result<DemoRepo, SandboxError> {
         repo: &repo,
         dir: dir.to_path_buf(),
         // 2026-11-01T00:00:00Z
-        clock: 1_793_491_200,
+        clock: 1_793_491_200 + history.start,
     };
-    let root = writer.commit("main", "Initial commit", 0, &[], "README.md")?;
-    repo.reference("refs/heads/develop", root, true, "develop from main")
-        .map_err(git_error("develop"))?;
+    let main = history.main;
+    let root = writer.commit(main, "Initial commit", 0, &[], "README.md")?;
+    repo.reference(
+        &format!("refs/heads/{}", history.develop),
+        root,
+        true,
+        "develop from main",
+    )
+    .map_err(git_error("develop"))?;
     let mut develop = Vec::new();
     let mut head = root;
-    for (i, subject) in SUBJECTS.iter().enumerate() {
-        head = writer.commit("develop", subject, i, &[head], "CHANGELOG")?;
+    for (i, subject) in history.subjects.iter().enumerate() {
+        head = writer.commit(history.develop, subject, i, &[head], "CHANGELOG")?;
         develop.push(head);
     }
     // Release cut from the fourth develop commit, merged to main.
@@ -132,7 +171,7 @@ pub fn build_demo_repo(dir: &Path) -> Result<DemoRepo, SandboxError> {
     )
     .map_err(git_error("release branch"))?;
     let merged = writer.commit(
-        "main",
+        main,
         &format!("Merge {release_branch}"),
         2,
         &[root, released],
@@ -153,7 +192,7 @@ pub fn build_demo_repo(dir: &Path) -> Result<DemoRepo, SandboxError> {
         &[merged],
         "HOTFIX",
     )?;
-    repo.set_head("refs/heads/develop")
+    repo.set_head(&format!("refs/heads/{}", history.develop))
         .map_err(git_error("HEAD"))?;
     repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
         .map_err(git_error("checkout"))?;
@@ -165,6 +204,19 @@ pub fn build_demo_repo(dir: &Path) -> Result<DemoRepo, SandboxError> {
         hotfix: hotfix.to_string(),
         hotfix_branch,
     })
+}
+
+/// A bare copy of the repository at `source` with all its branches, at `dir`: a remote
+/// to fetch from, as a git server holds one.
+pub fn bare_copy(source: &Path, dir: &Path) -> Result<(), SandboxError> {
+    let bare = Repository::init_bare(dir).map_err(git_error("git init --bare"))?;
+    let mut remote = bare
+        .remote_anonymous(&source.display().to_string())
+        .map_err(git_error("remote"))?;
+    remote
+        .fetch(&["+refs/heads/*:refs/heads/*"], None, None)
+        .map_err(git_error("fetch"))?;
+    Ok(())
 }
 
 #[cfg(test)]

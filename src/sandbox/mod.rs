@@ -20,7 +20,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 
-pub use demo_repo::{build_demo_repo, DemoRepo};
+pub use demo_repo::{bare_copy, build_demo_repo, build_history, DemoHistory, DemoRepo};
 pub use layout::{build_oci_layout, ImageSpec};
 pub use referrers_registry::ReferrersRegistry;
 pub use registry::{LocalRegistry, RegistryOptions};

@@ -73,9 +73,43 @@ impl App {
         }
     }
 
-    /// What to load when the console opens.
+    /// What to load when the console opens, and every repository named by URL fetched in
+    /// the background (in the services' order: the first screen's rows first).
     pub fn start(&mut self) -> Vec<Effect> {
-        self.load_screen(true)
+        let mut effects = self.load_screen(true);
+        effects.extend(self.fetch(self.ctx.repos.all_urls(), false));
+        effects
+    }
+
+    /// Queues fetches of `urls` (marked as waiting); nothing when there are none.
+    pub(super) fn fetch(&mut self, urls: Vec<String>, urgent: bool) -> Vec<Effect> {
+        if urls.is_empty() {
+            return Vec::new();
+        }
+        self.ctx.repos.queued(&urls);
+        vec![Effect::Fetch { urls, urgent }]
+    }
+
+    /// The repositories the current screen shows: fetched again by `ctrl-r`, first in line
+    /// when waiting.
+    fn shown_urls(&self) -> Vec<String> {
+        match self.screen {
+            Screen::Environments => {
+                let rows = self.environments.rows(&self.ctx);
+                let list = self.ctx.list(Screen::Environments);
+                let visible: Vec<&str> = rows
+                    .into_iter()
+                    .skip(list.offset)
+                    .take(self.ctx.page.max(1))
+                    .collect();
+                self.ctx.repos.urls(&visible)
+            }
+            Screen::Commits | Screen::Branches => match self.ctx.git_service() {
+                Some(service) => self.ctx.repos.urls(&[service]),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
     }
 
     /// The screen whose keys the help screen lists: the one it was opened from.
@@ -139,7 +173,25 @@ impl App {
                 }
                 Vec::new()
             }
-            Action::Refresh => self.load_screen(true),
+            Action::Refresh => {
+                // ctrl-r fetches too: the matrix every repository, visible rows first; a
+                // git screen the one it shows, before anything waiting.
+                let (urls, urgent) = match self.screen {
+                    Screen::Environments => {
+                        let mut urls = self.shown_urls();
+                        for url in self.ctx.repos.all_urls() {
+                            if !urls.contains(&url) {
+                                urls.push(url);
+                            }
+                        }
+                        (urls, false)
+                    }
+                    _ => (self.shown_urls(), true),
+                };
+                let mut effects = self.load_screen(true);
+                effects.extend(self.fetch(urls, urgent));
+                effects
+            }
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.ctx.page as isize)),
@@ -182,7 +234,12 @@ impl App {
             }
             Action::NextService | Action::PrevService => {
                 self.ctx.cycle_service(action == Action::NextService);
-                self.load_screen(false)
+                let mut effects = self.load_screen(false);
+                let shown = self.shown_urls();
+                if !shown.is_empty() {
+                    effects.push(Effect::PreferFetch(shown));
+                }
+                effects
             }
             // The matrix moves its own column; elsewhere the environment shown changes.
             Action::NextEnvironment | Action::PrevEnvironment
@@ -291,11 +348,11 @@ impl App {
             Screen::Images => self.images.load(force, &self.ctx),
             Screen::Environments => self.environments.load(force),
             Screen::Commits => {
-                let mut effects = self.commits.load(force);
-                effects.extend(self.branches.load_labels(force));
+                let mut effects = self.commits.load(force, &self.ctx);
+                effects.extend(self.branches.load_labels(force, &self.ctx));
                 effects
             }
-            Screen::Branches => self.branches.load(force),
+            Screen::Branches => self.branches.load(force, &self.ctx),
             Screen::Promotions => self.promotions.load(force),
             Screen::Retention => self.retention.load(force, &self.ctx),
             Screen::Audit => self.audit.load(force),
@@ -323,6 +380,13 @@ impl App {
     fn move_by(&mut self, delta: isize) -> Vec<Effect> {
         let len = self.row_count(self.screen);
         self.ctx.move_selection(self.screen, delta, len);
+        // Scrolling the matrix brings the rows now shown to the front of the fetches.
+        if self.screen == Screen::Environments && self.ctx.repos.polyrepo {
+            let shown = self.shown_urls();
+            if !shown.is_empty() {
+                return vec![Effect::PreferFetch(shown)];
+            }
+        }
         Vec::new()
     }
 

@@ -17,6 +17,7 @@ use super::{input, ui};
 use crate::config::keys::{Action, KeyChord};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError, EngineEvent, JobId, Plan};
+use crate::git::fleet::{Depth, FetchJob, FetchQueue, RECENT_COMMITS};
 
 /// What reaches the console, in the order it arrived.
 // Messages are moved once through the channel; their size does not matter.
@@ -45,6 +46,11 @@ pub struct Console {
     /// `[ui] refresh_secs`; 0: never reloads by itself.
     refresh_secs: u64,
     since_refresh: u64,
+    /// Fetches of service repositories named by URL, in the background; `None` when no
+    /// service names one.
+    fetches: Option<FetchQueue>,
+    /// The branch names each URL is fetched with.
+    fetch_jobs: Vec<FetchJob>,
 }
 
 impl Console {
@@ -56,12 +62,28 @@ impl Console {
         now: DateTime<Utc>,
         area: Rect,
     ) -> Result<Console, EngineError> {
-        let app = App::new(&config, readonly, now);
+        let mut app = App::new(&config, readonly, now);
         let refresh_secs = config.ui.refresh_secs;
         let (engine_tx, mut engine_rx) = mpsc::unbounded_channel();
         let mut engine = Engine::new(config)?;
         engine.subscribe(engine_tx);
+        // The console never waits for a fetch: mirrors are read as they are, and fetched
+        // in the background.
+        engine.fetch_in_background();
         let (tx, rx) = mpsc::unbounded_channel();
+        let fetch_jobs = engine.fetch_jobs(&engine.service_repos(), Depth::Full);
+        let fetches = (!fetch_jobs.is_empty()).then(|| {
+            let mirrors = engine.mirrors();
+            app.ctx.repos.learn_fetched(|url| mirrors.fetched_at(url));
+            let report_tx = tx.clone();
+            FetchQueue::new(
+                mirrors,
+                engine.config().git.fetch_concurrency,
+                move |report| {
+                    let _ = report_tx.send(Msg::Data(DataEvent::Fetched(report)));
+                },
+            )
+        });
         let engine_fwd = tx.clone();
         tokio::spawn(async move {
             while let Some(event) = engine_rx.recv().await {
@@ -79,6 +101,8 @@ impl Console {
             area,
             refresh_secs,
             since_refresh: 0,
+            fetches,
+            fetch_jobs,
         })
     }
 
@@ -177,7 +201,38 @@ impl Console {
         }
     }
 
-    fn perform(&mut self, effects: Vec<Effect>) {
+    fn perform(&mut self, mut effects: Vec<Effect>) {
+        // Fetches go to the queue this loop owns; the rest become tasks.
+        effects.retain(|effect| match effect {
+            Effect::Fetch { urls, urgent } => {
+                if let Some(queue) = &self.fetches {
+                    // In the order asked: the rows shown first. A repository never fetched
+                    // is cloned with its recent history first (the matrix needs no more,
+                    // and the fleet is readable sooner); the app then asks for the rest.
+                    let mirrors = self.engine.mirrors();
+                    let jobs = urls
+                        .iter()
+                        .filter_map(|url| self.fetch_jobs.iter().find(|j| &j.url == url))
+                        .map(|job| FetchJob {
+                            depth: match mirrors.fetched_at(&job.url) {
+                                None => Depth::Recent(RECENT_COMMITS),
+                                Some(_) => Depth::Full,
+                            },
+                            ..job.clone()
+                        })
+                        .collect();
+                    queue.push(jobs, *urgent);
+                }
+                false
+            }
+            Effect::PreferFetch(urls) => {
+                if let Some(queue) = &self.fetches {
+                    queue.prefer(urls);
+                }
+                false
+            }
+            _ => true,
+        });
         perform(
             effects,
             &self.engine,

@@ -169,6 +169,8 @@ pub struct Context {
     pub now: DateTime<Utc>,
     /// Rows the current list shows; set by the loop from the terminal size.
     pub page: usize,
+    /// Which repository each service reads, and how its background fetch stands.
+    pub repos: super::repos::Repos,
     next_job: u64,
     asks: Vec<Ask>,
 }
@@ -199,6 +201,7 @@ impl Context {
             registries: BTreeMap::new(),
             now,
             page: 20,
+            repos: super::repos::Repos::new(config),
             // Engine job ids start at 1; the console's own ids live far above them.
             next_job: 1 << 40,
             asks: Vec::new(),
@@ -207,6 +210,22 @@ impl Context {
 
     pub fn service(&self) -> Option<&str> {
         self.services.get(self.service_idx).map(String::as_str)
+    }
+
+    /// The repository the git screens show (`git_service`'s), as the engine names it.
+    pub fn git_repository(&self) -> Option<String> {
+        let service = self.git_service()?;
+        self.repos.of(service).map(|e| e.location.clone())
+    }
+
+    /// The service whose repository the git screens (Commits, Branches) show: the chosen
+    /// one when services have repositories of their own, else `None` (`[git] path`'s).
+    pub fn git_service(&self) -> Option<&str> {
+        if self.repos.polyrepo {
+            self.service()
+        } else {
+            None
+        }
     }
 
     pub fn environment(&self) -> Option<&EnvInfo> {

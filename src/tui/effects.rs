@@ -14,10 +14,12 @@ use super::screens::promotions::RequestRow;
 use crate::domain::Digest;
 use crate::engine::deploy::DeployReport;
 use crate::engine::doctor::DoctorReport;
+use crate::engine::history::status::StatusJoin;
 use crate::engine::history::{CommitsView, CutOutcome, StatusReport};
 use crate::engine::inventory::EnvironmentImages;
 use crate::engine::ledger::AuditView;
 use crate::engine::{Engine, JobId, Plan, PromotionRequest};
+use crate::git::fleet::FetchReport;
 use crate::git::BranchInfo;
 use crate::registry::failure::HostFailure;
 use crate::retention::{RetentionOutcome, RetentionPlan};
@@ -88,6 +90,19 @@ pub enum Effect {
     },
     /// `gantry doctor`'s checks; nothing is written anywhere.
     RunDoctor,
+    /// Fetch these service repositories in the background (the loop's fetch queue);
+    /// `urgent` ones before those already waiting.
+    Fetch {
+        urls: Vec<String>,
+        urgent: bool,
+    },
+    /// Those of these fetches still waiting go first: what the screen shows.
+    PreferFetch(Vec<String>),
+    /// The status matrix's commits and behind-counts from the repository at `url`, just
+    /// fetched.
+    JoinStatus {
+        url: String,
+    },
     Quit,
 }
 
@@ -121,7 +136,11 @@ pub enum DataEvent {
     },
     Status(Result<StatusReport, String>),
     Commits(Result<CommitsView, String>),
-    Branches(Result<Vec<BranchInfo>, String>),
+    /// The branches of `repository` (`Context::git_repository` when it was asked for).
+    Branches {
+        repository: Option<String>,
+        result: Result<Vec<BranchInfo>, String>,
+    },
     Planned {
         request: PromotionRequest,
         result: Result<Plan, String>,
@@ -151,6 +170,10 @@ pub enum DataEvent {
     /// whole, or `None` when it answered. Sent just before the load's own result.
     Registries(Vec<(String, Option<HostFailure>)>),
     Doctor(DoctorReport),
+    /// A background fetch of a service repository ended.
+    Fetched(FetchReport),
+    /// One repository's part of the status matrix's git join.
+    Joined(StatusJoin),
 }
 
 /// Starts each effect as a task whose result comes back on `tx`.
@@ -282,8 +305,12 @@ pub(super) fn perform(
                 });
             }
             Effect::LoadCommits => {
+                let service = app.ctx.git_service().map(str::to_string);
                 tokio::spawn(async move {
-                    let result = engine.commits(None, 500).await.map_err(|e| e.to_string());
+                    let result = engine
+                        .commits(service.as_deref(), None, 500)
+                        .await
+                        .map_err(|e| e.to_string());
                     if let Ok(view) = &result {
                         let failed = view.errors.iter().map(|e| e.environment.as_str());
                         let read = registries_read(&engine, failed);
@@ -293,13 +320,15 @@ pub(super) fn perform(
                 });
             }
             Effect::LoadBranches => {
+                let service = app.ctx.git_service().map(str::to_string);
+                let repository = app.ctx.git_repository();
                 tokio::spawn(async move {
                     let result = engine
-                        .branches()
+                        .branches(service.as_deref())
                         .await
                         .map(|(b, _)| b)
                         .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Data(DataEvent::Branches(result)));
+                    let _ = tx.send(Msg::Data(DataEvent::Branches { repository, result }));
                 });
             }
             Effect::PlanPromotion(request) => {
@@ -344,9 +373,16 @@ pub(super) fn perform(
                 version,
                 force,
             } => {
+                let service = app.ctx.git_service().map(str::to_string);
                 tokio::spawn(async move {
                     let result = engine
-                        .cut_release(&commit, version.as_deref(), false, force)
+                        .cut_release(
+                            service.as_deref(),
+                            &commit,
+                            version.as_deref(),
+                            false,
+                            force,
+                        )
                         .await
                         .map_err(|e| e.to_string());
                     let _ = tx.send(Msg::Data(DataEvent::BranchCut(result)));
@@ -397,6 +433,32 @@ pub(super) fn perform(
                     let _ = tx.send(Msg::Data(DataEvent::CleanedUp { job, result }));
                 });
             }
+            // The loop's fetch queue carries these out before effects get here.
+            Effect::Fetch { .. } | Effect::PreferFetch(_) => {}
+            Effect::JoinStatus { url } => {
+                let Some(report) = app.environments.status.loaded() else {
+                    continue;
+                };
+                let Some(repo) = app
+                    .ctx
+                    .repos
+                    .services_of(&url)
+                    .first()
+                    .and_then(|s| engine.service_repo(s).ok())
+                else {
+                    continue;
+                };
+                let cells: Vec<_> = report
+                    .cells
+                    .iter()
+                    .filter(|c| repo.services.contains(&c.service))
+                    .cloned()
+                    .collect();
+                tokio::spawn(async move {
+                    let join = engine.join_status(&cells, &repo).await;
+                    let _ = tx.send(Msg::Data(DataEvent::Joined(join)));
+                });
+            }
             Effect::RunDoctor => {
                 tokio::spawn(async move {
                     let report = engine.doctor().await;
@@ -404,9 +466,10 @@ pub(super) fn perform(
                 });
             }
             Effect::StartHotfix { name } => {
+                let service = app.ctx.git_service().map(str::to_string);
                 tokio::spawn(async move {
                     let result = engine
-                        .start_hotfix(&name, None, false)
+                        .start_hotfix(service.as_deref(), &name, None, false)
                         .await
                         .map_err(|e| e.to_string());
                     let _ = tx.send(Msg::Data(DataEvent::BranchCut(result)));

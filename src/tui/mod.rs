@@ -13,6 +13,7 @@ pub mod effects;
 pub mod input;
 pub mod prompt;
 pub mod registries;
+pub mod repos;
 pub mod screens;
 pub mod theme;
 pub mod ui;

@@ -224,19 +224,28 @@ pub fn filter_span(ctx: &Context, theme: &Theme, screen: Screen) -> Vec<Span<'st
     }
 }
 
+/// The repository a git screen shows and how fresh it is, when services have
+/// repositories of their own: `   git://…/payment.git (fetched 3m ago)`.
+pub fn repository_spans(ctx: &Context, theme: &Theme) -> Vec<Span<'static>> {
+    let Some(entry) = ctx.git_service().and_then(|s| ctx.repos.of(s)) else {
+        return Vec::new();
+    };
+    let style = match entry.fetch {
+        crate::tui::repos::FetchState::Failed { .. } => theme.warn,
+        _ => theme.muted,
+    };
+    vec![Span::styled(
+        format!("   {}", entry.describe(ctx.now.timestamp())),
+        style,
+    )]
+}
+
 /// How long ago `created` (RFC 3339) was, in its largest unit: `5m`, `3d`.
 pub fn age(created: Option<&str>, now: DateTime<Utc>) -> String {
     let Some(created) = created.and_then(|c| DateTime::parse_from_rfc3339(c).ok()) else {
         return "-".into();
     };
-    let secs = (now - created.with_timezone(&Utc)).num_seconds();
-    match secs {
-        s if s < 0 => "future".into(),
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
+    crate::domain::human_age((now - created.with_timezone(&Utc)).num_seconds())
 }
 
 /// `done` of `total` as a bar `width` characters wide.

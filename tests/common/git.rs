@@ -119,12 +119,18 @@ impl TestRepo {
 
     /// The branch's commit, or `None` when it does not exist.
     pub fn branch_at(&self, branch: &str) -> Option<String> {
-        let out = self.git_output(&[
-            "rev-parse",
-            "--verify",
-            "-q",
-            &format!("refs/heads/{branch}"),
-        ]);
+        self.ref_at(None, &format!("refs/heads/{branch}"))
+    }
+
+    /// Where `reference` points in this repository, or in the one at `git_dir` (a bare
+    /// remote); `None` when it does not exist.
+    pub fn ref_at(&self, git_dir: Option<&Path>, reference: &str) -> Option<String> {
+        let mut args = Vec::new();
+        if let Some(dir) = git_dir {
+            args.extend(["--git-dir", dir.to_str().expect("utf-8")]);
+        }
+        args.extend(["rev-parse", "--verify", "-q", reference]);
+        let out = self.git_output(&args);
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -234,4 +240,124 @@ pub fn gantry_git(case: &Case, args: &[&str]) -> Output {
     gantry_command(case.dir.path(), &case.config, args)
         .output()
         .expect("run gantry")
+}
+
+/// `git daemon` serving the repositories under a directory on loopback; stopped when
+/// dropped. What a git host is to a fetch over the network (libgit2's local transport,
+/// for paths and file:// URLs, has no shallow fetch, for one).
+pub struct GitDaemon {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl GitDaemon {
+    pub fn serve(base: &Path) -> GitDaemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout)
+            .trim()
+            .to_string();
+        // git-daemon itself: `git daemon` would run it as a child a kill leaves serving.
+        let mut command = Command::new(Path::new(&exec_path).join("git-daemon"));
+        command
+            .args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        sandbox(&mut command, base);
+        let daemon = GitDaemon {
+            child: command.spawn().expect("git-daemon"),
+            port,
+        };
+        // Ready when it accepts connections; bounded, not timed.
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return daemon;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("git daemon did not start on port {port}");
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare repository at `path` whose develop has `commits` commits by first parents (one
+/// file changing), main at the first: made with `git fast-import`, for long histories.
+pub fn long_history(path: &Path, commits: usize) -> Vec<String> {
+    use std::io::Write;
+    let mut command = Command::new("git");
+    command
+        .args(["init", "-q", "--bare", "-b", "develop"])
+        .arg(path);
+    sandbox(&mut command, path.parent().expect("a parent"));
+    assert!(command.status().expect("git init").success());
+    let mut stream = Vec::new();
+    for i in 1..=commits {
+        let message = format!("Change {i}\n");
+        write!(
+            stream,
+            "commit refs/heads/develop\nmark :{i}\ncommitter Ada <ada@example.invalid> {} +0000\ndata {}\n{message}",
+            START + i as i64 * 60,
+            message.len()
+        )
+        .expect("write");
+        if i > 1 {
+            writeln!(stream, "from :{}", i - 1).expect("write");
+        }
+        let content = i.to_string();
+        writeln!(
+            stream,
+            "M 644 inline app.txt\ndata {}\n{content}",
+            content.len()
+        )
+        .expect("write");
+        if i == 1 {
+            writeln!(stream, "reset refs/heads/main\nfrom :1").expect("write");
+        }
+    }
+    let mut command = Command::new("git");
+    command
+        .arg("--git-dir")
+        .arg(path)
+        .args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped());
+    sandbox(&mut command, path.parent().expect("a parent"));
+    let mut child = command.spawn().expect("fast-import");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&stream)
+        .expect("stream");
+    assert!(child.wait().expect("fast-import").success());
+    let mut command = Command::new("git");
+    command
+        .arg("--git-dir")
+        .arg(path)
+        .args(["rev-list", "--first-parent", "develop"]);
+    sandbox(&mut command, path.parent().expect("a parent"));
+    let out = command.output().expect("rev-list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }

@@ -300,3 +300,14 @@ pub fn json(output: &Output) -> serde_json::Value {
 pub fn default_format() -> SeedFormat {
     SeedFormat::Oci
 }
+
+/// Lets an in-process `console` take what arrives until `done` says its app has what the
+/// test waits for: no sleeps, the console's own messages pace it.
+pub async fn until(
+    console: &mut gantry::tui::console::Console,
+    done: impl Fn(&gantry::tui::app::App) -> bool,
+) {
+    while !done(&console.app) {
+        assert!(console.handle_next().await, "the console quit");
+    }
+}

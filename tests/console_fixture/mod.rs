@@ -226,6 +226,11 @@ pub fn commits_view() -> CommitsView {
         })
         .collect();
     CommitsView {
+        services: ["payment-svc", "ledger-api", "web-frontend"]
+            .map(String::from)
+            .to_vec(),
+        repository: "/srv/app".into(),
+        fetched_at: None,
         branch: "develop".into(),
         reference: "refs/heads/develop".into(),
         commits,
@@ -394,6 +399,7 @@ pub fn status() -> StatusReport {
         }],
         git_unavailable: None,
         notes: Vec::new(),
+        repositories: Vec::new(),
     }
 }
 
@@ -902,7 +908,10 @@ pub fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
         let event = match effect {
             Effect::LoadStatus => DataEvent::Status(Ok(status())),
             Effect::LoadCommits => DataEvent::Commits(Ok(commits_view())),
-            Effect::LoadBranches => DataEvent::Branches(Ok(branches())),
+            Effect::LoadBranches => DataEvent::Branches {
+                repository: None,
+                result: Ok(branches()),
+            },
             Effect::LoadImages { service, env } => DataEvent::Images {
                 result: Ok(images(&service, &env)),
                 service,

@@ -7,7 +7,6 @@ use super::Check;
 use crate::config::deploy::{DeployMethod, RepoLocation};
 use crate::config::{Config, Environment};
 use crate::engine::Engine;
-use crate::git::{GitError, GitRepo};
 
 /// Each environment's deploy step and commands, in configuration order. Remotes are
 /// asked on a blocking thread: libgit2 blocks.
@@ -140,49 +139,6 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The application repository and its develop and main branches.
-pub(super) async fn git(engine: &Engine) -> Vec<Check> {
-    let settings = engine.config().git.clone();
-    let short_len = engine.config().tags.short_len;
-    tokio::task::spawn_blocking(move || {
-        let repo = match GitRepo::open(&settings, short_len) {
-            Ok(repo) => repo,
-            Err(e @ GitError::NotARepository { .. }) => {
-                return vec![Check::warning(
-                    "git",
-                    "repository",
-                    e.to_string(),
-                    "commits, release branches, approvals and the ledger need the application repository: set [git] path",
-                )]
-            }
-            Err(e) => return vec![Check::error("git", "repository", e.to_string(), "fix [git] path")],
-        };
-        let mut checks = vec![Check::ok(
-            "git",
-            "repository",
-            settings.path.display().to_string(),
-        )];
-        for branch in [&settings.develop, &settings.main] {
-            checks.push(match repo.head_of(branch) {
-                Ok(head) => Check::ok(
-                    "git",
-                    "branch",
-                    format!("{branch} at {} \"{}\"", head.short, head.subject),
-                ),
-                Err(e) => Check::warning(
-                    "git",
-                    "branch",
-                    e.to_string(),
-                    "fetch the branch, or name yours in [git] develop / main",
-                ),
-            });
-        }
-        checks
-    })
-    .await
-    .unwrap_or_default()
-}
-
 /// The identity records are written under, the ledger's chain, and its remote.
 pub(super) async fn ledger(engine: &Engine) -> Vec<Check> {
     let config = engine.config();
@@ -193,20 +149,15 @@ pub(super) async fn ledger(engine: &Engine) -> Vec<Check> {
             "off ([ledger] enabled = false): promotions are not recorded, approvals cannot be given",
         )];
     }
-    let path = config.git.path.clone();
-    let settings = config.ledger.clone();
-    let identity = tokio::task::spawn_blocking(move || {
-        crate::ledger::store::Store::open(&path, &settings)?.identity()
-    })
-    .await;
+    let identity = engine.with_ledger(|store| store.identity()).await;
     let mut checks = Vec::new();
     match identity {
-        Ok(Ok((_, email))) => checks.push(Check::ok(
+        Ok((_, email)) => checks.push(Check::ok(
             "git",
             "identity",
             format!("{email} (user.email)"),
         )),
-        Ok(Err(crate::ledger::LedgerError::Off(why))) => {
+        Err(crate::ledger::LedgerError::Off(why)) => {
             return vec![Check::warning(
                 "ledger",
                 "ref",
@@ -214,13 +165,12 @@ pub(super) async fn ledger(engine: &Engine) -> Vec<Check> {
                 "set [git] path to the application repository to record promotions and approvals",
             )]
         }
-        Ok(Err(e)) => checks.push(Check::warning(
+        Err(e) => checks.push(Check::warning(
             "git",
             "identity",
             e.to_string(),
             "git config user.email you@example.com (in the repository, or --global)",
         )),
-        Err(_) => {}
     }
     let reference = &config.ledger.reference;
     let snapshot = match engine.ledger_snapshot().await {

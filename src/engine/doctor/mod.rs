@@ -5,6 +5,7 @@
 
 mod local;
 mod registry;
+mod repos;
 
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -148,7 +149,7 @@ impl Engine {
             checks.append(&mut registry_checks);
             checks.extend(local_checks);
         }
-        checks.extend(local::git(self).await);
+        checks.extend(repos::git(self).await);
         checks.extend(local::ledger(self).await);
         checks.extend(local::signing(config));
         DoctorReport::new(checks)

@@ -12,20 +12,26 @@ use crate::engine::Engine;
 use crate::git::Lookup;
 
 impl Engine {
-    /// `branch`'s newest `limit` commits (develop when `None`), each with its images in
-    /// every environment; images of other commits are placed or listed apart.
+    /// `branch`'s newest `limit` commits (develop when `None`) in `service`'s repository
+    /// (the default one when `None`), each with the images of the services built from that
+    /// repository in every environment; images of other commits are placed or listed apart.
     pub async fn commits(
         &self,
+        service: Option<&str>,
         branch: Option<&str>,
         limit: usize,
     ) -> Result<CommitsView, HistoryError> {
-        let branch = branch.unwrap_or(&self.config.git.develop).to_string();
-        let services = self.config.services.clone();
+        let repo = match service {
+            Some(service) => self.service_repo(service)?,
+            None => self.default_repo()?,
+        };
+        let branch = branch.unwrap_or(&repo.git.settings.develop).to_string();
+        let services = repo.configured(&self.config);
         let envs = self.config.environments.clone();
         let walk_branch = branch.clone();
         // The walk and the tag lists do not depend on each other.
         let (history, mut listings) = tokio::join!(
-            self.with_git(move |repo| repo.history(&walk_branch, limit)),
+            self.with_repo(&repo, move |repo| repo.history(&walk_branch, limit)),
             self.listings(&services, &envs)
         );
         let (history, mut notes) = history?;
@@ -83,8 +89,10 @@ impl Engine {
                 if locate_prefixes.is_empty() {
                     Ok((Vec::new(), Vec::new()))
                 } else {
-                    self.with_git(move |repo| repo.locate(&locate_branch, &locate_prefixes))
-                        .await
+                    self.with_repo(&repo, move |repo| {
+                        repo.locate(&locate_branch, &locate_prefixes)
+                    })
+                    .await
                 }
             },
             self.read_digests(&mut listings, wanted)
@@ -187,6 +195,12 @@ impl Engine {
         });
 
         Ok(CommitsView {
+            services: repo.services.clone(),
+            repository: repo.location(),
+            fetched_at: repo
+                .url
+                .as_deref()
+                .and_then(|url| self.mirrors().fetched_at(url)),
             branch,
             reference: history.reference,
             commits: rows,

@@ -57,7 +57,7 @@ impl Engine {
                 return Err(EngineError::Input(format!(
                     "{} runs {tag}, whose commit is not in the repository at {}",
                     from_state.environment,
-                    self.config.git.path.display()
+                    self.service_repo(&service.name)?.location()
                 ))
                 .into())
             }
@@ -83,7 +83,7 @@ impl Engine {
             None => None,
         };
         let ((range, target_only), _) = self
-            .with_git(move |repo| {
+            .with_service_git(&service.name, move |repo| {
                 let range = repo.range(&source, target.as_deref(), RANGE_CAP)?;
                 let target_only = match &target {
                     Some(target) => repo.range(target, Some(&source), RANGE_CAP)?.count,
@@ -140,10 +140,11 @@ impl Engine {
         self.read_digests(&mut listings, wanted).await;
 
         // Where every tag's commit sits, to find the running image newest first.
-        let develop = self.config.git.develop.clone();
+        let repo = self.service_repo(&service.name)?;
+        let develop = repo.git.settings.develop.clone();
         let prefixes = all_prefixes.clone();
         let (located, notes) = self
-            .with_git(move |repo| repo.locate(&develop, &prefixes))
+            .with_repo(&repo, move |repo| repo.locate(&develop, &prefixes))
             .await?;
         let lookup: HashMap<&str, &Lookup> = all_prefixes
             .iter()

@@ -74,56 +74,12 @@ fn a_lost_push_race_is_rechained_on_top_of_the_winner() {
 }
 
 /// `git daemon` serving `base` over git://, with pushes allowed; stopped on drop.
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(base: &Path) -> (Daemon, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    // The daemon itself, not `git daemon`: git runs that as a child process, which
-    // would outlive a kill of `git` and keep serving (and holding our output open).
-    let exec_path = std::process::Command::new("git")
-        .arg("--exec-path")
-        .output()
-        .unwrap();
-    let exec_path = String::from_utf8(exec_path.stdout).unwrap();
-    let child = std::process::Command::new(Path::new(exec_path.trim()).join("git-daemon"))
-        .args(["--export-all", "--enable=receive-pack", "--reuseaddr"])
-        .arg("--listen=127.0.0.1")
-        .arg(format!("--port={port}"))
-        .arg(format!("--base-path={}", base.display()))
-        .arg(base)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let daemon = Daemon(child);
-    // Ready when it accepts connections; bounded, not timed.
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (daemon, port);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("git daemon did not start on port {port}");
-}
 
 #[test]
 fn over_the_git_protocol_a_stale_push_is_refused_then_rechained() {
     let dir = tempfile::tempdir().unwrap();
     Repository::init_bare(dir.path().join("remote.git")).unwrap();
-    let (_daemon, port) = serve(dir.path());
+    let (_daemon, port) = crate::git::test_repo::serve(dir.path());
     let url = format!("git://127.0.0.1:{port}/remote.git");
     let clone = |name: &str, email: &str| {
         let path = dir.path().join(name);
@@ -184,24 +140,4 @@ fn a_remote_cut_back_is_reported_and_never_built_on() {
         Err(LedgerError::Tampered(_))
     ));
     assert_eq!(bare.refname_to_id("refs/gantry/ledger").unwrap(), parent);
-}
-
-#[test]
-fn local_remotes_are_told_from_network_ones() {
-    let base = Path::new("/work/app");
-    assert_eq!(
-        local_path(base, "/srv/git/app.git"),
-        Some(PathBuf::from("/srv/git/app.git"))
-    );
-    assert_eq!(
-        local_path(base, "file:///srv/app.git"),
-        Some(PathBuf::from("/srv/app.git"))
-    );
-    assert_eq!(
-        local_path(base, "../app.git"),
-        Some(PathBuf::from("/work/app/../app.git"))
-    );
-    assert_eq!(local_path(base, "git@github.com:org/app.git"), None);
-    assert_eq!(local_path(base, "https://github.com/org/app.git"), None);
-    assert_eq!(local_path(base, "ssh://git@host/app.git"), None);
 }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::{App, DataEvent, Dialog, Effect, Level};
 use crate::config::keys::Screen;
+use crate::engine::history::status::apply_join;
 use crate::engine::{EngineEvent, JobId, Plan};
+use crate::git::fleet::FetchReport;
 use crate::tui::context::{Change, Loadable};
 
 impl App {
@@ -41,8 +43,13 @@ impl App {
                 self.images.attached.insert((service, env, digest), result);
             }
             DataEvent::Status(result) => self.environments.status = result.into(),
-            DataEvent::Commits(result) => self.commits.history = result.into(),
-            DataEvent::Branches(result) => self.branches.listing = result.into(),
+            DataEvent::Commits(result) => self.commits.on_history(result),
+            DataEvent::Branches { repository, result } => {
+                // Another service's repository may have been asked for since.
+                if repository == self.branches.repository {
+                    self.branches.listing = result.into();
+                }
+            }
             DataEvent::Planned { request, result } => {
                 if let Some(Dialog::Promotion(dialog)) = self.dialog.as_mut() {
                     dialog.on_planned(request, result);
@@ -81,6 +88,20 @@ impl App {
                 }
             }
             DataEvent::Registries(read) => self.ctx.learn_registries(read),
+            DataEvent::Fetched(report) => effects = self.on_fetched(&report),
+            DataEvent::Joined(join) => {
+                if let Loadable::Loaded(status) = &mut self.environments.status {
+                    apply_join(&mut status.cells, &join);
+                    match status
+                        .repositories
+                        .iter_mut()
+                        .find(|r| r.location == join.repository.location)
+                    {
+                        Some(known) => *known = join.repository,
+                        None => status.repositories.push(join.repository),
+                    }
+                }
+            }
             DataEvent::Doctor(report) => self.doctor.on_report(report),
             DataEvent::BranchCut(result) => match self.dialog.as_mut() {
                 Some(Dialog::Release(dialog)) => dialog.outcome = result.into(),
@@ -89,6 +110,42 @@ impl App {
             },
         }
         self.clamp_current();
+        effects
+    }
+
+    /// A background fetch ended: the matrix joins that repository again, and the git
+    /// screens showing it reload.
+    fn on_fetched(&mut self, report: &FetchReport) -> Vec<Effect> {
+        let Some(entry) = self.ctx.repos.on_fetched(report) else {
+            return Vec::new();
+        };
+        let recent_only = match &report.result {
+            Ok(fetched) => fetched.shallow,
+            Err(_) => return Vec::new(),
+        };
+        let services = entry.services.clone();
+        let mut effects = Vec::new();
+        if recent_only {
+            // Cloned with its recent history: the rest follows, behind the others waiting.
+            effects.extend(self.fetch(vec![report.url.clone()], false));
+        }
+        if self.environments.status.loaded().is_some() {
+            effects.push(Effect::JoinStatus {
+                url: report.url.clone(),
+            });
+        }
+        let shown = self
+            .ctx
+            .git_service()
+            .is_some_and(|s| services.iter().any(|x| x == s));
+        if shown {
+            if !matches!(self.commits.history, Loadable::Idle) {
+                effects.extend(self.commits.load(true, &self.ctx));
+            }
+            if !matches!(self.branches.listing, Loadable::Idle) {
+                effects.extend(self.branches.load(true, &self.ctx));
+            }
+        }
         effects
     }
 

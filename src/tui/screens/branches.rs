@@ -18,16 +18,28 @@ use crate::tui::widgets::{
 #[derive(Debug, Default)]
 pub struct BranchesScreen {
     pub listing: Loadable<Vec<BranchInfo>>,
+    /// The repository listed (`Context::git_repository`); another one is loaded anew.
+    pub repository: Option<String>,
 }
 
 impl BranchesScreen {
-    pub fn load(&mut self, force: bool) -> Vec<Effect> {
+    pub fn load(&mut self, force: bool, ctx: &Context) -> Vec<Effect> {
+        let force = self.follow(ctx) || force;
         self.listing.load(force, Effect::LoadBranches)
+    }
+
+    /// Whether the chosen service reads another repository than the one listed.
+    fn follow(&mut self, ctx: &Context) -> bool {
+        let want = ctx.git_repository();
+        let moved = self.repository != want;
+        self.repository = want;
+        moved
     }
 
     /// Loads the branch heads that label the Commits screen's rows. A failed load is
     /// retried on the Branches screen, not on every visit to Commits.
-    pub fn load_labels(&mut self, force: bool) -> Vec<Effect> {
+    pub fn load_labels(&mut self, force: bool, ctx: &Context) -> Vec<Effect> {
+        let force = self.follow(ctx) || force;
         if force || matches!(self.listing, Loadable::Idle) {
             self.listing = Loadable::Loading;
             vec![Effect::LoadBranches]
@@ -56,6 +68,7 @@ impl BranchesScreen {
     pub fn render(&self, frame: &mut Frame, ctx: &Context, theme: &Theme, body: Rect) {
         let (title, rest) = split_title(body, 1);
         let mut parts = vec![Span::styled("branches", theme.title)];
+        parts.extend(crate::tui::widgets::repository_spans(ctx, theme));
         parts.extend(filter_span(ctx, theme, Screen::Branches));
         frame.render_widget(title_line(theme, parts), title);
         if let Some(p) = placeholder(&self.listing, "branches", theme) {

@@ -25,12 +25,32 @@ use crate::tui::widgets::{
 #[derive(Debug, Default)]
 pub struct CommitsScreen {
     pub history: Loadable<CommitsView>,
+    /// The repository shown (`Context::git_repository`); another one is loaded anew.
+    pub repository: Option<String>,
 }
 
 impl CommitsScreen {
-    /// Loads the history (the branch heads that label it are `BranchesScreen::load_labels`).
-    pub fn load(&mut self, force: bool) -> Vec<Effect> {
+    /// Loads the history (the branch heads that label it are `BranchesScreen::load_labels`),
+    /// anew when the chosen service reads another repository.
+    pub fn load(&mut self, force: bool, ctx: &Context) -> Vec<Effect> {
+        let want = ctx.git_repository();
+        let force = force || self.repository != want;
+        self.repository = want;
         self.history.load(force, Effect::LoadCommits)
+    }
+
+    /// A history arrived: kept unless the screen has moved on to another repository since.
+    pub fn on_history(&mut self, result: Result<CommitsView, String>) {
+        if let Ok(view) = &result {
+            if self
+                .repository
+                .as_ref()
+                .is_some_and(|r| *r != view.repository)
+            {
+                return;
+            }
+        }
+        self.history = result.into();
     }
 
     /// The commits that match the filter, newest first.
@@ -105,11 +125,17 @@ impl CommitsScreen {
     ) {
         let (title, rest) = split_title(body, 1);
         let service = ctx.service().unwrap_or("-").to_string();
+        let branch = self
+            .history
+            .loaded()
+            .map(|v| v.branch.clone())
+            .unwrap_or_else(|| "develop".into());
         let mut parts = vec![
-            Span::styled("develop history", theme.title),
+            Span::styled(format!("{branch} history"), theme.title),
             Span::styled("   badges for ", theme.muted),
             Span::styled(format!("‹ {service} ›"), theme.accent),
         ];
+        parts.extend(crate::tui::widgets::repository_spans(ctx, theme));
         if let Loadable::Loaded(view) = &self.history {
             if !view.unknown.is_empty() {
                 parts.push(Span::styled(

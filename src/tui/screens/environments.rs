@@ -176,6 +176,9 @@ impl EnvironmentsScreen {
                 ));
             }
         }
+        if let Some(summary) = ctx.repos.summary() {
+            parts.push(Span::styled(format!("   {summary}"), theme.muted));
+        }
         frame.render_widget(title_line(theme, parts), title);
         if let Some(p) = placeholder(&self.status, "the environment matrix", theme) {
             frame.render_widget(p, rest);
@@ -185,7 +188,12 @@ impl EnvironmentsScreen {
             return;
         };
         let (rest, detail) = split_detail(rest);
+        // With repositories per service, how fresh each one's is: `3m`, `…`, `✗`.
+        let git_column = ctx.repos.polyrepo;
         let mut header = vec!["SERVICE"];
+        if git_column {
+            header.push("GIT");
+        }
         header.extend(ctx.environments.iter().map(|e| e.name.as_str()));
         // Service names are never cut; environments share the rest.
         let services = self.rows(ctx);
@@ -196,13 +204,29 @@ impl EnvironmentsScreen {
             .unwrap_or(0)
             .max("SERVICE".len()) as u16;
         let mut widths = vec![Constraint::Length(service_width)];
+        if git_column {
+            widths.push(Constraint::Length(4));
+        }
         widths.extend(ctx.environments.iter().map(|_| Constraint::Fill(1)));
         let list = ctx.list(Screen::Environments);
         if let Some(area) = detail {
             let service = services.get(list.selected).copied();
             let env = ctx.environments.get(self.column);
             if let (Some(service), Some(env)) = (service, env) {
-                let text = cell_detail(report, service, env, theme);
+                let mut text = cell_detail(report, service, env, theme);
+                if let Some(entry) = ctx.repos.of(service).filter(|_| git_column) {
+                    let problem = report
+                        .repositories
+                        .iter()
+                        .find(|r| r.location == entry.location)
+                        .and_then(|r| r.problem.clone());
+                    let (said, style) = match problem {
+                        Some(problem) => (problem, theme.warn),
+                        None => (entry.describe(ctx.now.timestamp()), theme.muted),
+                    };
+                    text.spans
+                        .push(Span::styled(format!(" · git: {said}"), style));
+                }
                 frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), area);
             }
         }
@@ -218,6 +242,14 @@ impl EnvironmentsScreen {
                 theme.text
             };
             let mut cells = vec![Cell::from(Span::styled(service.to_string(), name_style))];
+            if git_column {
+                let mark = ctx
+                    .repos
+                    .of(service)
+                    .map(|e| e.mark(ctx.now.timestamp()))
+                    .unwrap_or_default();
+                cells.push(Cell::from(Span::styled(mark, theme.muted)));
+            }
             for (column, env) in ctx.environments.iter().enumerate() {
                 let cell = report
                     .cells
