@@ -6,6 +6,7 @@
 //! rather than a mock.
 
 mod demo_repo;
+mod fleet;
 mod layout;
 mod registry;
 mod skopeo;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 pub use demo_repo::{build_demo_repo, DemoRepo};
+pub use fleet::{build_fleet, push_sized_image, FleetEnvironment, FleetReport, FleetSpec};
 pub use layout::{build_oci_layout, ImageSpec};
 pub use registry::{LocalRegistry, RegistryOptions};
 pub use skopeo::{

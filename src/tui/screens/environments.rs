@@ -34,6 +34,19 @@ impl EnvironmentsScreen {
         self.status.load(force, Effect::LoadStatus)
     }
 
+    /// Cells read so far, and how many the matrix has (0 before the first load).
+    pub fn cells_loaded(&self) -> (usize, usize) {
+        match self.status.loaded() {
+            Some(report) => (report.cells.len(), report.cells.len()),
+            None => (0, 0),
+        }
+    }
+
+    /// Whether the last load has ended (every cell read, and the git join done).
+    pub fn is_complete(&self) -> bool {
+        self.status.settled()
+    }
+
     /// The matrix's rows: services, filtered by name.
     pub fn rows<'a>(&self, ctx: &'a Context) -> Vec<&'a str> {
         ctx.services
