@@ -70,7 +70,7 @@ fn images(args: &[String]) -> Result<(), String> {
         push_sized_image(
             &addr,
             &format!("{prefix}/{service}"),
-            &[tag.clone()],
+            std::slice::from_ref(&tag),
             bytes,
             1000 + i as u64,
         )
@@ -128,11 +128,15 @@ fn console(args: &[String]) -> Result<(), String> {
 async fn open_once(config: Config) -> Result<Opened, String> {
     let theme = Theme::load("dark", std::path::Path::new("."), false).map_err(|e| e.to_string())?;
     let (width, height) = (160, 50);
-    let mut terminal =
-        Terminal::new(TestBackend::new(width, height)).map_err(|e| e.to_string())?;
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let mut console = Console::open(config, true, chrono::Utc::now(), Rect::new(0, 0, width, height))
-        .map_err(|e| e.to_string())?;
+    let mut console = Console::open(
+        config,
+        true,
+        chrono::Utc::now(),
+        Rect::new(0, 0, width, height),
+    )
+    .map_err(|e| e.to_string())?;
     console.start();
     let sent: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let presser = {
@@ -145,7 +149,10 @@ async fn open_once(config: Config) -> Result<Opened, String> {
                 if let Ok(mut sent) = sent.lock() {
                     sent.push(Instant::now());
                 }
-                if tx.send(Msg::Term(crossterm::event::Event::Key(key))).is_err() {
+                if tx
+                    .send(Msg::Term(crossterm::event::Event::Key(key)))
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -17,6 +17,8 @@ pub enum Action {
     Help,
     Back,
     Refresh,
+    /// Reload, reading every tag from the registries rather than the tag cache.
+    RefreshFresh,
     Up,
     Down,
     PageUp,
@@ -51,11 +53,12 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::Quit,
         Action::Help,
         Action::Back,
         Action::Refresh,
+        Action::RefreshFresh,
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -95,6 +98,7 @@ impl Action {
             Action::Help => "help",
             Action::Back => "back",
             Action::Refresh => "refresh",
+            Action::RefreshFresh => "refresh_fresh",
             Action::Up => "up",
             Action::Down => "down",
             Action::PageUp => "page_up",
@@ -140,6 +144,7 @@ impl Action {
             Action::Help => "help: every key of this screen",
             Action::Back => "back / close",
             Action::Refresh => "reload from the registries",
+            Action::RefreshFresh => "reload, every tag re-read",
             Action::Up => "up",
             Action::Down => "down",
             Action::PageUp => "page up",
@@ -315,6 +320,14 @@ impl KeyChord {
         }
     }
 
+    pub const fn alt(c: char) -> KeyChord {
+        KeyChord {
+            key: Key::Char(c),
+            ctrl: false,
+            alt: true,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<KeyChord, String> {
         let mut ctrl = false;
         let mut alt = false;
@@ -432,6 +445,7 @@ impl Default for Keymap {
             bind(Action::Help, &[ch('?')]),
             bind(Action::Back, &[p(Esc)]),
             bind(Action::Refresh, &[KeyChord::ctrl('r'), ch('R')]),
+            bind(Action::RefreshFresh, &[KeyChord::alt('r')]),
             bind(Action::Up, &[ch('k'), p(Up)]),
             bind(Action::Down, &[ch('j'), p(Down)]),
             bind(Action::PageUp, &[p(PageUp), KeyChord::ctrl('u')]),

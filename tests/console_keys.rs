@@ -121,6 +121,19 @@ fn number_keys_switch_screens_and_load_each_thing_once() {
     assert!(matches!(app.commits.history, Loadable::Loading));
     app.on_key(key('4'));
     assert_eq!(app.on_key(key('R')), vec![Effect::LoadStatus]);
+    // alt-r reloads too, every tag read again rather than from the tag cache.
+    assert_eq!(
+        app.on_key(KeyChord::alt('r')),
+        vec![Effect::Fresh(Box::new(Effect::LoadStatus))]
+    );
+    app.on_key(key('1'));
+    assert_eq!(
+        app.on_key(KeyChord::alt('r')),
+        vec![
+            Effect::Fresh(Box::new(Effect::LoadCommits)),
+            Effect::Fresh(Box::new(Effect::LoadBranches))
+        ]
+    );
 }
 
 #[test]

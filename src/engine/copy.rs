@@ -100,6 +100,10 @@ pub(crate) async fn execute(
             .put_manifest(&plan.target_repository, &step.tag, &plan.top)
             .await?;
     }
+    // What was just written is known for sure: the next listing need not ask.
+    engine
+        .tag_cache(target.host())
+        .put_digest(&plan.target_repository, &plan.tag, &plan.digest);
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub mod lock;
 mod notify;
 pub mod plan;
 pub mod rollback;
+pub mod tag_reads;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -229,6 +230,10 @@ pub struct Engine {
     pub(crate) signing_key_cache: tokio::sync::OnceCell<Arc<crate::signing::SigningKey>>,
     /// Notifications being delivered in the background (see `notify`).
     outbox: crate::webhook::Outbox,
+    /// What SHA tags point at, per registry host (see `tag_reads`).
+    tag_caches: std::sync::Mutex<HashMap<String, Arc<crate::registry::tag_cache::TagCache>>>,
+    /// `--fresh`: listings read every tag live (and refresh the tag caches).
+    fresh: bool,
 }
 
 impl Engine {
@@ -256,6 +261,8 @@ impl Engine {
             events: None,
             signing_key_cache: tokio::sync::OnceCell::new(),
             outbox: Default::default(),
+            tag_caches: Default::default(),
+            fresh: false,
         })
     }
 
@@ -595,6 +602,7 @@ impl Engine {
         }
         self.record_overrides(&plan).await?;
         copy::execute(self, &plan, counters).await?;
+        self.save_tag_caches();
         // After the copy: a ledger failure is a warning on a promotion that happened.
         let ledger = self.record_promotion(&plan).await;
         counters.set_step(Step::Deploying);

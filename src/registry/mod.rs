@@ -12,6 +12,7 @@
 pub mod credentials;
 pub mod failure;
 pub mod manifest;
+pub mod tag_cache;
 
 mod auth;
 mod error;

@@ -130,8 +130,8 @@ pub fn build_fleet(addr: &str, spec: &FleetSpec) -> Result<FleetReport, SandboxE
 }
 
 /// Pushes one single-platform image with one layer of `layer_bytes` pseudo-random bytes
-/// (from `seed`) to `repository` under `tags`; returns its digest. For train benchmarks,
-/// where every image needs blobs of its own.
+/// (from `seed`) to `repository` under `tags`; returns its digest, the same for the same
+/// seed and size in any repository. For trains, where every image needs blobs of its own.
 pub fn push_sized_image(
     addr: &str,
     repository: &str,
@@ -155,7 +155,7 @@ pub fn push_sized_image(
                 (&config_digest, config.len()),
                 (&layer_digest, layer.len()),
                 &format!("seed-{seed}"),
-                &repository,
+                "sized",
             );
             let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
             for tag in &tags {
@@ -184,8 +184,14 @@ async fn build(addr: &str, spec: &FleetSpec) -> Result<FleetReport, SandboxError
     let pusher = Pusher::new(addr)?;
     let layer = pseudo_random(2048, 7);
     let config = config_blob(&layer, 7);
-    let layer_blob = (pusher.upload(BLOB_SOURCE, layer.clone()).await?, layer.len());
-    let config_blob = (pusher.upload(BLOB_SOURCE, config.clone()).await?, config.len());
+    let layer_blob = (
+        pusher.upload(BLOB_SOURCE, layer.clone()).await?,
+        layer.len(),
+    );
+    let config_blob = (
+        pusher.upload(BLOB_SOURCE, config.clone()).await?,
+        config.len(),
+    );
     let mut requests = 4;
 
     let mut repositories = Vec::new();
@@ -196,7 +202,7 @@ async fn build(addr: &str, spec: &FleetSpec) -> Result<FleetReport, SandboxError
     }
     let pusher = &pusher;
     let (layer_blob, config_blob) = (&layer_blob, &config_blob);
-    let built: Vec<(usize, Vec<(String, String)>, bool)> = stream::iter(repositories)
+    let built: Vec<BuiltRepository> = stream::iter(repositories)
         .map(|(position, env, index)| async move {
             let service = spec.service_name(index);
             let repository = format!("{}/{service}", env.path);
@@ -249,6 +255,10 @@ async fn build(addr: &str, spec: &FleetSpec) -> Result<FleetReport, SandboxError
     report.requests = requests;
     Ok(report)
 }
+
+/// One repository built: requests sent, `repository:tag` -> digest of its SHA tags, and
+/// whether its mutable tag was set.
+type BuiltRepository = (usize, Vec<(String, String)>, bool);
 
 /// Plain HTTP requests to one registry, on kept-alive connections.
 struct Pusher {
@@ -336,7 +346,10 @@ impl Pusher {
         let what = format!("putting {repository}:{reference}");
         let response = self
             .http
-            .put(format!("{}/v2/{repository}/manifests/{reference}", self.base))
+            .put(format!(
+                "{}/v2/{repository}/manifests/{reference}",
+                self.base
+            ))
             .header("content-type", OCI_MANIFEST)
             .body(bytes.to_vec())
             .send()

@@ -140,6 +140,11 @@ impl App {
                 Vec::new()
             }
             Action::Refresh => self.load_screen(true),
+            Action::RefreshFresh => self
+                .load_screen(true)
+                .into_iter()
+                .map(|effect| Effect::Fresh(Box::new(effect)))
+                .collect(),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.ctx.page as isize)),

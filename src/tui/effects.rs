@@ -82,6 +82,8 @@ pub enum Effect {
     },
     /// `gantry doctor`'s checks; nothing is written anywhere.
     RunDoctor,
+    /// The load inside, reading every tag from the registries (not the tag cache).
+    Fresh(Box<Effect>),
     Quit,
 }
 
@@ -151,8 +153,12 @@ pub(super) fn perform(
     for effect in effects {
         let engine = engine.clone();
         let tx = tx.clone();
+        let (effect, fresh) = match effect {
+            Effect::Fresh(inner) => (*inner, true),
+            effect => (effect, engine.is_fresh()),
+        };
         match effect {
-            Effect::Quit => {}
+            Effect::Quit | Effect::Fresh(_) => {}
             Effect::LoadRequests => {
                 tokio::spawn(async move {
                     let result = engine
@@ -224,7 +230,7 @@ pub(super) fn perform(
             }
             Effect::LoadImages { service, env } => {
                 tokio::spawn(async move {
-                    let result = engine.images(&service, &env).await;
+                    let result = engine.images_reading(&service, &env, fresh).await;
                     let failure = result.as_ref().err().and_then(|e| e.host_failure());
                     let read = vec![(env.clone(), failure)];
                     let _ = tx.send(Msg::Data(DataEvent::Registries(read)));
@@ -238,7 +244,7 @@ pub(super) fn perform(
             }
             Effect::LoadStatus => {
                 tokio::spawn(async move {
-                    let report = engine.status_report().await;
+                    let report = engine.status_report_reading(fresh).await;
                     let failed = report.cells.iter().filter(|c| c.error.is_some());
                     let read = registries_read(&engine, failed.map(|c| c.environment.as_str()));
                     let _ = tx.send(Msg::Data(DataEvent::Registries(read)));
@@ -247,7 +253,11 @@ pub(super) fn perform(
             }
             Effect::LoadCommits => {
                 tokio::spawn(async move {
-                    let result = engine.commits(None, 500).await.map_err(|e| e.to_string());
+                    let result = engine
+                        .commits_reading(None, 500, fresh)
+                        .await
+                        .map_err(|e| e.to_string());
+                    engine.save_tag_caches();
                     if let Ok(view) = &result {
                         let failed = view.errors.iter().map(|e| e.environment.as_str());
                         let read = registries_read(&engine, failed);

@@ -19,6 +19,16 @@ impl Engine {
         branch: Option<&str>,
         limit: usize,
     ) -> Result<CommitsView, HistoryError> {
+        self.commits_reading(branch, limit, self.is_fresh()).await
+    }
+
+    /// `commits`, reading every tag live when `fresh`.
+    pub async fn commits_reading(
+        &self,
+        branch: Option<&str>,
+        limit: usize,
+        fresh: bool,
+    ) -> Result<CommitsView, HistoryError> {
         let branch = branch.unwrap_or(&self.config.git.develop).to_string();
         let services = self.config.services.clone();
         let envs = self.config.environments.clone();
@@ -87,7 +97,7 @@ impl Engine {
                         .await
                 }
             },
-            self.read_digests(&mut listings, wanted)
+            self.read_digests(&mut listings, wanted, fresh)
         );
         // The walk's notes (a long walk without a usable commit-graph) after the history's;
         // what the repository lacks is said by both.

@@ -14,7 +14,12 @@ impl Engine {
     /// The status matrix with, where the repository answers, each cell's commit and how
     /// far it is behind the environment it is promoted from; drift in any case.
     pub async fn status_report(&self) -> StatusReport {
-        let mut cells = self.status().await;
+        self.status_report_reading(self.is_fresh()).await
+    }
+
+    /// `status_report`, reading every tag live when `fresh`.
+    pub async fn status_report_reading(&self, fresh: bool) -> StatusReport {
+        let mut cells = self.status_reading(fresh).await;
         let drift = status_drift(&self.config.environments, &mut cells);
 
         let prefix_len = self.config.tags.prefix.len();
