@@ -1,4 +1,5 @@
-//! Plain types shared by every layer: digests, image selectors, media types.
+//! Plain types shared by every layer: digests, image selectors, media types, durations,
+//! wildcard patterns.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,6 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+pub mod duration;
+pub mod pattern;
 pub mod suggest;
 
 /// A content digest `sha256:<64 hex>`; other algorithms are refused on purpose,

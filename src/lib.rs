@@ -7,7 +7,6 @@ pub mod domain;
 pub mod engine;
 pub mod gates;
 pub mod git;
-pub mod keys;
 pub mod ledger;
 pub mod notify;
 pub mod registry;

@@ -4,9 +4,9 @@
 mod console_fixture;
 
 use console_fixture::*;
+use gantry::config::keys::{Action, Key, KeyChord, Screen};
 use gantry::domain::ImageSelector;
 use gantry::engine::{EngineEvent, EventKind, JobId, Progress, PromotionRequest, Step};
-use gantry::keys::{Action, Key, KeyChord, Screen};
 use gantry::tui::app::{
     App, DataEvent, Dialog, Effect, Input, JobState, Level, Loadable, RequestRow, RetentionRow,
 };
@@ -1212,7 +1212,7 @@ fn deploy_answer(
     app: &mut App,
     env: &str,
     dry_run: bool,
-    result: Result<gantry::deploy::DeployReport, String>,
+    result: Result<gantry::engine::deploy::DeployReport, String>,
 ) {
     app.on_data(DataEvent::Deployed {
         service: "payment-svc".into(),

@@ -5,8 +5,8 @@
 mod console_fixture;
 
 use console_fixture::*;
+use gantry::config::keys::{Action, Key, Screen};
 use gantry::engine::{EngineEvent, EventKind, JobId, Progress, Step};
-use gantry::keys::{Action, Key, Screen};
 use gantry::tui::app::{App, DataEvent, Dialog, Effect, Loadable};
 use gantry::tui::theme::Theme;
 use gantry::tui::ui;

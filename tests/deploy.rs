@@ -463,8 +463,8 @@ fn gitops_push_goes_on_top_of_what_others_pushed() {
 /// is rebuilt on the new head (the edit re-applied) and pushed again.
 #[test]
 fn gitops_rejected_push_is_rebased_and_retried() {
+    use gantry::config::deploy::{FileEdit, FileTarget, GitOps, RepoLocation};
     use gantry::deploy::gitops::Cache;
-    use gantry::deploy::settings::{FileEdit, FileTarget, GitOps, RepoLocation};
 
     let case = Case::new("gitops-race-lib");
     let manifests = Manifests::new(&case);

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use gantry::config::keys::KeyChord;
 use gantry::config::Config;
 use gantry::domain::{Digest, ImageSelector};
-use gantry::keys::KeyChord;
 use gantry::registry::manifest::{self, TagList};
 use gantry::registry::parse_next_link;
 use gantry::tui::theme::Theme;

@@ -199,7 +199,7 @@ fn mistyped_names_get_a_suggestion() {
 /// one line per registry that is down, whatever number of cells it left unread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_says_one_line_per_registry_that_is_down() {
-    use gantry::keys::{Key, KeyChord};
+    use gantry::config::keys::{Key, KeyChord};
     use gantry::tui::app::Loadable;
     use gantry::tui::console::Console;
 

@@ -464,7 +464,7 @@ fn path(p: &Path) -> &str {
 /// closing, as a headless command does on exiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_in_the_console_is_announced_when_it_closes() {
-    use gantry::keys::{Key, KeyChord};
+    use gantry::config::keys::{Key, KeyChord};
     use gantry::tui::console::Console;
 
     let case = Case::new("notify-console");

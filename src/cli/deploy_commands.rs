@@ -4,8 +4,9 @@
 use tokio::sync::mpsc;
 
 use super::{exit, output, Failure};
-use crate::deploy::{DeployOutcome, DeployState, DeployTarget, RolloutState};
+use crate::deploy::{DeployOutcome, DeployState, RolloutState};
 use crate::domain::Digest;
+use crate::engine::deploy::DeployTarget;
 use crate::engine::{Engine, EventKind};
 
 /// Output lines of a failed command shown after its summary; the log has them all.

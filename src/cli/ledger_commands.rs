@@ -91,7 +91,7 @@ pub async fn request(
     let selector =
         ImageSelector::parse(image, &engine.config().tags.prefix).map_err(EngineError::from)?;
     let outcome = engine.request_promotion(&selector, from, to).await?;
-    print_notes(&outcome.notes);
+    print_notes(&outcome.sharing.notes);
     let state = &outcome.request;
     if json {
         output::print_json(&outcome);
@@ -114,12 +114,12 @@ pub async fn request(
             );
         }
     }
-    Ok(push_warning(&outcome.warning))
+    Ok(push_warning(&outcome.sharing.warning))
 }
 
 pub async fn approve(engine: &Engine, id: &str, json: bool) -> Result<i32, Failure> {
     let outcome = engine.approve(id).await?;
-    print_notes(&outcome.notes);
+    print_notes(&outcome.sharing.notes);
     let state = &outcome.request;
     if json {
         output::print_json(&outcome);
@@ -137,7 +137,7 @@ pub async fn approve(engine: &Engine, id: &str, json: bool) -> Result<i32, Failu
             println!("  complete: `gantry execute` promotes it");
         }
     }
-    Ok(push_warning(&outcome.warning))
+    Ok(push_warning(&outcome.sharing.warning))
 }
 
 pub async fn requests(engine: &Engine, all: bool, json: bool) -> Result<i32, Failure> {

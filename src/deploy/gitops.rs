@@ -17,9 +17,9 @@ use git2::{ErrorClass, FetchOptions, FileMode, Oid, PushOptions, RemoteCallbacks
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::settings::{FileEdit, FileTarget, GitOps, RepoLocation};
 use super::yaml_edit::{self, EditError};
 use super::DeployError;
+use crate::config::deploy::{FileEdit, FileTarget, GitOps, RepoLocation};
 
 /// The remote's name inside the cache clone.
 const REMOTE: &str = "origin";

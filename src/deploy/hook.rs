@@ -59,7 +59,7 @@ impl Placeholders {
 pub fn render(template: &str, values: &Placeholders) -> String {
     let mut out = String::with_capacity(template.len() + 64);
     let mut copied = 0;
-    for (at, placeholder) in super::settings::placeholder_positions(template) {
+    for (at, placeholder) in crate::config::deploy::placeholder_positions(template) {
         if let Some(value) = values.value(placeholder) {
             out.push_str(&template[copied..at]);
             out.push_str(&shell_quote(value));

@@ -5,10 +5,8 @@
 //! (with how to retry it: `gantry deploy`), never as a failed promotion, and never undoes
 //! the copy. Dry runs show the exact file diff or command instead of running anything.
 
-mod engine;
 pub mod gitops;
 pub mod hook;
-pub mod settings;
 pub mod yaml_edit;
 
 use std::path::{Path, PathBuf};
@@ -17,10 +15,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use engine::{DeployReport, DeployTarget, DeployedState};
+pub use crate::config::deploy::{DeployMethod, DeploySettings, FileEdit, FileTarget, StatusCheck};
 pub use gitops::{Bump, Pinned, Pushed};
 pub use hook::{Placeholders, RunResult};
-pub use settings::{DeployMethod, DeploySettings, FileEdit, FileTarget, StatusCheck};
 
 use crate::domain::Digest;
 
@@ -52,6 +49,38 @@ impl DeployError {
             DeployError::Edit { .. } | DeployError::Repository(_) => 2,
             DeployError::Network(_) | DeployError::Rejected(_) => 1,
         }
+    }
+}
+
+/// What an environment's GitOps file pins for a service, beside what its registry says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployedState {
+    /// The file read, in the manifests repository.
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The manifests commit read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Whether the file pins the image the environment's mutable tag points at; `None`
+    /// when either side is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_sync: Option<bool>,
+    /// Why the file could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DeployedState {
+    /// Sets `in_sync` against what the registry says the environment runs.
+    pub fn compare(&mut self, promoted: Option<&Digest>, promoted_tags: &[String]) {
+        self.in_sync = match (promoted, &self.digest, &self.tag) {
+            (Some(promoted), Some(digest), _) => Some(promoted.as_str() == digest),
+            (Some(_), None, Some(tag)) => Some(promoted_tags.contains(tag)),
+            _ => None,
+        };
     }
 }
 
@@ -166,7 +195,7 @@ pub struct DeployOutcome {
     pub retry: Option<String>,
     /// The ledger record of this deploy attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ledger: Option<crate::engine::ledger::LedgerNote>,
+    pub ledger: Option<crate::ledger::LedgerNote>,
 }
 
 impl DeployOutcome {
@@ -437,7 +466,7 @@ pub async fn run(
 }
 
 async fn gitops_step(
-    settings: settings::GitOps,
+    settings: crate::config::deploy::GitOps,
     state_dir: PathBuf,
     target: FileTarget,
     request: Request,

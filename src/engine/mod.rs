@@ -4,20 +4,27 @@
 //! registry directly. Each job reports `EngineEvent`s on a channel, coalesced at
 //! the source so a fast copy does not flood a slow screen.
 
+mod approvals;
 mod copy;
+pub mod deploy;
 pub mod doctor;
+mod events;
 pub mod failures;
+mod gates;
 pub mod history;
 pub mod inventory;
 pub mod ledger;
 pub mod lock;
 mod notify;
 pub mod plan;
+mod promote;
+mod retention;
 pub mod rollback;
+mod signing;
 pub mod tag_reads;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -29,124 +36,9 @@ use crate::domain::{ImageSelector, SelectorError};
 use crate::registry::credentials::{CredentialSource, DockerConfigFile};
 use crate::registry::{Credentials, RegistryClient, RegistryError, RetryPolicy};
 
+pub(crate) use events::{Counters, PROGRESS_INTERVAL};
+pub use events::{EngineEvent, EventKind, JobId, Progress, Step};
 pub use plan::{BlobAction, Plan, TagAction};
-
-/// Identifies one job (one image's promotion, one listing) in events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct JobId(pub u64);
-
-#[derive(Debug, Clone, Serialize)]
-pub struct EngineEvent {
-    pub job: JobId,
-    pub kind: EventKind,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum EventKind {
-    Started {
-        label: String,
-    },
-    Progress(Progress),
-    Log {
-        message: String,
-    },
-    /// A clean-up deleted one image (`service:tags (digest)`): counted by progress displays.
-    Deleted {
-        image: String,
-    },
-    Finished {
-        summary: String,
-    },
-    Failed {
-        reason: String,
-        exit_code: i32,
-    },
-}
-
-/// Where a promotion is, for progress bars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    Resolving,
-    Planning,
-    CopyingBlobs,
-    PushingManifests,
-    Tagging,
-    /// The environment's deploy step (`crate::deploy`), after the image is promoted.
-    Deploying,
-    Done,
-}
-
-impl Step {
-    fn from_u8(value: u8) -> Step {
-        match value {
-            0 => Step::Resolving,
-            1 => Step::Planning,
-            2 => Step::CopyingBlobs,
-            3 => Step::PushingManifests,
-            4 => Step::Tagging,
-            5 => Step::Deploying,
-            _ => Step::Done,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Progress {
-    pub step: Step,
-    pub bytes_done: u64,
-    pub bytes_total: u64,
-    pub blobs_done: u64,
-    pub blobs_total: u64,
-}
-
-/// Counters a job updates from many tasks; a reporter samples them.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    step: AtomicU8,
-    bytes_done: AtomicU64,
-    bytes_total: AtomicU64,
-    blobs_done: AtomicU64,
-    blobs_total: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn set_step(&self, step: Step) {
-        self.step.store(step as u8, Ordering::Relaxed);
-    }
-
-    pub(crate) fn add_bytes(&self, n: u64) {
-        self.bytes_done.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Takes back bytes of a failed attempt, so a retry does not count them twice.
-    pub(crate) fn sub_bytes(&self, n: u64) {
-        self.bytes_done.fetch_sub(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn blob_done(&self) {
-        self.blobs_done.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn set_totals(&self, bytes: u64, blobs: u64) {
-        self.bytes_total.store(bytes, Ordering::Relaxed);
-        self.blobs_total.store(blobs, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> Progress {
-        Progress {
-            step: Step::from_u8(self.step.load(Ordering::Relaxed)),
-            bytes_done: self.bytes_done.load(Ordering::Relaxed),
-            bytes_total: self.bytes_total.load(Ordering::Relaxed),
-            blobs_done: self.blobs_done.load(Ordering::Relaxed),
-            blobs_total: self.blobs_total.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// At most this often per job, and only on change.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -173,8 +65,7 @@ impl EngineError {
             EngineError::Lookup(_) | EngineError::Selector(_) | EngineError::Input(_) => 2,
             EngineError::Refused(_) | EngineError::Lock(lock::LockError::Busy { .. }) => 3,
             EngineError::Lock(_) => 1,
-            EngineError::Registry(e) if e.is_not_found() || e.is_configuration() => 2,
-            EngineError::Registry(_) => 1,
+            EngineError::Registry(e) => e.exit_code(),
             EngineError::Deploy(e) => e.exit_code(),
         }
     }
@@ -360,6 +251,32 @@ impl Engine {
         }
     }
 
+    /// Locks `service`'s repository in `env` against other gantry processes; `doing`
+    /// completes the holder line they show (`pid N, <doing>`).
+    pub(crate) fn lock_repository(
+        &self,
+        env: &Environment,
+        service: &crate::config::Service,
+        doing: std::fmt::Arguments<'_>,
+    ) -> Result<lock::PromotionLock, lock::LockError> {
+        lock::acquire(
+            &self.state_dir,
+            &env.image_name(service),
+            &format!("pid {}, {doing}", std::process::id()),
+        )
+    }
+
+    /// Ends `job`: `Finished` with its summary, or `Failed` with the reason and exit code.
+    pub(crate) fn finish(&self, job: JobId, end: Result<String, (String, i32)>) {
+        self.emit(
+            job,
+            match end {
+                Ok(summary) => EventKind::Finished { summary },
+                Err((reason, exit_code)) => EventKind::Failed { reason, exit_code },
+            },
+        );
+    }
+
     /// The environment a promotion into `to` comes from: `from` if given, else the
     /// target's configured `from`.
     pub fn source_environment<'a>(
@@ -382,290 +299,5 @@ impl Engine {
             )));
         }
         Ok(self.config.environment(from)?)
-    }
-
-    /// Validates a request without touching the network: known service and environments.
-    pub fn check_request(&self, request: &PromotionRequest) -> Result<(), EngineError> {
-        self.config.service(request.selector.service())?;
-        self.config.environment(&request.from)?;
-        self.config.environment(&request.to)?;
-        Ok(())
-    }
-
-    /// Plans a promotion and, unless `dry_run`, carries it out. Emits events for the job.
-    pub async fn promote(
-        &self,
-        request: &PromotionRequest,
-        dry_run: bool,
-    ) -> Result<PromotionOutcome, EngineError> {
-        self.promote_as(self.new_job(), request, dry_run).await
-    }
-
-    /// The plan of a promotion, refusal included, without running it or emitting events.
-    pub async fn plan_only(&self, request: &PromotionRequest) -> Result<Plan, EngineError> {
-        let service = self.config.service(request.selector.service())?;
-        let source_env = self.config.environment(&request.from)?;
-        let target_env = self.config.environment(&request.to)?;
-        let resolved = self.resolve(&request.selector, source_env).await?;
-        let mut plan = plan::build(self, service, source_env, target_env, resolved).await?;
-        if plan.refusal.is_none() && !plan.is_noop() {
-            plan.gates = self.evaluate_gates(&plan, &self.gate_overrides).await;
-            plan.refusal = crate::gates::refusal(&plan.gates);
-        }
-        Ok(plan)
-    }
-
-    /// Overrides (a freeze) apply to every promotion of this engine from now on.
-    pub fn set_gate_overrides(&mut self, overrides: crate::gates::GateOverrides) {
-        self.gate_overrides = overrides;
-    }
-
-    /// An override is only valid once recorded: refuse the promotion if it cannot be.
-    async fn record_overrides(&self, plan: &Plan) -> Result<(), EngineError> {
-        let Some(reason) = &self.gate_overrides.freeze_reason else {
-            return Ok(());
-        };
-        let used = plan.gates.iter().any(|g| {
-            g.gate == "freeze"
-                && matches!(&g.outcome, crate::gates::GateOutcome::Pass { detail } if detail.contains("overridden"))
-        });
-        if !used {
-            return Ok(());
-        }
-        let record = crate::ledger::NewRecord {
-            kind: crate::ledger::RecordKind::Override,
-            service: Some(plan.service.clone()),
-            environment: Some(plan.to.clone()),
-            digest: Some(plan.digest.clone()),
-            tag: Some(plan.tag.clone()),
-            details: serde_json::json!({ "gate": "freeze", "reason": reason }),
-        };
-        self.record(record).await.map_err(|e| {
-            EngineError::Refused(format!(
-                "the freeze override cannot be recorded ({e}); overrides are only allowed on the record"
-            ))
-        })?;
-        self.notify(crate::notify::Notice {
-            from: Some(plan.from.clone()),
-            tag: Some(plan.tag.clone()),
-            digest: Some(plan.digest.to_string()),
-            reason: Some(reason.clone()),
-            ..crate::notify::Notice::new(
-                crate::config::notify::NotifyEvent::FreezeOverride,
-                &plan.service,
-                &plan.to,
-            )
-        });
-        Ok(())
-    }
-
-    /// `promote` under a job id the caller chose (the console tracks its own jobs).
-    pub async fn promote_as(
-        &self,
-        job: JobId,
-        request: &PromotionRequest,
-        dry_run: bool,
-    ) -> Result<PromotionOutcome, EngineError> {
-        self.emit(
-            job,
-            EventKind::Started {
-                label: format!("{} {} -> {}", request.selector, request.from, request.to),
-            },
-        );
-        let _slot = self
-            .image_slots
-            .acquire()
-            .await
-            .map_err(|_| EngineError::Input("engine is shutting down".into()))?;
-        let counters = Arc::new(Counters::default());
-        let last_sent = Arc::new(std::sync::Mutex::new(None));
-        let reporter = self.spawn_reporter(job, counters.clone(), last_sent.clone());
-        let result = self.promote_job(job, request, dry_run, &counters).await;
-        if !dry_run {
-            self.notify_promotion(request, &result);
-        }
-        if let Some(reporter) = reporter {
-            reporter.abort();
-            let _ = reporter.await;
-        }
-        match &result {
-            Ok(outcome) => {
-                tracing::info!(job = job.0, "{}", outcome.plan.summary(outcome.executed))
-            }
-            Err(e) => tracing::warn!(
-                job = job.0,
-                "{} {} -> {}: {e}",
-                request.selector,
-                request.from,
-                request.to
-            ),
-        }
-        match &result {
-            Ok(outcome) => {
-                if let Some(warning) = outcome.ledger.as_ref().and_then(|l| l.warning.as_ref()) {
-                    self.emit(
-                        job,
-                        EventKind::Log {
-                            message: warning.clone(),
-                        },
-                    );
-                }
-                let now = counters.snapshot();
-                let changed = last_sent
-                    .lock()
-                    .map(|last| *last != Some(now))
-                    .unwrap_or(true);
-                if changed {
-                    self.emit(job, EventKind::Progress(now));
-                }
-                self.emit(
-                    job,
-                    EventKind::Finished {
-                        summary: match &outcome.deploy {
-                            // The promotion stands either way; its deploy's result is news.
-                            Some(deploy) => format!(
-                                "{}; {}",
-                                outcome.plan.summary(outcome.executed),
-                                deploy.summary()
-                            ),
-                            None => outcome.plan.summary(outcome.executed),
-                        },
-                    },
-                );
-            }
-            Err(e) => self.emit(
-                job,
-                EventKind::Failed {
-                    reason: e.to_string(),
-                    exit_code: e.exit_code(),
-                },
-            ),
-        }
-        result
-    }
-
-    async fn promote_job(
-        &self,
-        job: JobId,
-        request: &PromotionRequest,
-        dry_run: bool,
-        counters: &Arc<Counters>,
-    ) -> Result<PromotionOutcome, EngineError> {
-        counters.set_step(Step::Resolving);
-        let service = self.config.service(request.selector.service())?;
-        let source_env = self.config.environment(&request.from)?;
-        let target_env = self.config.environment(&request.to)?;
-        if target_env.readonly && !dry_run {
-            return Err(EngineError::Refused(format!(
-                "{} is read-only in the configuration: gantry does not write to it",
-                target_env.name
-            )));
-        }
-        let resolved = self.resolve(&request.selector, source_env).await?;
-        // Held from planning to the last tag, so the plan still holds when it is carried out.
-        let _lock = if dry_run {
-            None
-        } else {
-            Some(lock::acquire(
-                &self.state_dir,
-                &target_env.image_name(service),
-                &format!(
-                    "pid {}, {}:{} from {}, since {}",
-                    std::process::id(),
-                    service.name,
-                    resolved.tag,
-                    source_env.name,
-                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-                ),
-            )?)
-        };
-        counters.set_step(Step::Planning);
-        let mut plan = plan::build(self, service, source_env, target_env, resolved).await?;
-        if plan.refusal.is_none() && !plan.is_noop() {
-            plan.gates = self.evaluate_gates(&plan, &self.gate_overrides).await;
-            plan.refusal = crate::gates::refusal(&plan.gates);
-        }
-        counters.set_totals(plan.bytes_to_transfer(), plan.blobs_to_transfer());
-        if let Some(refusal) = &plan.refusal {
-            return Err(EngineError::Refused(refusal.clone()));
-        }
-        if dry_run {
-            let deploy = self
-                .deploy_step(job, &deploy_request(&plan, target_env, None), true)
-                .await;
-            return Ok(PromotionOutcome {
-                plan,
-                executed: false,
-                ledger: None,
-                deploy,
-            });
-        }
-        self.record_overrides(&plan).await?;
-        copy::execute(self, &plan, counters).await?;
-        self.save_tag_caches();
-        // After the copy: a ledger failure is a warning on a promotion that happened.
-        let ledger = self.record_promotion(&plan).await;
-        counters.set_step(Step::Deploying);
-        let record = ledger.as_ref().and_then(|l| l.record.clone());
-        let deploy = self
-            .deploy_step(job, &deploy_request(&plan, target_env, record), false)
-            .await;
-        counters.set_step(Step::Done);
-        Ok(PromotionOutcome {
-            plan,
-            executed: true,
-            ledger,
-            deploy,
-        })
-    }
-
-    fn spawn_reporter(
-        &self,
-        job: JobId,
-        counters: Arc<Counters>,
-        last_sent: Arc<std::sync::Mutex<Option<Progress>>>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        let events = self.events.clone()?;
-        Some(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
-            loop {
-                tick.tick().await;
-                let now = counters.snapshot();
-                let changed = match last_sent.lock() {
-                    Ok(mut last) if *last != Some(now) => {
-                        *last = Some(now);
-                        true
-                    }
-                    _ => false,
-                };
-                if changed
-                    && events
-                        .send(EngineEvent {
-                            job,
-                            kind: EventKind::Progress(now),
-                        })
-                        .is_err()
-                {
-                    return;
-                }
-            }
-        }))
-    }
-}
-
-/// The deploy that follows `plan` in `target`.
-fn deploy_request(
-    plan: &Plan,
-    target: &Environment,
-    ledger_record: Option<String>,
-) -> crate::deploy::Request {
-    crate::deploy::Request {
-        service: plan.service.clone(),
-        environment: target.name.clone(),
-        image_name: plan.target.clone(),
-        tag: plan.tag.clone(),
-        digest: plan.digest.clone(),
-        reason: crate::deploy::Reason::Promotion,
-        ledger_record,
     }
 }

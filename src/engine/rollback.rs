@@ -1,6 +1,6 @@
 //! Rollback: point an environment's mutable tag back at an image it already holds.
 
-use super::{lock, Engine, EngineError};
+use super::{Engine, EngineError};
 use crate::domain::Digest;
 
 /// What a rollback did.
@@ -94,15 +94,10 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         let image_tag = self.immutable_tag_of(client, &env, &service, to).await?;
-        let _lock = lock::acquire(
-            &self.state_dir,
-            &env.image_name(&service),
-            &format!(
-                "pid {}, rollback of {} to {}",
-                std::process::id(),
-                service.name,
-                image_tag
-            ),
+        let _lock = self.lock_repository(
+            &env,
+            &service,
+            format_args!("rollback of {} to {}", service.name, image_tag),
         )?;
         let from = client
             .head_manifest(&repository, &mutable)

@@ -13,6 +13,7 @@ use rustc_hash::FxHashSet;
 
 use super::graph::CommitGraph;
 use super::pack::LazyPacks;
+use super::packfile::first_parent_line;
 
 /// Objects read through libgit2 before the packs are opened: loading their indexes costs
 /// a few milliseconds, worth it only for a long walk (a short one tops up a cached chain).
@@ -153,23 +154,6 @@ impl Iterator for FirstParents<'_> {
         self.next = parent;
         Some(Ok(oid))
     }
-}
-
-/// The first `parent` of a raw commit: `Ok(None)` for a root commit, `None` when the
-/// header does not start as git writes it (`tree`, then the parents).
-pub(super) fn first_parent_line(data: &[u8]) -> Option<Option<Oid>> {
-    let rest = data.strip_prefix(b"tree ")?;
-    let end = rest.iter().position(|&b| b == b'\n')?;
-    let rest = rest.get(end + 1..)?;
-    let Some(rest) = rest.strip_prefix(b"parent ") else {
-        return Some(None);
-    };
-    let hex = rest.get(..40)?;
-    if rest.get(40) != Some(&b'\n') {
-        return None;
-    }
-    let hex = std::str::from_utf8(hex).ok()?;
-    Oid::from_str(hex).ok().map(Some)
 }
 
 #[cfg(test)]

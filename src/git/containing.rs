@@ -3,7 +3,7 @@
 use git2::BranchType;
 
 use super::{GitError, GitRepo};
-use crate::gates::glob_match;
+use crate::domain::pattern::glob_match;
 
 impl GitRepo {
     /// Local branches matching any of `patterns` whose history includes `commit`.

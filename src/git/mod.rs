@@ -17,6 +17,7 @@ mod graph;
 mod inflate;
 mod lookup;
 mod pack;
+mod packfile;
 pub mod probe;
 mod push;
 mod readahead;

@@ -24,16 +24,14 @@ use std::sync::Arc;
 
 use git2::Oid;
 
-use super::chain::first_parent_line;
 use super::inflate::HeadInflater;
-use super::pack::{inflate_commit_head, PackFiles, COMMIT_HEAD_LEN, ENTRY_READ};
+use super::packfile::{
+    first_parent_line, inflate_commit_head, PackFiles, COMMIT_HEAD_LEN, ENTRY_READ,
+};
 
 use guesses::PackGuesses;
 use helper::{Answer, Helper, Request};
 
-/// A span: a few hundred commits where a pack keeps them together, under a millisecond
-/// to inflate.
-pub(super) const SPAN_BYTES: u64 = 32 << 10;
 /// Spans waiting on the helper at most: enough to keep it busy while the walk reads.
 const HELPER_QUEUE: usize = 4;
 /// How many spans past the walk's are read ahead, at most.
@@ -43,66 +41,6 @@ const SPANS_KEPT: usize = 2 * LOOKAHEAD as usize;
 /// Commits inflated on guesses before the guesses are judged: when the walk used fewer
 /// than half of them, the pack does not follow it and guessing stops.
 const JUDGED_AFTER: usize = 2048;
-
-/// A pack's entries grouped by the span of bytes each starts in.
-pub(super) struct Spans {
-    span_bytes: u64,
-    /// `positions[starts[s]..starts[s + 1]]`: the index positions of span `s`'s entries,
-    /// ascending.
-    starts: Vec<u32>,
-    positions: Vec<u32>,
-}
-
-impl Spans {
-    /// `None` when an offset lies outside the pack (a damaged index: no guessing there).
-    pub(super) fn new(files: &PackFiles, span_bytes: u64) -> Option<Spans> {
-        let span_count = usize::try_from(files.data_len / span_bytes).ok()? + 1;
-        let span_of = |position: usize| -> Option<usize> {
-            let offset = files.offset_at(position)?;
-            if offset >= files.data_len {
-                return None;
-            }
-            usize::try_from(offset / span_bytes).ok()
-        };
-        // A counting sort: one pass counts each span's entries, one places them.
-        let mut starts = vec![0u32; span_count + 1];
-        for position in 0..files.len() {
-            starts[span_of(position)? + 1] += 1;
-        }
-        for span in 1..starts.len() {
-            starts[span] += starts[span - 1];
-        }
-        let mut next: Vec<u32> = starts.clone();
-        let mut positions = vec![0u32; files.len()];
-        for position in 0..files.len() {
-            let span = span_of(position)?;
-            positions[usize::try_from(next[span]).ok()?] = u32::try_from(position).ok()?;
-            next[span] += 1;
-        }
-        Some(Spans {
-            span_bytes,
-            starts,
-            positions,
-        })
-    }
-
-    fn span_of(&self, offset: u64) -> Option<u32> {
-        u32::try_from(offset / self.span_bytes).ok()
-    }
-
-    fn count(&self) -> u32 {
-        u32::try_from(self.starts.len() - 1).unwrap_or(u32::MAX)
-    }
-
-    fn positions(&self, span: u32) -> &[u32] {
-        let span = span as usize;
-        match (self.starts.get(span), self.starts.get(span + 1)) {
-            (Some(&from), Some(&to)) => self.positions.get(from as usize..to as usize),
-            _ => None,
-        }
-        .unwrap_or(&[])
-    }
-}
 
 /// A commit's first parent as its span read it, with where the parent sits in the same
 /// pack (index position, offset) so the walk's next step need not search for it.

@@ -118,6 +118,16 @@ impl RegistryError {
         )
     }
 
+    /// The CLI's exit code: 2 for what only a change of input or settings fixes (nothing
+    /// there, bad credentials or CA file), 1 for the registry or the network.
+    pub fn exit_code(&self) -> i32 {
+        if self.is_not_found() || self.is_configuration() {
+            2
+        } else {
+            1
+        }
+    }
+
     /// The registry said a manifest, blob or repository does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::NotFound { .. })

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::policy::RetentionPolicy;
+use crate::config::retention::RetentionPolicy;
 use crate::domain::Digest;
 
 /// One image (one digest) in the repository being cleaned.

@@ -1,6 +1,10 @@
 //! Keys, payloads, `.sig` manifests and verification, without a registry.
 
+use std::path::Path;
+
 use super::*;
+use crate::config::keyfiles::private_pem_problem;
+use crate::domain::media;
 
 const DIGEST: &str = "sha256:2b2e927f1a3c2b2e927f1a3c2b2e927f1a3c2b2e927f1a3c2b2e927f1a3c2b2e";
 const OTHER: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";

@@ -30,9 +30,9 @@ pub use super::prompt::Input;
 pub use super::screens::images::SigMark;
 pub use super::screens::promotions::{JobState, RequestRow};
 pub use super::screens::retention::RetentionRow;
+use crate::config::keys::{Action, KeyChord, Screen};
 use crate::config::Config;
 use crate::engine::inventory::ImageInfo;
-use crate::keys::{Action, KeyChord, Screen};
 use crate::ledger::Record;
 
 pub struct App {

@@ -11,7 +11,7 @@ use super::context::Level;
 use super::prompt::Input;
 use super::theme::Theme;
 use super::widgets::styled_line;
-use crate::keys::{Action, Screen};
+use crate::config::keys::{Action, Screen};
 
 pub fn render_header(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let running = app.promotions.running();

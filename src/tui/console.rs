@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 use super::app::App;
 use super::effects::{perform, DataEvent, Effect};
 use super::{input, ui};
+use crate::config::keys::{Action, KeyChord};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError, EngineEvent, JobId, Plan};
-use crate::keys::{Action, KeyChord};
 
 /// What reaches the console, in the order it arrived.
 // Messages are moved once through the channel; their size does not matter.

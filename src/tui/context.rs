@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::dialogs::Dialog;
 use super::effects::Effect;
+use crate::config::keys::{Action, Keymap, Screen};
 use crate::config::Config;
 use crate::deploy::DeployMethod;
 use crate::engine::{JobId, Plan, PromotionRequest};
-use crate::keys::{Action, Keymap, Screen};
 use crate::registry::failure::HostFailure;
 
 /// Data that arrives later, or not at all.

@@ -11,8 +11,8 @@ use super::app::App;
 use super::console::Msg;
 use super::screens::images::SigMark;
 use super::screens::promotions::RequestRow;
-use crate::deploy::DeployReport;
 use crate::domain::Digest;
+use crate::engine::deploy::DeployReport;
 use crate::engine::doctor::DoctorReport;
 use crate::engine::history::{CommitsView, CutOutcome, StatusReport};
 use crate::engine::inventory::EnvironmentImages;
@@ -349,7 +349,7 @@ pub(super) fn perform(
                         .deploy(
                             &service,
                             &env,
-                            crate::deploy::DeployTarget::Running,
+                            crate::engine::deploy::DeployTarget::Running,
                             dry_run,
                         )
                         .await

@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::keys::{Key, KeyChord};
+use crate::config::keys::{Key, KeyChord};
 
 /// The chord of a key press; `None` for releases and keys gantry has no name for.
 pub fn chord(event: &KeyEvent) -> Option<KeyChord> {

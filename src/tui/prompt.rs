@@ -4,7 +4,7 @@
 use super::context::{Ask, Context, Level};
 use super::effects::Effect;
 use super::screens::promotions::READONLY_APPROVE;
-use crate::keys::{Key, KeyChord, Screen};
+use crate::config::keys::{Key, KeyChord, Screen};
 
 /// A line being typed: a filter or a palette command.
 #[derive(Debug, Clone, PartialEq, Eq)]

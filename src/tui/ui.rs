@@ -9,7 +9,7 @@ use super::app::App;
 use super::chrome::{render_footer, render_header};
 use super::theme::Theme;
 use super::widgets::{has_detail, DETAIL_ROWS};
-use crate::keys::Screen;
+use crate::config::keys::Screen;
 
 /// Where things are on screen, shared by drawing and mouse handling.
 pub struct Areas {

@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::context::{Context, ListView, Loadable};
 use super::theme::Theme;
-use crate::keys::Screen;
+use crate::config::keys::Screen;
 
 /// A screen's title line: `parts` after a space.
 pub fn title_line(theme: &Theme, parts: Vec<Span<'static>>) -> Paragraph<'static> {
@@ -52,6 +52,26 @@ pub struct TableSpec<'a> {
     pub empty: &'a str,
     /// Whether the selected row is drawn as the selection (the matrix selects a cell).
     pub row_highlight: bool,
+}
+
+impl<'a> TableSpec<'a> {
+    /// A list of `len` rows whose selected row is drawn as the selection.
+    pub fn rows(
+        header: Vec<&'a str>,
+        widths: Vec<Constraint>,
+        len: usize,
+        list: ListView,
+        empty: &'a str,
+    ) -> Self {
+        TableSpec {
+            header,
+            widths,
+            len,
+            list,
+            empty,
+            row_highlight: true,
+        }
+    }
 }
 
 /// Draws `rows` windowed to what fits: only visible rows are built.

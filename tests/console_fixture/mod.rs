@@ -7,10 +7,12 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 
+use gantry::config::keys::{Key, KeyChord};
 use gantry::config::Config;
-use gantry::deploy::{Bump, DeployReport};
+use gantry::deploy::Bump;
 use gantry::deploy::{DeployOutcome, DeployState, GitOpsResult};
 use gantry::domain::Digest;
+use gantry::engine::deploy::DeployReport;
 use gantry::engine::doctor::{Check, DoctorReport, Level};
 use gantry::engine::history::{
     CommitRow, CommitsView, CutOutcome, Drift, ImageBadge, ListingError, StatusReport,
@@ -20,7 +22,6 @@ use gantry::engine::ledger::{AuditView, Verification};
 use gantry::engine::plan::{BlobStep, ManifestAction, ManifestStep, TagStep};
 use gantry::engine::{BlobAction, Plan, PromotionRequest, TagAction};
 use gantry::git::{BranchInfo, BranchKind, BranchPlan, CommitInfo};
-use gantry::keys::{Key, KeyChord};
 use gantry::ledger::{chain_hash, NewRecord, Record, RecordKind, Tamper, TamperKind};
 use gantry::registry::failure::{FailureKind, HostFailure};
 use gantry::retention::{

@@ -1,33 +1,11 @@
 //! A dotted path through a Helm values file: the scalar there read, or replaced in place.
 
-use std::fmt;
+pub use crate::config::deploy::ValuePath;
 
 use super::doc::Doc;
 use super::lines::{check_plain_structure, KeyLine, Style};
 use super::write::{apply, replace_scalar};
 use super::{unsupported, EditError};
-
-/// A dotted path (`image.tag`) into a values file; keys containing dots cannot be named.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValuePath(Vec<String>);
-
-impl ValuePath {
-    pub fn parse(path: &str) -> Result<ValuePath, String> {
-        let parts: Vec<String> = path.split('.').map(str::to_string).collect();
-        if parts.iter().any(|p| p.is_empty() || p.trim() != p) {
-            return Err(format!(
-                "`{path}` is not a dotted path of keys (such as `image.tag`)"
-            ));
-        }
-        Ok(ValuePath(parts))
-    }
-}
-
-impl fmt::Display for ValuePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join("."))
-    }
-}
 
 /// The line holding the scalar at `path`.
 fn find_value(doc: &Doc<'_>, path: &ValuePath) -> Result<(usize, KeyLine), EditError> {
@@ -38,7 +16,7 @@ fn find_value(doc: &Doc<'_>, path: &ValuePath) -> Result<(usize, KeyLine), EditE
     };
     let (mut from, mut to) = (doc.first, doc.end);
     let mut walked: Vec<&str> = Vec::new();
-    for (n, key) in path.0.iter().enumerate() {
+    for (n, key) in path.keys().iter().enumerate() {
         let entries = doc.entries(from, to, indent)?;
         let found = match doc.find(&entries, key)? {
             Some(found) => found.clone(),
@@ -62,14 +40,14 @@ fn find_value(doc: &Doc<'_>, path: &ValuePath) -> Result<(usize, KeyLine), EditE
             }
         };
         let (at, entry) = found;
-        check_plain_structure(&entry.value, at + 1, &path.0[..=n].join("."))?;
+        check_plain_structure(&entry.value, at + 1, &path.keys()[..=n].join("."))?;
         if entry.value.style == Style::Empty && doc.compact_sequence_follows(at, indent, to) {
             return Err(unsupported(
                 at + 2,
-                format!("`{}` is a list", path.0[..=n].join(".")),
+                format!("`{}` is a list", path.keys()[..=n].join(".")),
             ));
         }
-        if n + 1 == path.0.len() {
+        if n + 1 == path.keys().len() {
             let end = doc.block_end(at, indent, to);
             if entry.value.style == Style::Empty {
                 if let Some((child, _)) = doc.first_indent(at + 1, end) {
@@ -86,8 +64,8 @@ fn find_value(doc: &Doc<'_>, path: &ValuePath) -> Result<(usize, KeyLine), EditE
                 at + 1,
                 format!(
                     "`{}` is a value, not a mapping holding `{}`",
-                    path.0[..=n].join("."),
-                    path.0[n + 1]
+                    path.keys()[..=n].join("."),
+                    path.keys()[n + 1]
                 ),
             ));
         }
@@ -95,7 +73,7 @@ fn find_value(doc: &Doc<'_>, path: &ValuePath) -> Result<(usize, KeyLine), EditE
         let Some((_, child)) = doc.first_indent(at + 1, end) else {
             return Err(EditError::Missing(format!(
                 "no `{path}`: `{}` is empty",
-                path.0[..=n].join(".")
+                path.keys()[..=n].join(".")
             )));
         };
         walked.push(key);

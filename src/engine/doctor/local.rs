@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Check;
+use crate::config::deploy::{DeployMethod, RepoLocation};
 use crate::config::{Config, Environment};
-use crate::deploy::settings::{DeployMethod, RepoLocation};
 use crate::engine::Engine;
 use crate::git::{GitError, GitRepo};
 

@@ -1,3 +1,5 @@
+//! The tag cache's file: read back, damaged files ignored and rebuilt, concurrent saves merged.
+
 use super::*;
 
 fn digest(n: u8) -> Digest {

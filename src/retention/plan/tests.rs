@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::retention::policy::{RetentionDuration, RetentionPolicy, TagPattern};
+use crate::retention::{RetentionDuration, RetentionPolicy, TagPattern};
 
 fn digest(n: u64) -> Digest {
     Digest::of(&n.to_be_bytes())

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{App, DataEvent, Dialog, Effect, Level};
+use crate::config::keys::Screen;
 use crate::engine::{EngineEvent, JobId, Plan};
-use crate::keys::Screen;
 use crate::tui::context::{Change, Loadable};
 
 impl App {

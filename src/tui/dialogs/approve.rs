@@ -4,7 +4,7 @@
 use ratatui::text::{Line, Span};
 
 use super::{cancels, confirms, Content};
-use crate::keys::KeyChord;
+use crate::config::keys::KeyChord;
 use crate::tui::context::{Ask, Context, Level};
 use crate::tui::effects::Effect;
 use crate::tui::screens::promotions::RequestRow;

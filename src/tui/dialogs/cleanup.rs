@@ -4,8 +4,8 @@
 use ratatui::text::{Line, Span};
 
 use super::{cancels, confirms, Content};
+use crate::config::keys::KeyChord;
 use crate::engine::{EngineEvent, EventKind, JobId};
-use crate::keys::KeyChord;
 use crate::retention::{RetentionOutcome, RetentionPlan, RECLAIM_HINT};
 use crate::tui::context::{Ask, Change, Context, Loadable};
 use crate::tui::effects::Effect;

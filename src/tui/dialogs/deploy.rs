@@ -5,8 +5,8 @@
 use ratatui::text::{Line, Span};
 
 use super::{cancels, confirms, Content, Dialog};
-use crate::deploy::DeployReport;
-use crate::keys::KeyChord;
+use crate::config::keys::KeyChord;
+use crate::engine::deploy::DeployReport;
 use crate::tui::context::{Ask, Change, Context, EnvInfo, Level, Loadable};
 use crate::tui::effects::Effect;
 use crate::tui::theme::Theme;

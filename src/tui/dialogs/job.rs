@@ -5,8 +5,8 @@ use ratatui::text::Line;
 
 use super::promotion::plan_lines;
 use super::{cancels, confirms, Content};
+use crate::config::keys::KeyChord;
 use crate::engine::JobId;
-use crate::keys::KeyChord;
 use crate::tui::context::{Ask, Context};
 use crate::tui::effects::Effect;
 use crate::tui::screens::promotions::JobView;

@@ -5,11 +5,11 @@
 use ratatui::text::{Line, Span};
 
 use super::{cancels, confirms, Content, Dialog};
+use crate::config::keys::{Key, KeyChord};
 use crate::domain::{human_bytes, ImageSelector};
 use crate::engine::plan::ManifestAction;
 use crate::engine::{BlobAction, Plan, PromotionRequest, TagAction};
 use crate::gates::GateOutcome;
-use crate::keys::{Key, KeyChord};
 use crate::tui::context::{Ask, Context, Level, Loadable};
 use crate::tui::effects::Effect;
 use crate::tui::theme::Theme;

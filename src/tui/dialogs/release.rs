@@ -5,8 +5,8 @@
 use ratatui::text::{Line, Span};
 
 use super::{cancels, confirms, Content};
+use crate::config::keys::{Key, KeyChord};
 use crate::engine::history::CutOutcome;
-use crate::keys::{Key, KeyChord};
 use crate::tui::context::{Ask, Context, Loadable};
 use crate::tui::effects::Effect;
 use crate::tui::theme::Theme;

@@ -4,8 +4,8 @@
 use ratatui::text::{Line, Span};
 
 use super::{cancels, confirms, Content};
+use crate::config::keys::KeyChord;
 use crate::domain::Digest;
-use crate::keys::KeyChord;
 use crate::tui::context::{Ask, Context, Level};
 use crate::tui::effects::Effect;
 use crate::tui::screens::images::ImagesScreen;

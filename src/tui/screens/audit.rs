@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 use ratatui::Frame;
 
+use crate::config::keys::Screen;
 use crate::engine::ledger::AuditView;
-use crate::keys::Screen;
 use crate::ledger::{Record, RecordKind};
 use crate::tui::context::{Context, Loadable};
 use crate::tui::effects::Effect;
@@ -134,52 +134,36 @@ impl AuditScreen {
             "no record matches the filter"
         };
         let now = ctx.now;
-        render_table(
-            frame,
-            theme,
-            rest,
-            TableSpec {
-                header,
-                widths,
-                len: rows.len(),
-                list,
-                empty,
-                row_highlight: true,
-            },
-            |i| {
-                let record = rows[i];
-                let kind_style = match record.kind {
-                    RecordKind::Promotion | RecordKind::Deploy => theme.ok,
-                    RecordKind::Rollback | RecordKind::Override | RecordKind::Deletion => {
-                        theme.warn
-                    }
-                    RecordKind::Request | RecordKind::Approval | RecordKind::Other(_) => {
-                        theme.accent
-                    }
-                };
-                let cell = |c: usize| match c {
-                    0 => Cell::from(Span::styled(age(Some(&record.at), now), theme.muted)),
-                    1 => Cell::from(Span::styled(record.kind.name().to_string(), kind_style)),
-                    2 => Cell::from(record.actor.clone()),
-                    3 => Cell::from(audit_service(record).to_string()),
-                    4 => Cell::from(audit_place(record)),
-                    5 => Cell::from(audit_tag(record).to_string()),
-                    6 => Cell::from(Span::styled(
-                        record
-                            .digest
-                            .as_ref()
-                            .map_or("-", |d| d.short())
-                            .to_string(),
-                        theme.muted,
-                    )),
-                    _ => Cell::from(Span::styled(
-                        audit_request(record).unwrap_or("-").to_string(),
-                        theme.muted,
-                    )),
-                };
-                Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
-            },
-        );
+        let spec = TableSpec::rows(header, widths, rows.len(), list, empty);
+        render_table(frame, theme, rest, spec, |i| {
+            let record = rows[i];
+            let kind_style = match record.kind {
+                RecordKind::Promotion | RecordKind::Deploy => theme.ok,
+                RecordKind::Rollback | RecordKind::Override | RecordKind::Deletion => theme.warn,
+                RecordKind::Request | RecordKind::Approval | RecordKind::Other(_) => theme.accent,
+            };
+            let cell = |c: usize| match c {
+                0 => Cell::from(Span::styled(age(Some(&record.at), now), theme.muted)),
+                1 => Cell::from(Span::styled(record.kind.name().to_string(), kind_style)),
+                2 => Cell::from(record.actor.clone()),
+                3 => Cell::from(audit_service(record).to_string()),
+                4 => Cell::from(audit_place(record)),
+                5 => Cell::from(audit_tag(record).to_string()),
+                6 => Cell::from(Span::styled(
+                    record
+                        .digest
+                        .as_ref()
+                        .map_or("-", |d| d.short())
+                        .to_string(),
+                    theme.muted,
+                )),
+                _ => Cell::from(Span::styled(
+                    audit_request(record).unwrap_or("-").to_string(),
+                    theme.muted,
+                )),
+            };
+            Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
+        });
     }
 }
 

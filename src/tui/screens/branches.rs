@@ -6,8 +6,8 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
+use crate::config::keys::{Action, Screen};
 use crate::git::BranchInfo;
-use crate::keys::{Action, Screen};
 use crate::tui::context::{Ask, Context, Loadable};
 use crate::tui::effects::Effect;
 use crate::tui::theme::Theme;

@@ -7,10 +7,10 @@ use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
 use super::branches::BranchesScreen;
+use crate::config::keys::{Action, Screen};
 use crate::domain::ImageSelector;
 use crate::engine::failures::Problem;
 use crate::engine::history::{CommitRow, CommitsView};
-use crate::keys::{Action, Screen};
 use crate::tui::context::{Ask, Context, Level, Loadable};
 use crate::tui::dialogs::promotion::PromotionDialog;
 use crate::tui::dialogs::release::ReleaseDialog;
@@ -166,51 +166,39 @@ impl CommitsScreen {
                 .map(|e| Constraint::Length(e.name.chars().count().max(3) as u16)),
         );
         widths.push(Constraint::Min(10));
-        render_table(
-            frame,
-            theme,
-            rest,
-            TableSpec {
-                header,
-                widths,
-                len: rows.len(),
-                list: ctx.list(Screen::Commits),
-                empty: "no commits",
-                row_highlight: true,
-            },
-            |i| {
-                let row = rows[i];
-                let mut cells = vec![Cell::from(Span::styled(
-                    row.commit.short.clone(),
-                    theme.accent,
-                ))];
-                for env in &ctx.environments {
-                    let badge = row
-                        .images
-                        .iter()
-                        .find(|b| b.service == service && b.environment == env.name);
-                    let cell = match badge {
-                        Some(b) if b.drift => Span::styled("⚠", theme.warn),
-                        Some(b) if b.mutable_tag.is_some() => Span::styled("●", theme.ok),
-                        Some(_) => Span::styled("○", theme.progress),
-                        None if unread.contains(&env.name.as_str()) => {
-                            Span::styled("✗", theme.muted)
-                        }
-                        None => Span::styled("·", theme.muted),
-                    };
-                    cells.push(Cell::from(cell));
-                }
-                let mut subject = vec![Span::raw(row.commit.subject.clone())];
-                for (_, name) in heads.iter().filter(|(sha, _)| *sha == row.commit.sha) {
-                    subject.push(Span::styled(format!("  [{name}]"), theme.accent));
-                }
-                subject.push(Span::styled(
-                    format!("  {}", row.commit.author),
-                    theme.muted,
-                ));
-                cells.push(Cell::from(Line::from(subject)));
-                Row::new(cells)
-            },
-        );
+        let list = ctx.list(Screen::Commits);
+        let empty = "no commits";
+        let spec = TableSpec::rows(header, widths, rows.len(), list, empty);
+        render_table(frame, theme, rest, spec, |i| {
+            let row = rows[i];
+            let mut cells = vec![Cell::from(Span::styled(
+                row.commit.short.clone(),
+                theme.accent,
+            ))];
+            for env in &ctx.environments {
+                let badge = row
+                    .images
+                    .iter()
+                    .find(|b| b.service == service && b.environment == env.name);
+                let cell = match badge {
+                    Some(b) if b.drift => Span::styled("⚠", theme.warn),
+                    Some(b) if b.mutable_tag.is_some() => Span::styled("●", theme.ok),
+                    Some(_) => Span::styled("○", theme.progress),
+                    None if unread.contains(&env.name.as_str()) => Span::styled("✗", theme.muted),
+                    None => Span::styled("·", theme.muted),
+                };
+                cells.push(Cell::from(cell));
+            }
+            let mut subject = vec![Span::raw(row.commit.subject.clone())];
+            for (_, name) in heads.iter().filter(|(sha, _)| *sha == row.commit.sha) {
+                subject.push(Span::styled(format!("  [{name}]"), theme.accent));
+            }
+            subject.push(Span::styled(
+                format!("  {}", row.commit.author),
+                theme.muted,
+            ));
+            cells.push(Cell::from(Line::from(subject)));
+            Row::new(cells)
+        });
     }
 }

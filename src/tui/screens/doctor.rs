@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
+use crate::config::keys::Screen;
 use crate::engine::doctor::{Check, DoctorReport, Level};
-use crate::keys::Screen;
 use crate::tui::context::{Context, Loadable};
 use crate::tui::effects::Effect;
 use crate::tui::theme::Theme;
@@ -92,32 +92,21 @@ impl DoctorScreen {
         ];
         let kept = fitting_columns(rest.width, &columns);
         let (header, widths) = kept_columns(&kept, &columns);
-        render_table(
-            frame,
-            theme,
-            rest,
-            TableSpec {
-                header,
-                widths,
-                len: rows.len(),
-                list,
-                empty: "no check matches the filter",
-                row_highlight: true,
-            },
-            |i| {
-                let check = rows[i];
-                let cell = |c: usize| match c {
-                    0 => Cell::from(Span::styled(
-                        check.level.word(),
-                        level_style(check.level, theme),
-                    )),
-                    1 => Cell::from(check.scope.clone()),
-                    2 => Cell::from(Span::styled(check.check, theme.muted)),
-                    _ => Cell::from(Line::from(what(check, theme))),
-                };
-                Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
-            },
-        );
+        let empty = "no check matches the filter";
+        let spec = TableSpec::rows(header, widths, rows.len(), list, empty);
+        render_table(frame, theme, rest, spec, |i| {
+            let check = rows[i];
+            let cell = |c: usize| match c {
+                0 => Cell::from(Span::styled(
+                    check.level.word(),
+                    level_style(check.level, theme),
+                )),
+                1 => Cell::from(check.scope.clone()),
+                2 => Cell::from(Span::styled(check.check, theme.muted)),
+                _ => Cell::from(Line::from(what(check, theme))),
+            };
+            Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
+        });
     }
 }
 

@@ -7,11 +7,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
+use crate::config::keys::{Action, Screen};
 use crate::domain::ImageSelector;
 use crate::engine::failures::Problem;
 use crate::engine::history::StatusReport;
 use crate::engine::PromotionRequest;
-use crate::keys::{Action, Screen};
 use crate::tui::context::{Ask, Context, EnvInfo, Level, Loadable};
 use crate::tui::dialogs::deploy::DeployDialog;
 use crate::tui::dialogs::promotion::PromotionDialog;
@@ -219,96 +219,87 @@ impl EnvironmentsScreen {
                 frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), area);
             }
         }
-        render_table(
-            frame,
-            theme,
-            rest,
-            TableSpec {
-                header,
-                widths,
-                len: services.len(),
-                list,
-                empty: "no service matches",
-                row_highlight: false,
-            },
-            |i| {
-                let service = services[i];
-                let name_style = if i == list.selected {
-                    theme.title
-                } else {
-                    theme.text
+        let spec = TableSpec {
+            row_highlight: false,
+            ..TableSpec::rows(header, widths, services.len(), list, "no service matches")
+        };
+        render_table(frame, theme, rest, spec, |i| {
+            let service = services[i];
+            let name_style = if i == list.selected {
+                theme.title
+            } else {
+                theme.text
+            };
+            let mut cells = vec![Cell::from(Span::styled(service.to_string(), name_style))];
+            for (column, env) in ctx.environments.iter().enumerate() {
+                let cell = report
+                    .cells
+                    .iter()
+                    .find(|c| c.service == service && c.environment == env.name);
+                let (text, style) = match cell {
+                    None => ("-".to_string(), theme.muted),
+                    // Its registry's line at the foot says what failed; the detail
+                    // has this cell's error in full.
+                    Some(c) if c.error.is_some() => {
+                        match registries::failure_of(ctx, &env.name, c.error.as_deref()) {
+                            Some(failure) => (registries::mark(failure), theme.muted),
+                            None => ("error".to_string(), theme.error),
+                        }
+                    }
+                    Some(c) => {
+                        let mut text = match (c.tags.first(), &c.digest) {
+                            (Some(tag), _) => tag.clone(),
+                            (None, Some(d)) => d.short().to_string(),
+                            (None, None) if c.image_count > 0 => {
+                                format!("{} images", c.image_count)
+                            }
+                            (None, None) => "-".to_string(),
+                        };
+                        // What matters first: how far behind, rebuilt; the subject
+                        // fills what is left of the column.
+                        if let Some(behind) = &c.behind {
+                            if behind.commits > 0 {
+                                text.push_str(&format!(
+                                    " ↓{}{}",
+                                    behind.commits,
+                                    if behind.truncated { "+" } else { "" }
+                                ));
+                            }
+                        }
+                        if !c.drift.is_empty() {
+                            text.push_str(" ⚠drift");
+                        }
+                        let undeployed = c
+                            .deployed
+                            .as_ref()
+                            .is_some_and(|d| d.in_sync == Some(false));
+                        if undeployed {
+                            text.push_str(" ≠deployed");
+                        }
+                        if let Some(commit) = &c.commit {
+                            text.push(' ');
+                            text.push_str(&commit.subject);
+                        }
+                        let style = if !c.drift.is_empty() || undeployed {
+                            theme.warn
+                        } else if c.behind.as_ref().is_some_and(|b| b.commits > 0) {
+                            theme.text
+                        } else {
+                            theme.ok
+                        };
+                        (text, style)
+                    }
                 };
-                let mut cells = vec![Cell::from(Span::styled(service.to_string(), name_style))];
-                for (column, env) in ctx.environments.iter().enumerate() {
-                    let cell = report
-                        .cells
-                        .iter()
-                        .find(|c| c.service == service && c.environment == env.name);
-                    let (text, style) = match cell {
-                        None => ("-".to_string(), theme.muted),
-                        // Its registry's line at the foot says what failed; the detail
-                        // has this cell's error in full.
-                        Some(c) if c.error.is_some() => {
-                            match registries::failure_of(ctx, &env.name, c.error.as_deref()) {
-                                Some(failure) => (registries::mark(failure), theme.muted),
-                                None => ("error".to_string(), theme.error),
-                            }
-                        }
-                        Some(c) => {
-                            let mut text = match (c.tags.first(), &c.digest) {
-                                (Some(tag), _) => tag.clone(),
-                                (None, Some(d)) => d.short().to_string(),
-                                (None, None) if c.image_count > 0 => {
-                                    format!("{} images", c.image_count)
-                                }
-                                (None, None) => "-".to_string(),
-                            };
-                            // What matters first: how far behind, rebuilt; the subject
-                            // fills what is left of the column.
-                            if let Some(behind) = &c.behind {
-                                if behind.commits > 0 {
-                                    text.push_str(&format!(
-                                        " ↓{}{}",
-                                        behind.commits,
-                                        if behind.truncated { "+" } else { "" }
-                                    ));
-                                }
-                            }
-                            if !c.drift.is_empty() {
-                                text.push_str(" ⚠drift");
-                            }
-                            let undeployed = c
-                                .deployed
-                                .as_ref()
-                                .is_some_and(|d| d.in_sync == Some(false));
-                            if undeployed {
-                                text.push_str(" ≠deployed");
-                            }
-                            if let Some(commit) = &c.commit {
-                                text.push(' ');
-                                text.push_str(&commit.subject);
-                            }
-                            let style = if !c.drift.is_empty() || undeployed {
-                                theme.warn
-                            } else if c.behind.as_ref().is_some_and(|b| b.commits > 0) {
-                                theme.text
-                            } else {
-                                theme.ok
-                            };
-                            (text, style)
-                        }
-                    };
-                    // The matrix highlights one cell, not the row: the cell is the selection.
-                    let style = if i == list.selected && column == self.column {
-                        theme.selection
-                    } else {
-                        style
-                    };
-                    cells.push(Cell::from(Span::styled(text, style)));
-                }
-                Row::new(cells)
-            },
-        );
+                // The matrix highlights one cell, not the row: the cell is the selection.
+                let style = if i == list.selected && column == self.column {
+                    theme.selection
+                } else {
+                    style
+                };
+                cells.push(Cell::from(Span::styled(text, style)));
+            }
+            Row::new(cells)
+        });
     }
 }
 

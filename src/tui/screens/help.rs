@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::keys::Screen;
+use crate::config::keys::Screen;
 use crate::tui::context::Context;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::split_title;

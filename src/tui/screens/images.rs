@@ -8,10 +8,10 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
+use crate::config::keys::{Action, Screen};
 use crate::domain::{human_bytes, Digest, ImageSelector};
 use crate::engine::failures::Problem;
 use crate::engine::inventory::{EnvironmentImages, ImageInfo};
-use crate::keys::{Action, Screen};
 use crate::tui::context::{Context, Level, Loadable};
 use crate::tui::dialogs::promotion::PromotionDialog;
 use crate::tui::effects::Effect;
@@ -227,39 +227,29 @@ impl ImagesScreen {
         ];
         let kept = fitting_columns(rest.width, &columns);
         let (header, widths) = kept_columns(&kept, &columns);
-        render_table(
-            frame,
-            theme,
-            rest,
-            TableSpec {
-                header,
-                widths,
-                len: rows.len(),
-                list: ctx.list(Screen::Images),
-                empty: "no SHA-tagged images here",
-                row_highlight: true,
-            },
-            |i| {
-                let image = rows[i];
-                let cell = |c: usize| match c {
-                    0 => Cell::from(image.tag.clone()),
-                    1 => Cell::from(Span::styled(image.digest.short().to_string(), theme.muted)),
-                    2 => Cell::from(image.platforms.join(",")),
-                    3 => Cell::from(age(image.created.as_deref(), now)),
-                    4 => Cell::from(human_bytes(image.size)),
-                    5 => {
-                        let key = (service.clone(), env.clone(), image.digest.clone());
-                        match self.signatures.get(&key) {
-                            Some(SigMark::Signed) => Cell::from(Span::styled("✓", theme.ok)),
-                            Some(SigMark::Invalid) => Cell::from(Span::styled("✗", theme.error)),
-                            Some(SigMark::Unsigned) => Cell::from(Span::styled("-", theme.muted)),
-                            None => Cell::from(""),
-                        }
+        let list = ctx.list(Screen::Images);
+        let empty = "no SHA-tagged images here";
+        let spec = TableSpec::rows(header, widths, rows.len(), list, empty);
+        render_table(frame, theme, rest, spec, |i| {
+            let image = rows[i];
+            let cell = |c: usize| match c {
+                0 => Cell::from(image.tag.clone()),
+                1 => Cell::from(Span::styled(image.digest.short().to_string(), theme.muted)),
+                2 => Cell::from(image.platforms.join(",")),
+                3 => Cell::from(age(image.created.as_deref(), now)),
+                4 => Cell::from(human_bytes(image.size)),
+                5 => {
+                    let key = (service.clone(), env.clone(), image.digest.clone());
+                    match self.signatures.get(&key) {
+                        Some(SigMark::Signed) => Cell::from(Span::styled("✓", theme.ok)),
+                        Some(SigMark::Invalid) => Cell::from(Span::styled("✗", theme.error)),
+                        Some(SigMark::Unsigned) => Cell::from(Span::styled("-", theme.muted)),
+                        None => Cell::from(""),
                     }
-                    _ => Cell::from(Span::styled(image.also_tagged.join(","), theme.ok)),
-                };
-                Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
-            },
-        );
+                }
+                _ => Cell::from(Span::styled(image.also_tagged.join(","), theme.ok)),
+            };
+            Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
+        });
     }
 }

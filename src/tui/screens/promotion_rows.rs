@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
+use crate::config::keys::{Action, Screen};
 use crate::domain::human_bytes;
 use crate::engine::{JobId, Plan, Progress, PromotionRequest, Step};
-use crate::keys::{Action, Screen};
 use crate::ledger::approvals::RequestState;
 use crate::tui::context::Context;
 use crate::tui::theme::Theme;

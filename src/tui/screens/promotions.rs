@@ -8,9 +8,9 @@ use ratatui::Frame;
 
 use super::promotion_rows::PromotionKey;
 pub use super::promotion_rows::{JobState, JobView, PromotionRow, RequestRow};
+use crate::config::keys::{Action, Screen};
 use crate::domain::Digest;
 use crate::engine::{EngineEvent, EventKind, JobId, Plan, PromotionRequest, TagAction};
-use crate::keys::{Action, Screen};
 use crate::tui::context::{Ask, Change, Context, Level, ListView, Loadable};
 use crate::tui::dialogs::Dialog;
 use crate::tui::effects::Effect;

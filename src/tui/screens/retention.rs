@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use super::images::Place;
-use crate::keys::{Action, Screen};
+use crate::config::keys::{Action, Screen};
 use crate::retention::{PlannedImage, PlannedSignature, RetentionPlan};
 use crate::tui::context::{Ask, Context, Level, Loadable};
 use crate::tui::dialogs::cleanup::CleanUpDialog;
@@ -250,58 +250,47 @@ impl RetentionScreen {
             kept.retain(|&c| columns[c].0 != "AGE");
         }
         let (header, widths) = kept_columns(&kept, &columns);
-        render_table(
-            frame,
-            theme,
-            rest,
-            TableSpec {
-                header,
-                widths,
-                len: rows.len(),
-                list,
-                empty: "no image matches the filter",
-                row_highlight: true,
-            },
-            |i| {
-                let row = rows[i];
-                let (action, style) = match row {
-                    RetentionRow::Delete(_) | RetentionRow::Orphan(_) => ("delete", theme.error),
-                    RetentionRow::Keep(_) => ("keep", theme.ok),
-                };
-                let (digest, created, why) = match row {
-                    RetentionRow::Delete(image) | RetentionRow::Keep(image) => {
-                        let mut why = image.reason.clone();
-                        // What goes with it, in short: the detail lines name it.
-                        if matches!(row, RetentionRow::Delete(_)) {
-                            if !image.signatures.is_empty() {
-                                why.push_str(&format!("  +{} sig", image.signatures.len()));
-                            }
-                            if !image.children.is_empty() {
-                                why.push_str(&format!("  +{} manifests", image.children.len()));
-                            }
+        let empty = "no image matches the filter";
+        let spec = TableSpec::rows(header, widths, rows.len(), list, empty);
+        render_table(frame, theme, rest, spec, |i| {
+            let row = rows[i];
+            let (action, style) = match row {
+                RetentionRow::Delete(_) | RetentionRow::Orphan(_) => ("delete", theme.error),
+                RetentionRow::Keep(_) => ("keep", theme.ok),
+            };
+            let (digest, created, why) = match row {
+                RetentionRow::Delete(image) | RetentionRow::Keep(image) => {
+                    let mut why = image.reason.clone();
+                    // What goes with it, in short: the detail lines name it.
+                    if matches!(row, RetentionRow::Delete(_)) {
+                        if !image.signatures.is_empty() {
+                            why.push_str(&format!("  +{} sig", image.signatures.len()));
                         }
-                        (
-                            image.digest.short().to_string(),
-                            image.created.as_deref(),
-                            why,
-                        )
+                        if !image.children.is_empty() {
+                            why.push_str(&format!("  +{} manifests", image.children.len()));
+                        }
                     }
-                    RetentionRow::Orphan(signature) => (
-                        signature.digest.short().to_string(),
-                        None,
-                        signature.decision.describe(),
-                    ),
-                };
-                let cell = |c: usize| match c {
-                    0 => Cell::from(Span::styled(action, style)),
-                    1 => Cell::from(label(&row)),
-                    2 => Cell::from(Span::styled(digest.clone(), theme.muted)),
-                    3 => Cell::from(age(created, now)),
-                    _ => Cell::from(Span::styled(why.clone(), theme.text)),
-                };
-                Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
-            },
-        );
+                    (
+                        image.digest.short().to_string(),
+                        image.created.as_deref(),
+                        why,
+                    )
+                }
+                RetentionRow::Orphan(signature) => (
+                    signature.digest.short().to_string(),
+                    None,
+                    signature.decision.describe(),
+                ),
+            };
+            let cell = |c: usize| match c {
+                0 => Cell::from(Span::styled(action, style)),
+                1 => Cell::from(label(&row)),
+                2 => Cell::from(Span::styled(digest.clone(), theme.muted)),
+                3 => Cell::from(age(created, now)),
+                _ => Cell::from(Span::styled(why.clone(), theme.text)),
+            };
+            Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
+        });
     }
 }
 

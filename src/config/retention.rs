@@ -1,164 +1,13 @@
 //! Retention settings: `[environment.retention]` and `retain_promoted`, validated with the
 //! span of the offending value so the configuration error reads `file:line:col`.
 
-use std::fmt;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::domain::is_valid_tag;
-
-/// Seconds per unit a duration may be written in. A year is 365 days: retention periods
-/// are compliance promises, and rounding them down by a leap day would break one.
-const UNITS: [(&str, u64); 6] = [
-    ("s", 1),
-    ("m", 60),
-    ("h", 3_600),
-    ("d", 86_400),
-    ("w", 7 * 86_400),
-    ("y", 365 * 86_400),
-];
-
-/// Longest duration accepted: beyond this the arithmetic with timestamps stops making sense.
-const MAX_SECONDS: u64 = 1_000 * 365 * 86_400;
-
-/// A duration as written in the configuration (`"7y"`, `"30d"`, `"12h"`, `"1d12h"`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetentionDuration {
-    pub seconds: u64,
-    /// What the configuration said, for messages.
-    pub text: String,
-}
-
-impl RetentionDuration {
-    /// Parses `<number><unit>` pairs, units s, m, h, d, w, y.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err("empty duration: write a number and a unit, such as \"30d\"".into());
-        }
-        // `7 y` and `1d 12h` read as people mean them.
-        let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-        let mut seconds: u64 = 0;
-        let mut rest = compact.as_str();
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(format!(
-                    "`{text}` is not a duration: expected a number at `{rest}` (such as \"7y\", \"30d\", \"12h\")"
-                ));
-            }
-            let number: u64 = rest[..digits]
-                .parse()
-                .map_err(|_| format!("`{text}`: {} is too large", &rest[..digits]))?;
-            rest = &rest[digits..];
-            let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-            let unit = &rest[..unit_len];
-            let per = UNITS
-                .iter()
-                .find(|(name, _)| *name == unit)
-                .map(|(_, per)| *per)
-                .ok_or_else(|| {
-                    if unit.is_empty() {
-                        format!("`{text}`: a number needs a unit (s, m, h, d, w or y), such as \"{number}d\"")
-                    } else {
-                        format!("`{text}`: unknown unit `{unit}` (use s, m, h, d, w or y)")
-                    }
-                })?;
-            rest = &rest[unit_len..];
-            seconds = number
-                .checked_mul(per)
-                .and_then(|s| s.checked_add(seconds))
-                .filter(|s| *s <= MAX_SECONDS)
-                .ok_or_else(|| format!("`{text}` is too long (at most 1000y)"))?;
-        }
-        Ok(RetentionDuration {
-            seconds,
-            text: trimmed.to_string(),
-        })
-    }
-
-    pub fn as_chrono(&self) -> chrono::Duration {
-        // MAX_SECONDS keeps this far inside i64.
-        chrono::Duration::seconds(self.seconds as i64)
-    }
-}
-
-impl fmt::Display for RetentionDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl Serialize for RetentionDuration {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
-}
-
-/// A tag pattern: `*` matches any run of characters, `?` exactly one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct TagPattern(String);
-
-impl TagPattern {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        if text.is_empty() {
-            return Err("empty tag pattern".into());
-        }
-        // With the wildcards replaced, what is left must be able to appear in a tag.
-        let sample = text.replace(['*', '?'], "a");
-        if !is_valid_tag(&sample) {
-            return Err(format!(
-                "`{text}` cannot match any tag (tags are letters, digits, `_`, `.`, `-`; `*` and `?` are wildcards)"
-            ));
-        }
-        Ok(TagPattern(text.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn matches(&self, tag: &str) -> bool {
-        glob(self.0.as_bytes(), tag.as_bytes())
-    }
-}
-
-impl fmt::Display for TagPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Iterative wildcard matching with one backtrack point: linear in practice, never
-/// exponential on patterns like `*a*a*a*b`.
-pub(crate) fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
+use crate::domain::duration::RetentionDuration;
+use crate::domain::pattern::TagPattern;
 
 /// An environment's retention policy, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,7 +33,7 @@ impl RetentionPolicy {
         RetentionPolicy {
             keep: Some(keep),
             max_age_days: None,
-            include: vec![TagPattern(format!("{prefix}*"))],
+            include: vec![TagPattern::prefixed(prefix)],
             exclude: Vec::new(),
             min_age: None,
         }
@@ -302,7 +151,7 @@ pub fn validate(
             ))
         }
         Some(include) => patterns(include.get_ref(), "include")?,
-        None => vec![TagPattern(format!("{prefix}*"))],
+        None => vec![TagPattern::prefixed(prefix)],
     };
     let exclude = patterns(&raw.exclude, "exclude")?;
     let min_age = match &raw.min_age {
@@ -329,50 +178,6 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_in_every_unit_and_combined() {
-        let seconds = |text: &str| RetentionDuration::parse(text).map(|d| d.seconds);
-        assert_eq!(seconds("45s"), Ok(45));
-        assert_eq!(seconds("90m"), Ok(5_400));
-        assert_eq!(seconds("12h"), Ok(43_200));
-        assert_eq!(seconds("30d"), Ok(2_592_000));
-        assert_eq!(seconds("2w"), Ok(1_209_600));
-        assert_eq!(seconds("7y"), Ok(7 * 365 * 86_400));
-        assert_eq!(seconds("1d12h"), Ok(129_600));
-        assert_eq!(seconds(" 0h "), Ok(0));
-        assert_eq!(RetentionDuration::parse("7y").unwrap().to_string(), "7y");
-    }
-
-    #[test]
-    fn bad_durations_say_what_is_wrong() {
-        let error = |text: &str| RetentionDuration::parse(text).unwrap_err();
-        assert!(error("").contains("empty"));
-        assert!(error("7").contains("needs a unit"), "{}", error("7"));
-        assert!(error("7x").contains("unknown unit `x`"));
-        assert!(error("7months").contains("unknown unit `months`"));
-        assert!(error("d7").contains("expected a number"));
-        assert!(error("-1d").contains("expected a number"));
-        assert!(error("1001y").contains("too long"));
-        assert!(error("99999999999999999999999d").contains("too large"));
-    }
-
-    #[test]
-    fn patterns_match_like_shell_globs() {
-        let matches = |pattern: &str, tag: &str| TagPattern::parse(pattern).unwrap().matches(tag);
-        assert!(matches("sha-*", "sha-2b2e927"));
-        assert!(!matches("sha-*", "latest"));
-        assert!(matches("sha-*-keep", "sha-2b2e927-keep"));
-        assert!(!matches("sha-*-keep", "sha-2b2e927"));
-        assert!(matches("sha-???????", "sha-2b2e927"));
-        assert!(!matches("sha-???????", "sha-2b2e9271"));
-        assert!(matches("*", "anything"));
-        assert!(matches("*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaab"));
-        assert!(!matches("*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
-        assert!(matches("v1.*", "v1.2.0"));
-        assert!(TagPattern::parse("").is_err());
-        assert!(TagPattern::parse("sha/*").is_err());
-    }
 
     #[test]
     fn exclude_wins_over_include() {
@@ -422,7 +227,7 @@ mod tests {
     fn include_defaults_to_the_commit_tags_and_no_section_means_no_policy() {
         let config = parse("[environment.retention]\nkeep = 3\n").unwrap();
         let policy = config.environments[0].retention.as_ref().unwrap();
-        assert_eq!(policy.include, [TagPattern("sha-*".into())]);
+        assert_eq!(policy.include, [TagPattern::prefixed("sha-")]);
         assert!(parse("").unwrap().environments[0].retention.is_none());
     }
 

@@ -1,4 +1,4 @@
-//! The engine's side of deploying: the step after a promotion or rollback (events and the
+//! Deploying as the engine runs it: the step after a promotion or rollback (events and the
 //! ledger), `gantry deploy`, and what the GitOps files say each environment runs.
 
 use std::collections::HashMap;
@@ -7,13 +7,15 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use super::{gitops, DeployError, DeployOutcome, Log, Pinned, Reason, Request};
+use super::inventory::StatusCell;
+use super::{Engine, EngineError, EngineEvent, EventKind, JobId, Progress, Step};
+use crate::config::deploy::DeployMethod;
 use crate::config::{Environment, Service};
+use crate::deploy::{
+    gitops, DeployError, DeployOutcome, DeployedState, Log, Pinned, Reason, Request,
+};
 use crate::domain::Digest;
-use crate::engine::inventory::StatusCell;
-use crate::engine::ledger::LedgerNote;
-use crate::engine::{lock, Engine, EngineError, EngineEvent, EventKind, JobId, Progress, Step};
-use crate::ledger::{NewRecord, RecordKind};
+use crate::ledger::{LedgerNote, NewRecord, RecordKind};
 
 /// Which image `gantry deploy` points the environment at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,38 +36,6 @@ pub struct DeployReport {
     pub tag: String,
     pub digest: Digest,
     pub outcome: DeployOutcome,
-}
-
-/// What an environment's GitOps file pins for a service, beside what its registry says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeployedState {
-    /// The file read, in the manifests repository.
-    pub file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    /// The manifests commit read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-    /// Whether the file pins the image the environment's mutable tag points at; `None`
-    /// when either side is unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub in_sync: Option<bool>,
-    /// Why the file could not be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl DeployedState {
-    /// Sets `in_sync` against what the registry says the environment runs.
-    fn compare(&mut self, promoted: Option<&Digest>, promoted_tags: &[String]) {
-        self.in_sync = match (promoted, &self.digest, &self.tag) {
-            (Some(promoted), Some(digest), _) => Some(promoted.as_str() == digest),
-            (Some(_), None, Some(tag)) => Some(promoted_tags.contains(tag)),
-            _ => None,
-        };
-    }
 }
 
 impl Engine {
@@ -94,7 +64,7 @@ impl Engine {
         let env = self.config().environment(&request.environment).ok()?;
         let log = self.job_log(job);
         let mut outcome =
-            super::run(&env.deploy, &self.state_dir, request, dry_run, log.clone()).await?;
+            crate::deploy::run(&env.deploy, &self.state_dir, request, dry_run, log.clone()).await?;
         if !dry_run {
             if outcome.failed() {
                 self.notify_deploy_failed(&outcome);
@@ -125,28 +95,15 @@ impl Engine {
             },
         );
         let result = self.deploy_job(job, service, env, target, dry_run).await;
-        match &result {
-            Ok(report) if report.outcome.failed() => self.emit(
-                job,
-                EventKind::Failed {
-                    reason: report.outcome.reason.clone().unwrap_or_default(),
-                    exit_code: report.outcome.exit_code.unwrap_or(1),
-                },
-            ),
-            Ok(report) => self.emit(
-                job,
-                EventKind::Finished {
-                    summary: report.outcome.summary(),
-                },
-            ),
-            Err(e) => self.emit(
-                job,
-                EventKind::Failed {
-                    reason: e.to_string(),
-                    exit_code: e.exit_code(),
-                },
-            ),
-        }
+        let end = match &result {
+            Ok(report) if report.outcome.failed() => Err((
+                report.outcome.reason.clone().unwrap_or_default(),
+                report.outcome.exit_code.unwrap_or(1),
+            )),
+            Ok(report) => Ok(report.outcome.summary()),
+            Err(e) => Err((e.to_string(), e.exit_code())),
+        };
+        self.finish(job, end);
         result
     }
 
@@ -171,16 +128,10 @@ impl Engine {
         let _lock = if dry_run {
             None
         } else {
-            Some(lock::acquire(
-                &self.state_dir,
-                &env.image_name(&service),
-                &format!(
-                    "pid {}, deploy of {}:{} in {}",
-                    std::process::id(),
-                    service.name,
-                    tag,
-                    env.name
-                ),
+            Some(self.lock_repository(
+                &env,
+                &service,
+                format_args!("deploy of {}:{} in {}", service.name, tag, env.name),
             )?)
         };
         self.emit(
@@ -302,7 +253,7 @@ impl Engine {
     ) -> Result<Option<Pinned>, EngineError> {
         self.config().service(service)?;
         let env = self.config().environment(env)?.clone();
-        let super::DeployMethod::GitOps(settings) = env.deploy.method else {
+        let DeployMethod::GitOps(settings) = env.deploy.method else {
             return Ok(None);
         };
         if !settings.files.contains_key(service) {
@@ -331,7 +282,7 @@ impl Engine {
             .environments
             .iter()
             .filter_map(|env| match &env.deploy.method {
-                super::DeployMethod::GitOps(settings) => Some((env.name.clone(), settings.clone())),
+                DeployMethod::GitOps(settings) => Some((env.name.clone(), settings.clone())),
                 _ => None,
             })
             .map(|(env, settings)| {
@@ -407,8 +358,8 @@ impl Engine {
 
 fn check_has_deploy(env: &Environment, service: &Service) -> Result<(), EngineError> {
     match &env.deploy.method {
-        super::DeployMethod::None => Err(no_deploy(env, service)),
-        super::DeployMethod::GitOps(g) if !g.files.contains_key(&service.name) => {
+        DeployMethod::None => Err(no_deploy(env, service)),
+        DeployMethod::GitOps(g) if !g.files.contains_key(&service.name) => {
             Err(no_deploy(env, service))
         }
         _ => Ok(()),
@@ -417,7 +368,7 @@ fn check_has_deploy(env: &Environment, service: &Service) -> Result<(), EngineEr
 
 fn no_deploy(env: &Environment, service: &Service) -> EngineError {
     match &env.deploy.method {
-        super::DeployMethod::GitOps(_) => EngineError::Input(format!(
+        DeployMethod::GitOps(_) => EngineError::Input(format!(
             "{} has no deploy file for {} ([environment.deploy.files])",
             env.name, service.name
         )),

@@ -1,31 +1,15 @@
-//! The engine's signing side: configured keys, per-image signature checks, the promotion step.
+//! Signing as the engine runs it: configured keys (decrypted once), per-image signature
+//! checks, and the signature step of a promotion's plan.
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use super::{remote, signature_tag, LayerCheck, PublicKey, SignatureStatus, SigningKey};
+use super::{Engine, EngineError};
 use crate::config::{Environment, Service};
 use crate::domain::Digest;
-use crate::engine::{Engine, EngineError};
 use crate::registry::RegistryClient;
-
-/// Everything `gantry verify` says about one image.
-#[derive(Debug, Clone, Serialize)]
-pub struct SignatureReport {
-    pub service: String,
-    pub environment: String,
-    /// `host/repository`.
-    pub image: String,
-    pub digest: Digest,
-    /// The tag the signatures live under.
-    pub signature_tag: String,
-    #[serde(flatten)]
-    pub status: SignatureStatus,
-    /// Labels of the keys checked against.
-    pub keys: Vec<String>,
-    pub signatures: Vec<LayerCheck>,
-}
+use crate::signing::{
+    remote, signature_tag, PublicKey, SignatureReport, SignatureStatus, SigningError, SigningKey,
+};
 
 impl Engine {
     /// The configured `[signing] key`, decrypted once per engine.
@@ -145,5 +129,15 @@ impl Engine {
         let reference = target_env.image_name(service);
         let signer = key.as_deref().map(|key| (key, reference.as_str()));
         Ok(remote::plan(source.0, source.1, target.0, target.1, digest, signer).await?)
+    }
+}
+
+impl From<SigningError> for EngineError {
+    fn from(e: SigningError) -> Self {
+        match e {
+            SigningError::Key { .. } => EngineError::Input(e.to_string()),
+            SigningError::Registry(e) => EngineError::Registry(e),
+            SigningError::Refused(reason) => EngineError::Refused(reason),
+        }
     }
 }
