@@ -10,6 +10,7 @@ use sha2::{Digest as _, Sha256};
 pub mod duration;
 pub mod pattern;
 pub mod suggest;
+pub mod trust_env;
 
 /// A content digest `sha256:<64 hex>`; other algorithms are refused on purpose,
 /// because every registry we promote between speaks sha256 and a digest we cannot

@@ -148,6 +148,7 @@ impl Cache {
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(io_error(&lock_path, std::io::Error::last_os_error()));
         }
+        crate::git::tls::start_libgit2();
         let repo = match Repository::open_bare(&path) {
             Ok(repo) => repo,
             Err(_) => {
@@ -194,6 +195,7 @@ impl Cache {
             .find_remote(REMOTE)
             .map_err(git_error("opening the cache's remote"))?;
         let refspec = format!("+refs/heads/{branch}:{}", self.tracking_ref());
+        crate::git::tls::before_remote(remote.url().unwrap_or_default());
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
             .map_err(|e| self.transport_error("fetch", e))?;
@@ -409,6 +411,7 @@ impl Cache {
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
             let refspec = format!("{branch_ref}:{branch_ref}");
+            crate::git::tls::before_remote(remote.url().unwrap_or_default());
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
         match result {
@@ -426,6 +429,7 @@ impl Cache {
         let RepoLocation::Path(path) = &self.settings.repository else {
             return Ok(());
         };
+        crate::git::tls::start_libgit2();
         let Ok(target) = Repository::open(path) else {
             return Ok(());
         };

@@ -235,6 +235,7 @@ impl GitRepo {
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
             let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+            super::tls::before_remote(url.as_deref().unwrap_or_default());
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
         if let Err(e) = result {

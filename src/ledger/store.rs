@@ -116,6 +116,7 @@ impl Store {
                 path.display()
             )));
         }
+        crate::git::tls::start_libgit2();
         let repo = Repository::open_ext(
             path,
             RepositoryOpenFlags::NO_SEARCH,
