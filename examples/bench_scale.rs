@@ -11,8 +11,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gantry::config::keys::KeyChord;
 use gantry::config::Config;
-use gantry::keys::KeyChord;
 use gantry::sandbox::{build_fleet, push_sized_image, FleetSpec};
 use gantry::tui::console::{Console, Msg};
 use gantry::tui::theme::Theme;
@@ -173,7 +173,7 @@ async fn open_once(config: Config) -> Result<Opened, String> {
         let selected = console
             .app
             .ctx
-            .list(gantry::keys::Screen::Environments)
+            .list(gantry::config::keys::Screen::Environments)
             .selected;
         if let Ok(sent) = sent.lock() {
             // Each `j` moves the selection one row down: the frame shows every key sent

@@ -103,6 +103,7 @@ impl Default for Keymap {
                 bind(Action::Promote, &[ch('p')]),
                 bind(Action::Rollback, &[ch('b')]),
                 bind(Action::Deploy, &[ch('D')]),
+                bind(Action::Sort, &[ch('s')]),
                 // Columns are environments here: left and right move between them.
                 bind(Action::NextEnvironment, &[p(Right), ch('}'), ch('e')]),
                 bind(Action::PrevEnvironment, &[p(Left), ch('{'), ch('E')]),

@@ -260,6 +260,8 @@ pub struct CopySettings {
     pub backoff_ms: u64,
     /// Seconds a registry may stay silent mid-answer before the request is retried.
     pub read_timeout_secs: u64,
+    /// Requests waiting for an answer at once, per registry host (listings and copies).
+    pub requests_per_host: usize,
 }
 
 impl Default for CopySettings {
@@ -270,6 +272,7 @@ impl Default for CopySettings {
             attempts: 5,
             backoff_ms: 200,
             read_timeout_secs: 60,
+            requests_per_host: 16,
         }
     }
 }

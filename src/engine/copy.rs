@@ -72,12 +72,16 @@ pub(crate) async fn execute(
 
     counters.set_step(Step::Tagging);
     // Another promotion (from another machine, past the local lock) may have written the
-    // tags since we planned: check them all before writing any, so we never half-tag.
-    for step in &plan.tags {
-        let current = target
-            .head_manifest(&plan.target_repository, &step.tag)
-            .await?
-            .map(|head| head.digest);
+    // tags since we planned: check them all (at once) before writing any, so we never
+    // half-tag.
+    let now = try_join_all(
+        plan.tags
+            .iter()
+            .map(|step| target.head_manifest(&plan.target_repository, &step.tag)),
+    )
+    .await?;
+    for (step, head) in plan.tags.iter().zip(now) {
+        let current = head.map(|head| head.digest);
         let as_planned = match (&step.action, &current) {
             (_, Some(now)) if *now == plan.digest => true,
             (TagAction::Create, None) => true,

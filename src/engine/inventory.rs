@@ -336,58 +336,7 @@ impl Engine {
         Ok(images)
     }
 
-    /// The service x environment matrix. A registry that cannot be read shows as an
-    /// error in its cells; the others still answer.
-    pub async fn status(&self) -> Vec<StatusCell> {
-        self.status_reading(self.fresh).await
-    }
-
-    /// `status`, reading every tag live when `fresh`.
-    pub async fn status_reading(&self, fresh: bool) -> Vec<StatusCell> {
-        // Owned pairs: borrowed ones make the future's Send-ness unprovable for tokio::spawn.
-        let cells: Vec<(Service, Environment)> = self
-            .config
-            .services
-            .iter()
-            .flat_map(|service| {
-                self.config
-                    .environments
-                    .iter()
-                    .map(move |env| (service.clone(), env.clone()))
-            })
-            .collect();
-        let cells: Vec<StatusCell> = stream::iter(cells)
-            .map(|(service, env)| async move {
-                let (service, env) = (&service, &env);
-                let mut cell = StatusCell {
-                    service: service.name.clone(),
-                    environment: env.name.clone(),
-                    mutable_tag: env.mutable_tag.clone(),
-                    digest: None,
-                    tags: Vec::new(),
-                    image_count: 0,
-                    error: None,
-                    commit: None,
-                    behind: None,
-                    drift: Vec::new(),
-                    digests: BTreeMap::new(),
-                    deployed: None,
-                };
-                if let Err(e) = self.fill_status(&mut cell, service, env, fresh).await {
-                    cell.error = Some(e.to_string());
-                }
-                cell
-            })
-            .buffered(LIST_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
-        let mut cells = cells;
-        self.save_tag_caches();
-        self.attach_deployed(&mut cells).await;
-        cells
-    }
-
-    async fn fill_status(
+    pub(crate) async fn fill_status(
         &self,
         cell: &mut StatusCell,
         service: &Service,

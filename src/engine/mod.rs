@@ -15,6 +15,7 @@ pub mod history;
 pub mod inventory;
 pub mod ledger;
 pub mod lock;
+pub mod matrix;
 mod notify;
 pub mod plan;
 mod promote;
@@ -125,6 +126,8 @@ pub struct Engine {
     tag_caches: std::sync::Mutex<HashMap<String, Arc<crate::registry::tag_cache::TagCache>>>,
     /// `--fresh`: listings read every tag live (and refresh the tag caches).
     fresh: bool,
+    /// Requests in flight per registry host (`[copy] requests_per_host`).
+    host_limits: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Engine {
@@ -154,6 +157,7 @@ impl Engine {
             outbox: Default::default(),
             tag_caches: Default::default(),
             fresh: false,
+            host_limits: Default::default(),
         })
     }
 
@@ -209,7 +213,20 @@ impl Engine {
             retry_policy(&self.config),
         )
         .with_credential_source(source)
-        .with_extra_roots(roots))
+        .with_extra_roots(roots)
+        .with_limit(self.host_limit(&environment.registry)))
+    }
+
+    /// The bound on requests to one registry host, shared by every environment on it.
+    fn host_limit(&self, registry: &str) -> Arc<Semaphore> {
+        let mut limits = self
+            .host_limits
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        limits
+            .entry(registry.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.copy.requests_per_host)))
+            .clone()
     }
 
     /// Sends every job's events to `sender` from now on.

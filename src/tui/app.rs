@@ -211,7 +211,8 @@ impl App {
             | Action::CutRelease
             | Action::CleanUp
             | Action::Deploy
-            | Action::Approve => self.update_screen(action),
+            | Action::Approve
+            | Action::Sort => self.update_screen(action),
         }
     }
 
@@ -382,7 +383,7 @@ impl App {
     pub fn registry_lines(&self) -> Vec<String> {
         let ctx = &self.ctx;
         let problems = match self.screen {
-            Screen::Environments => self.environments.problems(),
+            Screen::Environments => self.environments.problems(ctx),
             Screen::Commits => self.commits.problems(),
             Screen::Images => self.images.problems(ctx),
             _ => return Vec::new(),

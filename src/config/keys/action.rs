@@ -46,10 +46,12 @@ pub enum Action {
     CleanUp,
     Deploy,
     Approve,
+    /// Cycle the order of a list's rows (the Environments matrix).
+    Sort,
 }
 
 impl Action {
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::Quit,
         Action::Help,
         Action::Back,
@@ -86,6 +88,7 @@ impl Action {
         Action::CleanUp,
         Action::Deploy,
         Action::Approve,
+        Action::Sort,
     ];
 
     pub fn name(self) -> &'static str {
@@ -126,6 +129,7 @@ impl Action {
             Action::CleanUp => "clean_up",
             Action::Deploy => "deploy",
             Action::Approve => "approve",
+            Action::Sort => "sort",
         }
     }
 
@@ -172,6 +176,7 @@ impl Action {
             Action::CleanUp => "delete what the plan deletes (asks first)",
             Action::Deploy => "deploy what the environment runs (shows the change first)",
             Action::Approve => "approve the selected request (asks first)",
+            Action::Sort => "sort rows: as configured, by name, attention first",
         }
     }
 

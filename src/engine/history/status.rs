@@ -19,7 +19,19 @@ impl Engine {
 
     /// `status_report`, reading every tag live when `fresh`.
     pub async fn status_report_reading(&self, fresh: bool) -> StatusReport {
-        let mut cells = self.status_reading(fresh).await;
+        self.status_report_streamed(self.matrix_order(), fresh, &|_| {})
+            .await
+    }
+
+    /// The status report of the cells of `order`, each cell given to `sink` as soon as
+    /// it is read (see `status_cells`); the git join and drift come with the report.
+    pub async fn status_report_streamed(
+        &self,
+        order: Vec<(String, String)>,
+        fresh: bool,
+        sink: crate::engine::matrix::CellSink<'_>,
+    ) -> StatusReport {
+        let mut cells = self.status_cells(order, fresh, sink).await;
         let drift = status_drift(&self.config.environments, &mut cells);
 
         let prefix_len = self.config.tags.prefix.len();

@@ -32,7 +32,9 @@ impl App {
                 digest,
                 mark,
             } => self.images.on_signature(service, env, digest, mark),
-            DataEvent::Status(result) => self.environments.status = result.into(),
+            DataEvent::Status(result) => self.environments.finish(result),
+            DataEvent::StatusCell { load, cell } => self.environments.on_cell(load, *cell),
+            DataEvent::StatusDone { load, report } => self.environments.on_done(load, *report),
             DataEvent::Commits(result) => self.commits.history = result.into(),
             DataEvent::Branches(result) => self.branches.listing = result.into(),
             DataEvent::Planned { request, result } => {
