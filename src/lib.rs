@@ -1,5 +1,6 @@
 //! gantry: promote the exact container image you built through your environments.
 
+pub mod attestation;
 pub mod cli;
 pub mod config;
 pub mod deploy;

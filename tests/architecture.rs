@@ -25,10 +25,18 @@ const LAYERS: &[(&str, &[&str])] = &[
         "adapters",
         &["registry", "git", "ledger", "webhook", "sandbox"],
     ),
-    // Decisions over domain data and adapters: gates, signing, retention, deploy, notify.
+    // Decisions over domain data and adapters: gates, signing, attestations, retention,
+    // deploy, notify.
     (
         "policies",
-        &["gates", "signing", "retention", "deploy", "notify"],
+        &[
+            "gates",
+            "signing",
+            "attestation",
+            "retention",
+            "deploy",
+            "notify",
+        ],
     ),
     // Orchestration: the only place that combines policies.
     ("engine", &["engine"]),
@@ -49,6 +57,16 @@ const SIDEWAYS: &[(&str, &str, &str)] = &[
         "gates",
         "signing",
         "the signature gate judges what signature checks found",
+    ),
+    (
+        "attestation",
+        "signing",
+        "attestations are sealed and checked with the cosign keys, and list the `.sig` signatures",
+    ),
+    (
+        "attestation",
+        "gates",
+        "a vulnerability attestation holds a scanner report the scan gate's parser reads",
     ),
     ("cli", "tui", "`gantry` without a command opens the console"),
 ];

@@ -1482,7 +1482,7 @@ fn ctrl_c_quits_even_from_a_dialog_or_a_filter() {
 }
 
 #[test]
-fn loaded_images_ask_for_their_signatures_and_keep_the_answers() {
+fn loaded_images_ask_for_their_attachments_and_signatures_and_keep_the_answers() {
     use gantry::tui::app::SigMark;
     let mut app = loaded_app('4');
     let effects = app.on_key(special(Key::Enter));
@@ -1496,7 +1496,9 @@ fn loaded_images_ask_for_their_signatures_and_keep_the_answers() {
         result: Ok(listing),
     });
     match effects.as_slice() {
-        [Effect::LoadSignatures {
+        [Effect::LoadAttached {
+            digests: attached, ..
+        }, Effect::LoadSignatures {
             service,
             env,
             digests,
@@ -1504,8 +1506,9 @@ fn loaded_images_ask_for_their_signatures_and_keep_the_answers() {
             assert_eq!((service.as_str(), env.as_str()), ("payment-svc", "dev"));
             assert_eq!(digests.len(), count);
             assert!(digests.contains(&first));
+            assert_eq!(attached, digests);
         }
-        other => panic!("expected LoadSignatures, got {other:?}"),
+        other => panic!("expected LoadAttached and LoadSignatures, got {other:?}"),
     }
     app.on_data(DataEvent::Signature {
         service: "payment-svc".into(),

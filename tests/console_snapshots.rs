@@ -341,6 +341,74 @@ fn images_app() -> App {
     app
 }
 
+/// The selected image's attachments fill a pane under the table once they are read.
+#[test]
+fn images_detail_pane_shows_what_the_selected_image_carries() {
+    use gantry::attestation::attached::{Attached, Attestation, Sbom, ScanSummary, Signature, Via};
+    let mut app = images_app();
+    let before = draw(&mut app, 120, 30);
+    assert!(!before.contains("─ attached ─"), "{before}");
+    let listing = images("payment-svc", "dev");
+    let digest = listing
+        .images
+        .iter()
+        .find(|i| i.tag == "sha-c4e1f0a")
+        .expect("the selected image")
+        .digest
+        .clone();
+    let manifest = digest.clone();
+    let sbom = |format: &str, via| Sbom {
+        format: format.into(),
+        via,
+        manifest: manifest.clone(),
+    };
+    let attached = Attached {
+        sboms: vec![
+            sbom("SPDX", Via::Referrer),
+            sbom("SPDX", Via::Buildx),
+            sbom("CycloneDX", Via::Referrer),
+        ],
+        attestations: vec![Attestation {
+            predicate_type: "https://slsa.dev/provenance/v1".into(),
+            via: Via::Buildx,
+            manifest: manifest.clone(),
+        }],
+        signatures: vec![Signature {
+            kind: "cosign".into(),
+            via: Via::CosignTag,
+            keys: vec!["release.pub".into()],
+        }],
+        scan: Some(ScanSummary {
+            finished: Some((now() - chrono::Duration::days(3)).to_rfc3339()),
+            worst: Some(gantry::gates::Severity::Critical),
+            findings: 4,
+            scanner: None,
+            signed_by: Vec::new(),
+        }),
+    };
+    app.on_data(DataEvent::Attached {
+        service: "payment-svc".into(),
+        env: "dev".into(),
+        digest,
+        result: Ok(attached),
+    });
+    let text = draw(&mut app, 120, 30);
+    assert!(
+        text.contains("SBOM     SPDX (referrer, buildx), CycloneDX (referrer)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("attested slsa.dev/provenance/v1 (buildx)"),
+        "{text}"
+    );
+    assert!(text.contains("signed   cosign: release.pub"), "{text}");
+    assert!(
+        text.contains("scan     WORST CRITICAL, 4 findings, scanned 3 days ago"),
+        "{text}"
+    );
+    assert!(text.contains("sha-c4e1f0a"), "the table stays: {text}");
+}
+
 /// Text snapshots drop styles: a cell with a colour of its own (the muted digest) takes the
 /// selection's colours on the selected row, and keeps its own elsewhere.
 #[test]

@@ -149,7 +149,24 @@ pub enum Command {
         #[command(subcommand)]
         command: signing_commands::KeysCommand,
     },
-    /// Check an image's cosign signatures in an environment (exit 3: unsigned or invalid)
+    /// Print or save the SBOM attached to an image (a referrer, a buildx attestation or
+    /// cosign's .sbom tag): SPDX first unless --format says otherwise
+    Sbom {
+        /// service:sha-2b2e927 (any tag), service:2b2e927 (commit) or service@sha256:<hex>
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        /// The environment to read it in (default: the first one)
+        #[arg(long, value_name = "ENV")]
+        env: Option<String>,
+        /// spdx or cyclonedx
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+        /// Write it here instead of printing it
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check an image's cosign signatures in an environment and, where the environment
+    /// has attest = true, its promotion attestation (exit 3: unsigned, invalid or unattested)
     Verify {
         /// service:sha-2b2e927 (any tag), service:2b2e927 (commit) or service@sha256:<hex>
         #[arg(value_name = "IMAGE")]

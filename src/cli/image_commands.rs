@@ -199,6 +199,7 @@ pub(super) async fn images(
     }
     registry_errors::report(engine, &problems);
     if json {
+        super::supply_commands::fill_attached(engine, service, &mut listings).await;
         output::print_json(&listings);
     } else {
         output::print_images(&listings);

@@ -16,6 +16,7 @@ mod ledger_commands;
 mod output;
 mod registry_errors;
 mod signing_commands;
+mod supply_commands;
 #[cfg(test)]
 mod tests;
 
@@ -211,6 +212,21 @@ async fn run_command(engine: &mut Engine, command: Command) -> Result<i32, Failu
             kind,
             json,
         } => ledger_commands::audit(engine, command, service, env, kind, json).await,
+        Command::Sbom {
+            image,
+            env,
+            format,
+            output,
+        } => {
+            supply_commands::sbom(
+                engine,
+                &image,
+                env.as_deref(),
+                format.as_deref(),
+                output.as_deref(),
+            )
+            .await
+        }
         Command::Verify {
             image,
             env,

@@ -6,8 +6,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::{exit, output, Failure};
-use crate::domain::{Digest, ImageSelector};
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::signing::{self, PublicKey, SignatureStatus, SigningError};
 
 #[derive(Debug, Subcommand)]
@@ -80,8 +79,9 @@ pub fn keys(command: KeysCommand) -> Result<i32, Failure> {
     }
 }
 
-/// `gantry verify SERVICE:REF --env ENV [--key PUB]`: 0 if a trusted key signed the image,
-/// 3 if it is unsigned or no signature verifies.
+/// `gantry verify SERVICE:REF --env ENV [--key PUB]`: 0 if a trusted key signed the image
+/// (and, where the environment has `attest = true`, a trusted promotion attestation of it
+/// is attached), 3 otherwise.
 pub async fn verify(
     engine: &Engine,
     image: &str,
@@ -89,33 +89,26 @@ pub async fn verify(
     key: Option<&Path>,
     json: bool,
 ) -> Result<i32, Failure> {
-    let config = engine.config();
-    let selector = ImageSelector::parse(image, &config.tags.prefix).map_err(EngineError::from)?;
-    let service = config
-        .service(selector.service())
-        .map_err(EngineError::from)?
-        .clone();
-    let environment = config.environment(env).map_err(EngineError::from)?.clone();
     let keys = match key {
         Some(path) => Some(vec![PublicKey::load(path).map_err(key_failure)?]),
         None => None,
     };
-    let digest: Digest = match &selector {
-        ImageSelector::Digest { digest, .. } => digest.clone(),
-        ImageSelector::Tag { tag, .. } => engine.digest_in(&environment, &service, tag).await?,
-        ImageSelector::Commit { .. } => {
-            engine
-                .resolve(&selector, &environment)
-                .await?
-                .manifest
-                .digest
-        }
-    };
+    let (service, environment, digest) =
+        super::supply_commands::resolve_digest(engine, image, env).await?;
     let report = engine
-        .verify_signatures(&service.name, env, &digest, keys)
+        .verify_signatures(&service.name, env, &digest, keys.clone())
         .await?;
+    let provenance = engine
+        .verify_provenance(&service.name, env, &digest, keys)
+        .await?;
+    let attested = provenance.iter().any(|c| c.proves(env));
     if json {
-        output::print_json(&report);
+        output::print_json(&Verified {
+            report: &report,
+            attest_required: environment.attest,
+            attested,
+            provenance: &provenance,
+        });
     } else {
         let mut out = format!(
             "{}@{} in {}: {}\n",
@@ -128,11 +121,42 @@ pub async fn verify(
             };
             out.push_str(&format!("  {}  {verdict}\n", check.layer.short()));
         }
+        for check in &provenance {
+            let what = check.predicate.as_ref().map_or_else(
+                || "promotion attestation".to_string(),
+                |p| {
+                    format!(
+                        "promoted {} -> {} at {}",
+                        p.source.environment, p.environment, p.promoted_at
+                    )
+                },
+            );
+            let verdict = match &check.problem {
+                None => format!("valid: signed by {}", check.signed_by.join(", ")),
+                Some(problem) => format!("not valid: {problem}"),
+            };
+            out.push_str(&format!(
+                "  {}  {what}: {verdict}\n",
+                check.attestation.short()
+            ));
+        }
+        if environment.attest && !attested {
+            out.push_str(&format!("  no valid promotion attestation of {env}\n"));
+        }
         out.push_str(&format!("  keys: {}\n", report.keys.join(", ")));
         print!("{out}");
     }
-    Ok(match report.status {
-        SignatureStatus::Signed { .. } => exit::OK,
-        SignatureStatus::Unsigned | SignatureStatus::Invalid { .. } => exit::REFUSED,
-    })
+    let signed = matches!(report.status, SignatureStatus::Signed { .. });
+    let verified = if environment.attest { attested } else { signed };
+    Ok(if verified { exit::OK } else { exit::REFUSED })
+}
+
+/// `verify --json`: the signature report, and the promotion attestations beside it.
+#[derive(Serialize)]
+struct Verified<'a> {
+    #[serde(flatten)]
+    report: &'a signing::SignatureReport,
+    attest_required: bool,
+    attested: bool,
+    provenance: &'a [crate::attestation::promotion::PromotionCheck],
 }

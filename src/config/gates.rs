@@ -27,6 +27,9 @@ pub struct GatesConfig {
     /// Periods when promotions here are refused unless overridden (and recorded).
     #[serde(default)]
     pub freeze: Vec<FreezeWindow>,
+    /// Environments whose signed promotion attestation the image must carry.
+    #[serde(default)]
+    pub attested_by: Vec<String>,
 }
 
 impl GatesConfig {
@@ -46,6 +49,10 @@ pub struct ScanPolicy {
     /// the configuration file).
     #[serde(default)]
     pub report: Option<String>,
+    /// Read the vulnerability attestation attached to the image instead of running a
+    /// scanner (the newest one; it must be signed by a key trusted in the target).
+    #[serde(default)]
+    pub attestation: bool,
     /// Findings at or above this severity block.
     #[serde(default = "default_severity")]
     pub max_severity: Severity,
@@ -64,6 +71,7 @@ impl Default for ScanPolicy {
         ScanPolicy {
             command: default_scan_command(),
             report: None,
+            attestation: false,
             max_severity: default_severity(),
             ignore_unfixed: false,
             allow: Vec::new(),

@@ -64,6 +64,8 @@ pub struct Environment {
     pub readonly: bool,
     /// Promotions into this environment sign the image with `[signing] key`.
     pub sign: bool,
+    /// Promotions into this environment attach a signed promotion attestation.
+    pub attest: bool,
     /// Public keys trusted for this environment's images instead of `[signing] public_keys`.
     pub verify_keys: Vec<PathBuf>,
     /// `[environment.deploy]`: what points the environment at a promoted image.

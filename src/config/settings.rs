@@ -262,6 +262,10 @@ pub struct CopySettings {
     pub read_timeout_secs: u64,
     /// Requests waiting for an answer at once, per registry host (listings and copies).
     pub requests_per_host: usize,
+    /// Carry what is attached to an image (OCI referrers, cosign `.att`/`.sbom` tags).
+    pub referrers: bool,
+    /// Carry only attachments of these artifact types (empty: all of them).
+    pub artifact_types: Vec<String>,
 }
 
 impl Default for CopySettings {
@@ -273,6 +277,8 @@ impl Default for CopySettings {
             backoff_ms: 200,
             read_timeout_secs: 60,
             requests_per_host: 16,
+            referrers: true,
+            artifact_types: Vec::new(),
         }
     }
 }

@@ -105,6 +105,8 @@ struct RawEnvironment {
     #[serde(default)]
     sign: Option<Spanned<bool>>,
     #[serde(default)]
+    attest: Option<Spanned<bool>>,
+    #[serde(default)]
     verify_keys: Vec<Spanned<String>>,
     #[serde(default)]
     deploy: Option<Spanned<deploy::RawDeploy>>,
@@ -240,7 +242,7 @@ impl Validator<'_> {
                 None => None,
             };
             let (login, ca_file) = self.transport(env)?;
-            let (sign, verify_keys) = self.environment_signing(env, &signing)?;
+            let (sign, attest, verify_keys) = self.environment_signing(env, &signing)?;
             environments.push(Environment {
                 name: name.clone(),
                 registry: registry.clone(),
@@ -256,6 +258,7 @@ impl Validator<'_> {
                 approvals: self.approvals(env)?,
                 readonly: env.readonly,
                 sign,
+                attest,
                 verify_keys,
                 // Filled in once the services are known: deploy files name them.
                 deploy: Default::default(),

@@ -26,6 +26,7 @@ pub(crate) async fn execute(
     let transfers = plan
         .blobs
         .iter()
+        .chain(plan.attachments.blobs.iter())
         .filter(|b| matches!(b.action, BlobAction::Copy | BlobAction::Mount))
         .map(|blob| async move {
             let _slot = engine
@@ -59,7 +60,15 @@ pub(crate) async fn execute(
             .await?;
     }
 
-    // Signatures before tags: a tagged image always has its signatures.
+    // Attachments and signatures before tags: a tagged image always has them.
+    super::attachments::apply(
+        super::attachments::Side {
+            client: target,
+            repository: &plan.target_repository,
+        },
+        &plan.attachments,
+    )
+    .await?;
     crate::signing::remote::apply(
         source,
         &plan.source_repository,

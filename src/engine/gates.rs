@@ -78,6 +78,7 @@ impl Engine {
         if let Some(policy) = &config.scan {
             let (command, report_path) = gates::scan_sources(candidate, policy);
             let report = match report_path {
+                _ if policy.attestation => self.attested_scan_report(plan).await,
                 Some(path) => {
                     let path = self.config_relative(&path);
                     std::fs::read(&path)
@@ -89,6 +90,9 @@ impl Engine {
             };
             let today = Utc::now().format("%Y-%m-%d").to_string();
             results.push(gates::scan_verdict(policy, report, &today));
+        }
+        if !config.attested_by.is_empty() {
+            results.push(self.attested_gate(plan, &config.attested_by).await);
         }
         results
     }

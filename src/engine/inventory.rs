@@ -31,6 +31,9 @@ pub struct ImageInfo {
     pub size: u64,
     /// Mutable tags (`latest`, `stage`) pointing at the same digest.
     pub also_tagged: Vec<String>,
+    /// What the image carries (SBOMs, attestations, signatures, scan), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attached: Option<crate::attestation::attached::Attached>,
 }
 
 /// A service's images in one environment.
@@ -389,6 +392,7 @@ fn cached_image(cache: &TagCache, repository: &str, tag: &str) -> Option<ImageIn
         created: manifest.created,
         size: manifest.size,
         also_tagged: Vec::new(),
+        attached: None,
     })
 }
 
@@ -449,5 +453,6 @@ async fn describe(
         created,
         size,
         also_tagged: Vec::new(),
+        attached: None,
     })
 }

@@ -5,6 +5,7 @@
 //! the source so a fast copy does not flood a slow screen.
 
 mod approvals;
+pub mod attachments;
 mod copy;
 pub mod deploy;
 pub mod doctor;
@@ -19,6 +20,7 @@ pub mod matrix;
 mod notify;
 pub mod plan;
 mod promote;
+pub mod provenance;
 mod retention;
 pub mod rollback;
 mod signing;
@@ -101,6 +103,9 @@ pub struct PromotionOutcome {
     /// the promotion standing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deploy: Option<crate::deploy::DeployOutcome>,
+    /// The promotion attestation, for an `attest = true` target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<provenance::AttestationNote>,
 }
 
 pub struct Engine {

@@ -39,6 +39,8 @@ pub struct Plan {
     pub tags: Vec<TagStep>,
     /// Signatures carried from the source and added (`crate::signing`).
     pub signatures: crate::signing::SignatureStep,
+    /// Referrers and cosign attachments carried with the image.
+    pub attachments: super::attachments::AttachmentStep,
     /// Why the promotion must not happen, if a rule forbids it.
     pub refusal: Option<String>,
     /// What each gate of the target said (empty when it has none, or nothing would change).
@@ -145,6 +147,7 @@ impl Plan {
             blobs: Vec::new(),
             tags: Vec::new(),
             signatures: Default::default(),
+            attachments: Default::default(),
             refusal: None,
             gates: Vec::new(),
             from_env: from.to_string(),
@@ -155,23 +158,26 @@ impl Plan {
         }
     }
 
+    /// The image's blobs and its attachments'.
+    fn all_blobs(&self) -> impl Iterator<Item = &BlobStep> {
+        self.blobs.iter().chain(self.attachments.blobs.iter())
+    }
+
     pub fn bytes_to_transfer(&self) -> u64 {
-        self.blobs
-            .iter()
+        self.all_blobs()
             .filter(|b| b.action == BlobAction::Copy)
             .map(|b| b.size)
             .sum()
     }
 
     pub fn blobs_to_transfer(&self) -> u64 {
-        self.blobs
-            .iter()
+        self.all_blobs()
             .filter(|b| matches!(b.action, BlobAction::Copy | BlobAction::Mount))
             .count() as u64
     }
 
     fn count(&self, action: BlobAction) -> usize {
-        self.blobs.iter().filter(|b| b.action == action).count()
+        self.all_blobs().filter(|b| b.action == action).count()
     }
 
     /// True when the target already has everything and no tag moves.
@@ -183,6 +189,7 @@ impl Plan {
                 .all(|m| m.action == ManifestAction::Present)
             && self.tags.iter().all(|t| t.action == TagAction::Unchanged)
             && !self.signatures.writes()
+            && !self.attachments.writes()
     }
 
     /// One line for logs and the CLI.
@@ -201,7 +208,11 @@ impl Plan {
         } else {
             "would promote"
         };
-        let signatures = self.signatures.describe();
+        let signatures = [self.signatures.describe(), self.attachments.describe()]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         format!(
             "{verb} {}:{} {} -> {} ({}): {} blobs copied ({}), {} mounted, {} present; tags {}{}{}",
             self.service,
@@ -231,6 +242,47 @@ pub(crate) async fn build(
     target_env: &Environment,
     resolved: Resolved,
 ) -> Result<Plan, EngineError> {
+    let mut plan = build_image(engine, service, source_env, target_env, resolved).await?;
+    if plan.refusal.is_some() {
+        return Ok(plan);
+    }
+    let children = match manifest::parse(&plan.top.media_type, &plan.top.bytes) {
+        Ok(Parsed::Index(children)) => children.into_iter().map(|c| c.digest).collect(),
+        _ => Vec::new(),
+    };
+    let image_blobs = plan.blobs.iter().map(|b| b.digest.clone()).collect();
+    let copy = &engine.config().copy;
+    let filter = super::attachments::AttachmentFilter {
+        enabled: copy.referrers,
+        artifact_types: copy.artifact_types.clone(),
+    };
+    let side = |env: &str, repository| {
+        Ok::<_, EngineError>(super::attachments::Side {
+            client: engine.client(env)?,
+            repository,
+        })
+    };
+    plan.attachments = super::attachments::plan(
+        side(&plan.from_env, &plan.source_repository)?,
+        side(&plan.to, &plan.target_repository)?,
+        &plan.digest,
+        &children,
+        &image_blobs,
+        source_env.registry == target_env.registry,
+        &filter,
+    )
+    .await?;
+    Ok(plan)
+}
+
+/// The image's own part of the plan: tags, manifests, blobs, signatures.
+async fn build_image(
+    engine: &Engine,
+    service: &Service,
+    source_env: &Environment,
+    target_env: &Environment,
+    resolved: Resolved,
+) -> Result<Plan, EngineError> {
     let target = engine.client(&target_env.name)?;
     let source = engine.client(&source_env.name)?;
     let source_repository = source_env.repository(service);
@@ -252,6 +304,7 @@ pub(crate) async fn build(
         blobs: Vec::new(),
         tags: Vec::new(),
         signatures: Default::default(),
+        attachments: Default::default(),
         refusal: None,
         gates: Vec::new(),
         from_env: source_env.name.clone(),
@@ -442,25 +495,33 @@ pub(crate) async fn build(
         .collect();
     let same_registry = source_env.registry == target_env.registry;
     plan.blobs = stream::iter(wanted)
-        .map(|blob| async move {
-            let action = if media::is_foreign_layer(&blob.media_type) {
-                BlobAction::Foreign
-            } else if target.blob_exists(target_repository, &blob.digest).await? {
-                BlobAction::Present
-            } else if same_registry {
-                BlobAction::Mount
-            } else {
-                BlobAction::Copy
-            };
-            Ok::<_, EngineError>(BlobStep {
-                digest: blob.digest,
-                size: blob.size,
-                media_type: blob.media_type,
-                action,
-            })
-        })
+        .map(|blob| blob_step(target, target_repository, blob, same_registry))
         .buffered(PLAN_CONCURRENCY)
         .try_collect()
         .await?;
     Ok(plan)
+}
+
+/// What to do with one blob the target needs: skip it if there, else mount or copy it.
+pub(crate) async fn blob_step(
+    target: &crate::registry::RegistryClient,
+    target_repository: &str,
+    blob: manifest::Blob,
+    same_registry: bool,
+) -> Result<BlobStep, EngineError> {
+    let action = if media::is_foreign_layer(&blob.media_type) {
+        BlobAction::Foreign
+    } else if target.blob_exists(target_repository, &blob.digest).await? {
+        BlobAction::Present
+    } else if same_registry {
+        BlobAction::Mount
+    } else {
+        BlobAction::Copy
+    };
+    Ok(BlobStep {
+        digest: blob.digest,
+        size: blob.size,
+        media_type: blob.media_type,
+        action,
+    })
 }

@@ -210,6 +210,7 @@ impl Engine {
                 executed: false,
                 ledger: None,
                 deploy,
+                attestation: None,
             });
         }
         self.record_overrides(&plan).await?;
@@ -231,6 +232,11 @@ impl Engine {
         let ledger = self.record_promotion(&plan).await;
         counters.set_step(Step::Deploying);
         let record = ledger.as_ref().and_then(|l| l.record.clone());
+        let attestation = if target_env.attest && !plan.is_noop() {
+            Some(self.attest_promotion(&plan, record.as_deref()).await)
+        } else {
+            None
+        };
         let deploy = self
             .deploy_step(job, &deploy_request(&plan, target_env, record), false)
             .await;
@@ -240,6 +246,7 @@ impl Engine {
             executed: true,
             ledger,
             deploy,
+            attestation,
         })
     }
 

@@ -12,6 +12,7 @@
 pub mod credentials;
 pub mod failure;
 pub mod manifest;
+pub mod referrers;
 pub mod tag_cache;
 
 mod auth;
@@ -143,6 +144,8 @@ pub struct RegistryClient {
     /// Bounds the requests waiting for an answer from this host, shared by every client
     /// of the host (see `with_limit`).
     limit: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// Whether the registry answers the referrers API, once it said so.
+    referrers_api: std::sync::OnceLock<bool>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -239,6 +242,7 @@ impl RegistryClient {
             mounts: RwLock::new(std::collections::HashSet::new()),
             last_failure: std::sync::Mutex::new(None),
             limit: None,
+            referrers_api: std::sync::OnceLock::new(),
         }
     }
 

@@ -16,6 +16,19 @@ impl RegistryClient {
         reference: &str,
         manifest: &RawManifest,
     ) -> Result<(), RegistryError> {
+        self.put_manifest_answer(repository, reference, manifest)
+            .await
+            .map(|_| ())
+    }
+
+    /// `put_manifest`, returning the `OCI-Subject` the registry answered with: a registry
+    /// with the referrers API names the subject it indexed the manifest under.
+    pub async fn put_manifest_answer(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<Option<String>, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let what = format!("manifest {repository}:{reference}");
         let response = self
@@ -39,7 +52,7 @@ impl RegistryClient {
                 });
             }
         }
-        Ok(())
+        Ok(header_str(response.headers(), "oci-subject").map(str::to_string))
     }
 
     /// DELETE a manifest by digest (Distribution refuses deletion by tag).

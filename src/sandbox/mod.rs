@@ -8,6 +8,7 @@
 mod demo_repo;
 mod fleet;
 mod layout;
+mod referrers_registry;
 mod registry;
 mod skopeo;
 mod tls;
@@ -23,6 +24,7 @@ use std::process::ExitStatus;
 pub use demo_repo::{build_demo_repo, DemoRepo};
 pub use fleet::{build_fleet, push_sized_image, FleetEnvironment, FleetReport, FleetSpec};
 pub use layout::{build_oci_layout, ImageSpec};
+pub use referrers_registry::ReferrersRegistry;
 pub use registry::{LocalRegistry, RegistryOptions};
 pub use skopeo::{
     seed_image, seed_image_with_creds, skopeo_copy, skopeo_digest, skopeo_list_tags,
@@ -63,6 +65,15 @@ pub enum SandboxError {
     /// docker-registry exited or never answered `GET /v2/`.
     #[error("docker-registry on {addr} failed to start: {reason}\n--- tail of {} ---\n{log_tail}", log.display())]
     RegistryStart {
+        addr: String,
+        reason: String,
+        log: PathBuf,
+        log_tail: String,
+    },
+    /// Another registry server exited or never answered `GET /v2/`.
+    #[error("{server} on {addr} failed to start: {reason}\n--- tail of {} ---\n{log_tail}", log.display())]
+    ServerStart {
+        server: &'static str,
         addr: String,
         reason: String,
         log: PathBuf,

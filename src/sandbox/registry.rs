@@ -266,23 +266,8 @@ impl LocalRegistry {
             .map_err(fatal)?;
 
         let log_path = self.log_path();
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(SandboxError::io(format!("opening {}", log_path.display())))
-            .map_err(fatal)?;
-        let _ = writeln!(
-            log,
-            "--- gantry sandbox: starting docker-registry on {} ---",
-            self.addr
-        );
-        // Only this attempt's output matters when diagnosing a failure.
-        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let stderr = log
-            .try_clone()
-            .map_err(SandboxError::io("duplicating log handle"))
-            .map_err(fatal)?;
+        let (log, stderr, log_start) =
+            open_log(&log_path, "docker-registry", &self.addr).map_err(fatal)?;
 
         let mut command = Command::new(registry_bin());
         command
@@ -381,11 +366,31 @@ impl Drop for LocalRegistry {
     }
 }
 
+/// Opens the server's log for one start: the handles for its stdout and stderr, and where
+/// this attempt's lines begin (only they matter when diagnosing a failure).
+pub(super) fn open_log(
+    path: &Path,
+    server: &str,
+    addr: &str,
+) -> Result<(File, File, u64), SandboxError> {
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(SandboxError::io(format!("opening {}", path.display())))?;
+    let _ = writeln!(log, "--- gantry sandbox: starting {server} on {addr} ---");
+    let start = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let stderr = log
+        .try_clone()
+        .map_err(SandboxError::io("duplicating log handle"))?;
+    Ok((log, stderr, start))
+}
+
 /// Drop only runs on orderly exits; a Ctrl-C'd demo or a killed test binary would otherwise
 /// leave registries running forever. The watchdog shell blocks reading a pipe whose only
 /// writer is this process, so the kernel wakes it when we die, however we die, and it kills
 /// the registry. Best effort: without `sh` we simply run unguarded.
-fn spawn_watchdog(registry_pid: u32) -> Option<Child> {
+pub(super) fn spawn_watchdog(registry_pid: u32) -> Option<Child> {
     Command::new("sh")
         .arg("-c")
         .arg("cat >/dev/null; kill -9 \"$1\" 2>/dev/null")
@@ -404,7 +409,7 @@ fn registry_bin() -> std::ffi::OsString {
 
 /// Asks the OS for a free port. It is released before the registry binds it, hence the
 /// retry loop in `launch`.
-fn free_port() -> Result<u16, SandboxError> {
+pub(super) fn free_port() -> Result<u16, SandboxError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(SandboxError::io("finding a free port on 127.0.0.1"))?;
     let addr = listener
@@ -466,7 +471,7 @@ fn access_line(line: &str) -> Option<String> {
 }
 
 /// The last lines the registry logged since `start` (best effort: this feeds error messages).
-fn log_tail(path: &Path, start: u64) -> String {
+pub(super) fn log_tail(path: &Path, start: u64) -> String {
     let mut text = String::new();
     if let Ok(mut file) = File::open(path) {
         if file.seek(SeekFrom::Start(start)).is_ok() {

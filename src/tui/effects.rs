@@ -35,6 +35,12 @@ pub enum Effect {
     LoadAudit,
     /// Approve a ledger request as the repository's git identity.
     Approve(String),
+    /// What each listed image carries.
+    LoadAttached {
+        service: String,
+        env: String,
+        digests: Vec<Digest>,
+    },
     /// Signature status of each listed image (nothing comes back if no key is trusted).
     LoadSignatures {
         service: String,
@@ -102,6 +108,13 @@ pub enum DataEvent {
         env: String,
         digest: Digest,
         mark: SigMark,
+    },
+    /// What one listed image carries (SBOMs, attestations, signatures, scan).
+    Attached {
+        service: String,
+        env: String,
+        digest: Digest,
+        result: Result<crate::attestation::attached::Attached, String>,
     },
     Images {
         service: String,
@@ -270,6 +283,29 @@ pub(super) fn perform(
                             env: env.clone(),
                             digest,
                             mark,
+                        };
+                        if tx.send(Msg::Data(event)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Effect::LoadAttached {
+                service,
+                env,
+                digests,
+            } => {
+                tokio::spawn(async move {
+                    for digest in digests {
+                        let result = engine
+                            .attached(&service, &env, &digest)
+                            .await
+                            .map_err(|e| e.to_string());
+                        let event = DataEvent::Attached {
+                            service: service.clone(),
+                            env: env.clone(),
+                            digest,
+                            result,
                         };
                         if tx.send(Msg::Data(event)).is_err() {
                             return;

@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod git;
+pub mod supply;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -305,6 +305,7 @@ pub fn images(service: &str, env: &str) -> EnvironmentImages {
             } else {
                 Vec::new()
             },
+            attached: None,
         })
         .collect();
     let repository = match service {

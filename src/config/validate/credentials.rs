@@ -144,24 +144,27 @@ impl Validator<'_> {
         &self,
         env: &RawEnvironment,
         signing: &SigningSettings,
-    ) -> Result<(bool, Vec<PathBuf>), ConfigError> {
-        let sign = match &env.sign {
-            Some(sign) if *sign.get_ref() => {
+    ) -> Result<(bool, bool, Vec<PathBuf>), ConfigError> {
+        // Both signing and attesting need the private key.
+        let needs_key = |flag: Option<&Spanned<bool>>, name: &str| match flag {
+            Some(flag) if *flag.get_ref() => {
                 if signing.key.is_none() {
                     return Err(self.error(
-                        sign.span(),
+                        flag.span(),
                         format!(
-                            "environment `{}` has sign = true but no key is configured: set [signing] key = \"cosign.key\" (see `gantry keys generate`)",
+                            "environment `{}` has {name} = true but no key is configured: set [signing] key = \"cosign.key\" (see `gantry keys generate`)",
                             env.name.get_ref()
                         ),
                     ));
                 }
-                true
+                Ok(true)
             }
-            _ => false,
+            _ => Ok(false),
         };
+        let sign = needs_key(env.sign.as_ref(), "sign")?;
+        let attest = needs_key(env.attest.as_ref(), "attest")?;
         let verify_keys = self.public_keys(&env.verify_keys, "verify_keys")?;
-        Ok((sign, verify_keys))
+        Ok((sign, attest, verify_keys))
     }
 
     fn public_keys(

@@ -32,6 +32,14 @@ impl App {
                 digest,
                 mark,
             } => self.images.on_signature(service, env, digest, mark),
+            DataEvent::Attached {
+                service,
+                env,
+                digest,
+                result,
+            } => {
+                self.images.attached.insert((service, env, digest), result);
+            }
             DataEvent::Status(result) => self.environments.finish(result),
             DataEvent::StatusCell { load, cell } => self.environments.on_cell(load, *cell),
             DataEvent::StatusDone { load, report } => self.environments.on_done(load, *report),

@@ -8,6 +8,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
+use crate::attestation::attached::Attached;
 use crate::config::keys::{Action, Screen};
 use crate::domain::{human_bytes, Digest, ImageSelector};
 use crate::engine::failures::Problem;
@@ -38,6 +39,8 @@ pub struct ImagesScreen {
     pub listings: BTreeMap<Place, Loadable<EnvironmentImages>>,
     /// (service, environment, digest) -> what its signatures say.
     pub signatures: BTreeMap<(String, String, Digest), SigMark>,
+    /// (service, environment, digest) -> what it carries, for the detail pane.
+    pub attached: BTreeMap<(String, String, Digest), Result<Attached, String>>,
 }
 
 impl ImagesScreen {
@@ -120,11 +123,18 @@ impl ImagesScreen {
         if digests.is_empty() {
             return Vec::new();
         }
-        vec![Effect::LoadSignatures {
-            service,
-            env,
-            digests,
-        }]
+        vec![
+            Effect::LoadAttached {
+                service: service.clone(),
+                env: env.clone(),
+                digests: digests.clone(),
+            },
+            Effect::LoadSignatures {
+                service,
+                env,
+                digests,
+            },
+        ]
     }
 
     pub fn on_signature(&mut self, service: String, env: String, digest: Digest, mark: SigMark) {
@@ -209,6 +219,23 @@ impl ImagesScreen {
         }
         let rows = self.rows(ctx);
         let now = ctx.now;
+        let selected = rows.get(ctx.selected(Screen::Images)).and_then(|i| {
+            self.attached
+                .get(&(service.clone(), env.clone(), i.digest.clone()))
+        });
+        // The selected image's attachments below the table, once they are read.
+        let rest = match selected {
+            Some(attached) if rest.height > 12 => {
+                let [table, pane] = ratatui::layout::Layout::vertical([
+                    ratatui::layout::Constraint::Min(4),
+                    ratatui::layout::Constraint::Length(DETAIL_LINES),
+                ])
+                .areas(rest);
+                frame.render_widget(detail_pane(attached, now, theme), pane);
+                table
+            }
+            _ => rest,
+        };
         // Narrow terminals drop platforms, then size, then the digest; the tag always stays.
         let tag_width = rows
             .iter()
@@ -252,4 +279,29 @@ impl ImagesScreen {
             Row::new(kept.iter().map(|&c| cell(c)).collect::<Vec<_>>())
         });
     }
+}
+
+/// Lines of the detail pane: a rule, then SBOM, attestations, signatures, scan.
+const DETAIL_LINES: u16 = 5;
+
+/// The selected image's attachments, or why they could not be read.
+fn detail_pane<'a>(
+    attached: &Result<Attached, String>,
+    now: chrono::DateTime<chrono::Utc>,
+    theme: &Theme,
+) -> ratatui::widgets::Paragraph<'a> {
+    use ratatui::text::Line;
+    let mut lines = vec![Line::from(Span::styled("─ attached ─", theme.muted))];
+    match attached {
+        Ok(attached) => {
+            for (label, text) in attached.lines(now) {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{label:<9}"), theme.muted),
+                    Span::raw(text),
+                ]));
+            }
+        }
+        Err(error) => lines.push(Line::from(Span::styled(error.clone(), theme.error))),
+    }
+    ratatui::widgets::Paragraph::new(lines)
 }
