@@ -65,26 +65,7 @@ need sha256sum "sha256sum (coreutils) checks manifest digests"
 
 # ---------------------------------------------------------------- temp dir and cleanup
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-copy.XXXXXX")
-
-cleanup() {
-    local rc=$?
-    set +e
-    bench_stop_all
-    if [[ ${BENCH_KEEP:-} == 1 ]]; then
-        say "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-mkdir -p "$WORK/logs"
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
+bench_workdir
 
 # ---------------------------------------------------------------- gantry binary
 

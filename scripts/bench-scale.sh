@@ -63,24 +63,7 @@ need git "git makes the repository the images were built from"
 need python3 "python3 summarises the runs"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) measures peak RSS: apt-get install time"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-scale.XXXXXX")
-cleanup() {
-    local rc=$?
-    set +e
-    bench_stop_all
-    if [[ ${BENCH_KEEP:-} == 1 ]]; then
-        say "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$WORK/logs"
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
+bench_workdir
 
 bench_gantry_binary
 BENCH=${BENCH_SCALE:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/examples/bench_scale}

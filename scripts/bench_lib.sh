@@ -1,12 +1,36 @@
 # Shared by the benchmark scripts (sourced, not run): messages, the gantry binary, local
-# registries on free loopback ports, and timing. The sourcing script sets BENCH_NAME and
-# WORK (its temp dir) first, and calls bench_cleanup from its EXIT trap.
+# registries on free loopback ports, and timing. The sourcing script sets BENCH_NAME first
+# and calls bench_workdir for its temp dir.
 
 say() { printf '%s\n' "$BENCH_NAME: $*" >&2; }
 die() { printf '%s\n' "$BENCH_NAME: error: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "\`$1\` not found on PATH: $2"; }
 
 declare -A REG_PID=() REG_PORT=() REG_DIR=() REG_ACCESS=()
+
+# A temp dir for the run (WORK, with WORK/logs and an empty WORK/results.tsv as RESULTS),
+# removed at exit with every registry stopped (kept with BENCH_KEEP=1).
+bench_workdir() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/$BENCH_NAME.XXXXXX")
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    mkdir -p "$WORK/logs"
+    RESULTS=$WORK/results.tsv
+    : >"$RESULTS"
+}
+
+bench_cleanup() {
+    local rc=$?
+    set +e
+    bench_stop_all
+    if [[ ${BENCH_KEEP:-} == 1 ]]; then
+        say "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
 
 # Stops every registry still running (from the EXIT trap).
 bench_stop_all() {

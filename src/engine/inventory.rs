@@ -350,7 +350,7 @@ impl Engine {
         let repository = env.repository(service);
         let listed = client.list_tags(&repository).await?;
         let mutable = env.mutable_tag.as_deref();
-        let (digests, _) = self
+        let digests = self
             .cached_tag_digests(
                 client,
                 env,

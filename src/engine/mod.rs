@@ -224,14 +224,9 @@ impl Engine {
 
     /// The bound on requests to one registry host, shared by every environment on it.
     fn host_limit(&self, registry: &str) -> Arc<Semaphore> {
-        let mut limits = self
-            .host_limits
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        limits
-            .entry(registry.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.copy.requests_per_host)))
-            .clone()
+        per_host(&self.host_limits, registry, || {
+            Semaphore::new(self.config.copy.requests_per_host)
+        })
     }
 
     /// Sends every job's events to `sender` from now on.
@@ -322,4 +317,17 @@ impl Engine {
         }
         Ok(self.config.environment(from)?)
     }
+}
+
+/// The value `map` holds for registry host `host`, made by `make` the first time: one per
+/// host, shared by the environments on it.
+pub(crate) fn per_host<T>(
+    map: &std::sync::Mutex<HashMap<String, Arc<T>>>,
+    host: &str,
+    make: impl FnOnce() -> T,
+) -> Arc<T> {
+    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry(host.to_string())
+        .or_insert_with(|| Arc::new(make()))
+        .clone()
 }

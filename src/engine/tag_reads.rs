@@ -19,29 +19,12 @@ use crate::registry::{RegistryClient, RegistryError};
 /// HEADs in flight for one repository.
 const HEAD_CONCURRENCY: usize = 8;
 
-/// Where a listing's digests came from, for the cache's accounting and the tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct TagReadCounts {
-    /// SHA tags answered by the cache.
-    pub cached: usize,
-    /// Tags read live (mutable, new, or everything with `fresh`).
-    pub live: usize,
-    /// Cached answers read again because the mutable tag pointed at a digest none of
-    /// them carried (a SHA tag re-pushed).
-    pub reverified: usize,
-}
-
 impl Engine {
     /// The tag cache of a registry host (`host:port`), shared by the environments on it.
     pub(crate) fn tag_cache(&self, registry: &str) -> Arc<TagCache> {
-        let mut caches = self
-            .tag_caches
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        caches
-            .entry(registry.to_string())
-            .or_insert_with(|| Arc::new(TagCache::open(&self.state_dir, registry)))
-            .clone()
+        super::per_host(&self.tag_caches, registry, || {
+            TagCache::open(&self.state_dir, registry)
+        })
     }
 
     /// Writes what this run learnt into the tag caches; a cache that cannot be written
@@ -86,7 +69,7 @@ impl Engine {
         listed: Vec<String>,
         live: impl Fn(&str) -> bool,
         fresh: bool,
-    ) -> Result<(Vec<(String, Digest)>, TagReadCounts), RegistryError> {
+    ) -> Result<Vec<(String, Digest)>, RegistryError> {
         let tags = &self.config.tags;
         let cache = self.tag_cache(&env.registry);
         cache.retain_listed(repository, &listed);
@@ -102,11 +85,6 @@ impl Engine {
                 to_read.push(tag);
             }
         }
-        let mut counts = TagReadCounts {
-            cached: cached.len(),
-            live: to_read.len(),
-            reverified: 0,
-        };
         let mut read = head_all(client, repository, to_read).await?;
         remember(&cache, repository, &read, |t| tags.is_immutable(t));
 
@@ -121,12 +99,11 @@ impl Engine {
             .any(|(tag, digest)| !tags.is_immutable(tag) && !carried.contains(digest));
         if unexplained && !cached.is_empty() {
             let again: Vec<String> = cached.iter().map(|(tag, _)| tag.clone()).collect();
-            counts.reverified = again.len();
             cached = head_all(client, repository, again).await?;
             remember(&cache, repository, &cached, |_| true);
         }
         read.extend(cached);
-        Ok((read, counts))
+        Ok(read)
     }
 }
 

@@ -244,15 +244,9 @@ impl TagCache {
 
 /// `<state>/tag-cache/<readable host>-<hash>.tags`.
 fn cache_path(state_dir: &Path, registry: &str) -> PathBuf {
-    let readable: String = registry
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .take(64)
-        .collect();
-    let hash = hex::encode(&Sha256::digest(registry.as_bytes())[..6]);
     state_dir
         .join("tag-cache")
-        .join(format!("{readable}-{hash}.tags"))
+        .join(format!("{}.tags", crate::domain::file_stem(registry, 64)))
 }
 
 /// Tab-separated lines cannot hold tabs or line breaks; platforms are comma-joined.
