@@ -11,6 +11,22 @@ pub mod duration;
 pub mod pattern;
 pub mod repo_location;
 pub mod suggest;
+pub mod trust_env;
+
+/// A file name stem for `key` (a registry host, `host/repository`): its first `max`
+/// characters with everything but ASCII letters and digits as `_`, then 12 hex digits of
+/// its SHA-256, so two keys that read the same still get two files.
+pub fn file_stem(key: &str, max: usize) -> String {
+    let readable: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(max)
+        .collect();
+    format!(
+        "{readable}-{}",
+        hex::encode(&Sha256::digest(key.as_bytes())[..6])
+    )
+}
 
 pub use repo_location::RepoLocation;
 

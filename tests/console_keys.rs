@@ -121,6 +121,19 @@ fn number_keys_switch_screens_and_load_each_thing_once() {
     assert!(matches!(app.commits.history, Loadable::Loading));
     app.on_key(key('4'));
     assert_eq!(app.on_key(key('R')), vec![Effect::LoadStatus]);
+    // alt-r reloads too, every tag read again rather than from the tag cache.
+    assert_eq!(
+        app.on_key(KeyChord::alt('r')),
+        vec![Effect::Fresh(Box::new(Effect::LoadStatus))]
+    );
+    app.on_key(key('1'));
+    assert_eq!(
+        app.on_key(KeyChord::alt('r')),
+        vec![
+            Effect::Fresh(Box::new(Effect::LoadCommits)),
+            Effect::Fresh(Box::new(Effect::LoadBranches))
+        ]
+    );
 }
 
 #[test]
@@ -221,6 +234,45 @@ fn moving_on_an_empty_list_stays_at_zero() {
         app.on_key(key(k));
         assert_eq!(app.ctx.list(Screen::Promotions).selected, 0);
     }
+}
+
+#[test]
+fn sorting_the_matrix_works_on_the_cells_read_so_far() {
+    let mut app = app();
+    app.start();
+    app.environments.begin(1, 9);
+    let rows = |app: &App| -> Vec<String> {
+        app.environments
+            .rows(&app.ctx)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    };
+    let configured = rows(&app);
+    assert_eq!(configured, ["payment-svc", "ledger-api", "web-frontend"]);
+    // Only web-frontend's unreadable stage cell has arrived: it needs attention first.
+    let report = status();
+    let cell = Box::new(report.cells[7].clone());
+    app.on_data(DataEvent::StatusCell { load: 1, cell });
+    app.on_key(key('s'));
+    assert_eq!(rows(&app), ["ledger-api", "payment-svc", "web-frontend"]);
+    app.on_key(key('s'));
+    assert_eq!(rows(&app)[0], "web-frontend");
+    // The rest arrives: ledger-api's rebuilt tag comes after the unreadable cell, and
+    // payment-svc, behind but fine, after both; the filter still applies.
+    app.on_data(DataEvent::StatusDone {
+        load: 1,
+        report: Box::new(status()),
+    });
+    assert!(app.environments.is_complete());
+    assert_eq!(rows(&app), ["web-frontend", "ledger-api", "payment-svc"]);
+    app.on_key(key('/'));
+    type_keys(&mut app, "svc");
+    app.on_key(special(Key::Enter));
+    assert_eq!(rows(&app), ["payment-svc"]);
+    app.on_key(special(Key::Esc));
+    app.on_key(key('s'));
+    assert_eq!(rows(&app), configured);
 }
 
 #[test]
@@ -1799,7 +1851,7 @@ fn a_registry_that_answers_again_loses_its_line() {
 fn errors_no_registry_failure_explains_get_no_line() {
     // The fixture's matrix has one failed cell, and no load said its registry failed.
     let app = loaded_app('4');
-    assert!(app.environments.problems().len() == 1);
+    assert!(app.environments.problems(&app.ctx).len() == 1);
     assert_eq!(app.registry_lines(), Vec::<String>::new());
 }
 

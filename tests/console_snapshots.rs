@@ -88,6 +88,25 @@ fn environments_loading() {
 }
 
 #[test]
+fn environments_rows_show_as_their_cells_arrive() {
+    let mut app = app();
+    app.start();
+    // The load the console started reads 9 cells; two have arrived, ledger-api in
+    // prod with a rebuilt tag, and a cell of a load it replaced, which is dropped.
+    app.environments.begin(2, 9);
+    let report = status();
+    for (load, index) in [(2, 0), (2, 5), (1, 3)] {
+        let cell = Box::new(report.cells[index].clone());
+        app.on_data(DataEvent::StatusCell { load, cell });
+    }
+    assert_eq!(app.environments.cells_loaded(), (2, 9));
+    assert!(!app.environments.is_complete());
+    let text = screen(&mut app);
+    assert!(text.contains("loading: 2/9 cells read"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
 fn environments_loaded() {
     let mut app = loaded_app('4');
     // ledger-api in prod: the drifted cell.

@@ -68,6 +68,7 @@ fn world() -> &'static World {
                 basic: Some((USER.to_string(), BASIC_PASSWORD.to_string())),
                 tls: Some(ca.server_cert("tls-registry").expect("server cert")),
                 token: None,
+                ..RegistryOptions::default()
             },
         )
         .expect("https registry");

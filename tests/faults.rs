@@ -302,3 +302,107 @@ fn same_service_twice_in_one_command_is_refused() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("named twice"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_train_with_one_image_failing_leaves_the_others_done_and_its_target_untouched() {
+    let case = Case::new("fault-train");
+    let regs = registries();
+    let services: Vec<String> = ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .map(|s| format!("t-train-{s}"))
+        .collect();
+    let tag = "sha-7a7a7a7";
+    let mut digests = Vec::new();
+    for (i, service) in services.iter().enumerate() {
+        let tags = [tag.to_string(), "latest".to_string()];
+        let digest = gantry::sandbox::push_sized_image(
+            regs.dev.addr(),
+            service,
+            &tags,
+            200 * 1024,
+            0x7a00 + i as u64,
+        )
+        .expect("push");
+        digests.push(digest);
+    }
+    // What the failing service's target held before: it must hold it after.
+    let failing = &services[2];
+    let older = gantry::sandbox::push_sized_image(
+        regs.prod.addr(),
+        failing,
+        &["sha-0ld0ld0".to_string(), "target".to_string()],
+        1024,
+        0x7aff,
+    )
+    .expect("push the older image");
+    // Every write of the failing service's manifests fails for good; one other image's
+    // blob upload drops once mid-body and is retried.
+    let proxy = FaultProxy::start(
+        regs.prod.addr(),
+        vec![
+            Rule::new(
+                "PUT",
+                &format!("/{failing}/manifests/"),
+                None,
+                Fault::Respond(Response::status(500)),
+            ),
+            Rule::new(
+                "PUT",
+                &format!("/{}/blobs/uploads/", services[4]),
+                Some(1),
+                Fault::DropRequestAfter(4096),
+            ),
+        ],
+    );
+    let mut config = format!(
+        "[copy]\nattempts = 3\nbackoff_ms = 20\nread_timeout_secs = 5\n\n\
+         [git]\npath = \"no-repository\"\n\n[ledger]\nenabled = false\n\n\
+         [[environment]]\nname = \"dev\"\nregistry = \"{}\"\nplain_http = true\nmutable_tag = \"latest\"\n\n\
+         [[environment]]\nname = \"target\"\nregistry = \"{}\"\nplain_http = true\nmutable_tag = \"target\"\nfrom = \"dev\"\n",
+        regs.dev.addr(),
+        proxy.addr
+    );
+    for service in &services {
+        config.push_str(&format!("\n[[service]]\nname = \"{service}\"\n"));
+    }
+    std::fs::write(&case.config, config).expect("write config");
+
+    let images: Vec<String> = services.iter().map(|s| format!("{s}:{tag}")).collect();
+    let mut args = vec!["promote"];
+    args.extend(images.iter().map(String::as_str));
+    args.extend(["--to", "target", "--json"]);
+    let out = case.gantry(&args);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let reports = common::json(&out);
+    let reports = reports.as_array().expect("one report per image");
+    assert_eq!(reports.len(), services.len());
+    for (i, service) in services.iter().enumerate() {
+        let at = |t: &str| {
+            gantry::sandbox::skopeo_digest(&format!("{}/{service}:{t}", regs.prod.addr()), None)
+        };
+        if service == failing {
+            assert_eq!(reports[i]["ok"], false, "{}", reports[i]);
+            assert_eq!(
+                case.tags_at(&regs.prod, service),
+                ["sha-0ld0ld0", "target"],
+                "the failing image's target changed"
+            );
+            assert_eq!(at("target").expect("digest"), older);
+        } else {
+            assert_eq!(reports[i]["ok"], true, "{}", reports[i]);
+            assert_eq!(at(tag).expect("digest"), digests[i], "{service}");
+            assert_eq!(at("target").expect("digest"), digests[i], "{service}");
+        }
+    }
+    assert!(proxy.faults_injected() > 1);
+
+    // The registry recovers: the same train completes the one left, changes nothing else.
+    proxy.set_rules(Vec::new());
+    let again = case.gantry(&args);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(
+        gantry::sandbox::skopeo_digest(&format!("{}/{failing}:target", regs.prod.addr()), None)
+            .expect("digest"),
+        digests[2]
+    );
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::git::{gantry_git, git_case, short, standard_history, TestRepo};
+use common::git::{gantry_command, gantry_git, git_case, short, standard_history, TestRepo};
 use common::{code, json, registries, stderr, stdout, Case};
 use gantry::sandbox::{ImageSpec, SeedFormat};
 
@@ -307,6 +307,16 @@ struct HttpRemote {
 
 impl HttpRemote {
     fn start(root: &std::path::Path, user: &str, password: &str) -> HttpRemote {
+        Self::start_with(root, user, password, None)
+    }
+
+    /// Served over https with this certificate (see `TestCa::server_cert`).
+    fn start_with(
+        root: &std::path::Path,
+        user: &str,
+        password: &str,
+        tls: Option<&gantry::sandbox::CertPair>,
+    ) -> HttpRemote {
         use std::io::BufRead;
         let log = root.with_extension("log");
         let script = concat!(
@@ -318,6 +328,7 @@ impl HttpRemote {
             .arg(root)
             .args([user, password])
             .arg(&log)
+            .args(tls.iter().flat_map(|pair| [&pair.cert, &pair.key]))
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .stdout(std::process::Stdio::piped())
@@ -410,4 +421,59 @@ fn push_over_http_asks_git_credential_helper_and_a_wrong_password_fails_once() {
         "hotfix/*",
     ]);
     assert_eq!(listed, "");
+}
+
+#[test]
+fn push_over_https_loads_the_trust_roots_libgit2_started_without() {
+    // libgit2 starts without a CA bundle (so local work skips loading it); an https
+    // remote gets the roots just before the push: those of SSL_CERT_FILE here, a CA the
+    // test made, so the push goes through, and without it the certificate is refused.
+    let case = git_case("release-https-push", "repo", false);
+    let repo = TestRepo::init(&case.dir.path().join("repo"));
+    let c = standard_history(&repo);
+    seed_dev(&case, &c["d3"], 232);
+    let served = case.dir.path().join("served");
+    let remote = served.join("remote.git");
+    repo.git(&["init", "-q", "--bare", remote.to_str().expect("utf-8")]);
+    let ca = gantry::sandbox::TestCa::generate(&case.dir.path().join("ca")).expect("CA");
+    let pair = ca.server_cert("git-https").expect("server certificate");
+    let server = HttpRemote::start_with(&served, "gantry", "s3cret", Some(&pair));
+    let url = format!("https://127.0.0.1:{}/remote.git", server.port);
+    repo.git(&["remote", "add", "origin", &url]);
+    let store = case.dir.path().join("credentials");
+    std::fs::write(
+        &store,
+        format!("https://gantry:s3cret@127.0.0.1:{}\n", server.port),
+    )
+    .expect("write credentials");
+    repo.git(&[
+        "config",
+        "credential.helper",
+        &format!("store --file={}", store.display()),
+    ]);
+
+    // Untrusted: the system's roots do not know the test's CA.
+    let untrusted = gantry_command(
+        case.dir.path(),
+        &case.config,
+        &["hotfix", "start", "untrusted", "--push"],
+    )
+    .env_remove("SSL_CERT_FILE")
+    .env_remove("SSL_CERT_DIR")
+    .output()
+    .expect("run gantry");
+    assert_ne!(code(&untrusted), 0, "{}", stdout(&untrusted));
+    assert_eq!(repo.branch_at("hotfix/untrusted"), None);
+
+    let trusted = gantry_command(
+        case.dir.path(),
+        &case.config,
+        &["release", "cut", short(&c["d3"]), "--push"],
+    )
+    .env("SSL_CERT_FILE", ca.cert_path())
+    .output()
+    .expect("run gantry");
+    assert_eq!(code(&trusted), 0, "{}", stderr(&trusted));
+    let branch = format!("release/v1.1.0-sha-{}", short(&c["d3"]));
+    assert_eq!(repo.branch_in(&remote, &branch), c["d3"]);
 }

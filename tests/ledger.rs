@@ -765,6 +765,52 @@ fn two_clones_share_one_chain_through_a_bare_remote() {
 }
 
 #[test]
+fn execute_closes_a_request_whose_image_is_already_in_place() {
+    // Stage needs no approvals, so a promotion there that changes nothing reads no
+    // ledger; one that `execute` runs for a request still closes the request.
+    let (case, repo) = ledger_case("noop-request", 0, 0);
+    case.seed("d1d1d1d", 511, &[], default_format());
+    let image = format!("{}:sha-d1d1d1d", case.service);
+    ok(&as_user(
+        &case,
+        &repo,
+        Some(ANA),
+        &["promote", &image, "--to", "stage"],
+    ));
+    // Asked for after the image arrived: its promotion will change nothing.
+    let out = ok(&as_user(
+        &case,
+        &repo,
+        Some(BOB),
+        &["request", &image, "--to", "stage", "--json"],
+    ))
+    .clone();
+    let id = request_id(&out);
+    // A promotion by hand changes nothing and leaves the request open.
+    ok(&as_user(
+        &case,
+        &repo,
+        Some(ANA),
+        &["promote", &image, "--to", "stage"],
+    ));
+    let out = ok(&as_user(&case, &repo, Some(CI), &["requests", "--json"])).clone();
+    assert_eq!(json(&out)[0]["id"], id.as_str(), "{}", stdout(&out));
+
+    let out = ok(&as_user(&case, &repo, Some(CI), &["execute", "--json"])).clone();
+    let report = json(&out);
+    assert_eq!(report["executed"][0]["request"], id.as_str(), "{report}");
+    assert_eq!(report["executed"][0]["ok"], true, "{report}");
+    let out = ok(&as_user(&case, &repo, Some(CI), &["requests", "--json"])).clone();
+    assert_eq!(
+        json(&out),
+        serde_json::json!([]),
+        "the request is still open"
+    );
+    let out = ok(&as_user(&case, &repo, Some(CI), &["execute", "--json"])).clone();
+    assert_eq!(json(&out)["executed"], serde_json::json!([]));
+}
+
+#[test]
 fn promotions_and_rollbacks_record_themselves() {
     let (case, repo) = ledger_case("records", 0, 0);
     let regs = registries();

@@ -23,6 +23,9 @@ pub struct Cli {
     /// Every registry error in full, not one line per registry
     #[arg(long, global = true)]
     pub verbose: bool,
+    /// Read every tag from the registries, not from the tag cache (and refresh the cache)
+    #[arg(long, global = true)]
+    pub fresh: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -91,7 +91,7 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Completions { shell }) => complete::completions(shell),
         Some(Command::Man) => complete::man(),
         Some(command) => match Config::discover(cli.config.as_deref()) {
-            Ok(config) => run_with_config(config, command).await,
+            Ok(config) => run_with_config(config, command, cli.fresh).await,
             Err(e) => Err(e.into()),
         },
     };
@@ -124,9 +124,11 @@ pub(crate) async fn console(config: Config, readonly: bool) -> Result<i32, Failu
     }
 }
 
-async fn run_with_config(config: Config, command: Command) -> Result<i32, Failure> {
+async fn run_with_config(config: Config, command: Command, fresh: bool) -> Result<i32, Failure> {
     let mut engine = Engine::new(config)?;
+    engine.set_fresh(fresh);
     let result = run_command(&mut engine, command).await;
+    engine.save_tag_caches();
     // Notifications go out in the background; a slow receiver costs at most this wait.
     engine.flush_notifications().await;
     result

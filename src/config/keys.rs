@@ -52,6 +52,7 @@ impl Default for Keymap {
             bind(Action::Help, &[ch('?')]),
             bind(Action::Back, &[p(Esc)]),
             bind(Action::Refresh, &[KeyChord::ctrl('r'), ch('R')]),
+            bind(Action::RefreshFresh, &[KeyChord::alt('r')]),
             bind(Action::Up, &[ch('k'), p(Up)]),
             bind(Action::Down, &[ch('j'), p(Down)]),
             bind(Action::PageUp, &[p(PageUp), KeyChord::ctrl('u')]),
@@ -102,6 +103,7 @@ impl Default for Keymap {
                 bind(Action::Promote, &[ch('p')]),
                 bind(Action::Rollback, &[ch('b')]),
                 bind(Action::Deploy, &[ch('D')]),
+                bind(Action::Sort, &[ch('s')]),
                 // Columns are environments here: left and right move between them.
                 bind(Action::NextEnvironment, &[p(Right), ch('}'), ch('e')]),
                 bind(Action::PrevEnvironment, &[p(Left), ch('{'), ch('E')]),

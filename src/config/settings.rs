@@ -282,6 +282,8 @@ pub struct CopySettings {
     pub backoff_ms: u64,
     /// Seconds a registry may stay silent mid-answer before the request is retried.
     pub read_timeout_secs: u64,
+    /// Requests waiting for an answer at once, per registry host (listings and copies).
+    pub requests_per_host: usize,
     /// Carry what is attached to an image (OCI referrers, cosign `.att`/`.sbom` tags).
     pub referrers: bool,
     /// Carry only attachments of these artifact types (empty: all of them).
@@ -296,6 +298,7 @@ impl Default for CopySettings {
             attempts: 5,
             backoff_ms: 200,
             read_timeout_secs: 60,
+            requests_per_host: 16,
             referrers: true,
             artifact_types: Vec::new(),
         }

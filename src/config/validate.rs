@@ -183,10 +183,11 @@ impl Validator<'_> {
             || copy.parallel_images == 0
             || copy.attempts == 0
             || copy.read_timeout_secs == 0
+            || copy.requests_per_host == 0
         {
             return Err(self.error(
                 copy_span,
-                "copy.parallel_blobs, copy.parallel_images, copy.attempts and copy.read_timeout_secs must be at least 1",
+                "copy.parallel_blobs, copy.parallel_images, copy.attempts, copy.read_timeout_secs and copy.requests_per_host must be at least 1",
             ));
         }
 

@@ -139,6 +139,7 @@ impl Cache {
         std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
         let lock_path = path.with_extension("lock");
         let lock = lock_exclusive(&lock_path).map_err(|e| io_error(&lock_path, e))?;
+        crate::git::tls::start_libgit2();
         let repo = match Repository::open_bare(&path) {
             Ok(repo) => repo,
             Err(_) => {
@@ -185,6 +186,7 @@ impl Cache {
             .find_remote(REMOTE)
             .map_err(git_error("opening the cache's remote"))?;
         let refspec = format!("+refs/heads/{branch}:{}", self.tracking_ref());
+        crate::git::tls::before_remote(remote.url().unwrap_or_default());
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
             .map_err(|e| self.transport_error("fetch", e))?;
@@ -400,6 +402,7 @@ impl Cache {
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
             let refspec = format!("{branch_ref}:{branch_ref}");
+            crate::git::tls::before_remote(remote.url().unwrap_or_default());
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
         match result {
@@ -417,6 +420,7 @@ impl Cache {
         let RepoLocation::Path(path) = &self.settings.repository else {
             return Ok(());
         };
+        crate::git::tls::start_libgit2();
         let Ok(target) = Repository::open(path) else {
             return Ok(());
         };

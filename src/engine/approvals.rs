@@ -417,9 +417,16 @@ impl Engine {
                         from: state.from.clone(),
                         to: state.to.clone(),
                     };
-                    self.promote(&request, dry_run)
-                        .await
-                        .map_err(|e| (e.exit_code(), e.to_string()))
+                    match self.promote(&request, dry_run).await {
+                        // Already in place: still the promotion that carries the request out.
+                        Ok(mut outcome)
+                            if !dry_run && outcome.plan.is_noop() && outcome.ledger.is_none() =>
+                        {
+                            outcome.ledger = self.record_carried_out(&outcome.plan).await;
+                            Ok(outcome)
+                        }
+                        result => result.map_err(|e| (e.exit_code(), e.to_string())),
+                    }
                 }
                 Err(e) => Err((e.exit_code(), e.to_string())),
             };

@@ -81,12 +81,16 @@ pub(crate) async fn execute(
 
     counters.set_step(Step::Tagging);
     // Another promotion (from another machine, past the local lock) may have written the
-    // tags since we planned: check them all before writing any, so we never half-tag.
-    for step in &plan.tags {
-        let current = target
-            .head_manifest(&plan.target_repository, &step.tag)
-            .await?
-            .map(|head| head.digest);
+    // tags since we planned: check them all (at once) before writing any, so we never
+    // half-tag.
+    let now = try_join_all(
+        plan.tags
+            .iter()
+            .map(|step| target.head_manifest(&plan.target_repository, &step.tag)),
+    )
+    .await?;
+    for (step, head) in plan.tags.iter().zip(now) {
+        let current = head.map(|head| head.digest);
         let as_planned = match (&step.action, &current) {
             (_, Some(now)) if *now == plan.digest => true,
             (TagAction::Create, None) => true,
@@ -109,6 +113,10 @@ pub(crate) async fn execute(
             .put_manifest(&plan.target_repository, &step.tag, &plan.top)
             .await?;
     }
+    // What was just written is known for sure: the next listing need not ask.
+    engine
+        .tag_cache(target.host())
+        .put_digest(&plan.target_repository, &plan.tag, &plan.digest);
     Ok(())
 }
 

@@ -6,10 +6,12 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::plan::Resolved;
+use super::tag_reads::head_all;
 use super::{Engine, EngineError};
 use crate::config::{Environment, Service};
 use crate::domain::{Digest, ImageSelector};
 use crate::registry::manifest::{self, ImageConfig, Parsed};
+use crate::registry::tag_cache::{ManifestFacts, TagCache, TagFacts};
 use crate::registry::{RegistryClient, RegistryError};
 
 /// Manifests read in flight while listing.
@@ -214,7 +216,7 @@ impl Engine {
         }
     }
 
-    /// HEADs every tag accepted by `filter`: tag -> digest.
+    /// HEADs every tag accepted by `filter`, live: tag -> digest.
     async fn tag_digests(
         &self,
         client: &RegistryClient,
@@ -227,52 +229,64 @@ impl Engine {
             .into_iter()
             .filter(|t| filter(t))
             .collect();
-        let found: Vec<Option<(String, Digest)>> = stream::iter(tags)
-            .map(|tag| async move {
-                Ok::<_, RegistryError>(
-                    client
-                        .head_manifest(repository, &tag)
-                        .await?
-                        .map(|head| (tag, head.digest)),
-                )
-            })
-            .buffer_unordered(LIST_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(found.into_iter().flatten().collect())
+        head_all(client, repository, tags).await
     }
 
-    /// The SHA-tagged images of `service` in `env`, newest first.
+    /// The SHA-tagged images of `service` in `env`, newest first. What an image is (its
+    /// platforms, size, created time) comes from the tag cache when it knows the tag;
+    /// mutable tags are read live (see `cached_tag_digests` for when cached answers are
+    /// read again).
     pub async fn images(&self, service: &str, env: &str) -> Result<EnvironmentImages, EngineError> {
+        self.images_reading(service, env, self.fresh).await
+    }
+
+    /// `images`, reading every tag live when `fresh`.
+    pub async fn images_reading(
+        &self,
+        service: &str,
+        env: &str,
+        fresh: bool,
+    ) -> Result<EnvironmentImages, EngineError> {
         let service = self.config.service(service)?;
         let env = self.config.environment(env)?;
         let client = self.client(&env.name)?;
         let repository = env.repository(service);
         let all_tags = client.list_tags(&repository).await?;
+        let cache = self.tag_cache(&env.registry);
+        cache.retain_listed(&repository, &all_tags);
         let (immutable, mutable): (Vec<String>, Vec<String>) = all_tags
             .into_iter()
             .partition(|t| self.config.tags.is_immutable(t));
-        let repository_ref = &repository;
-        let mutable_digests: Vec<(String, Option<Digest>)> = stream::iter(mutable)
-            .map(|tag| async move {
-                let head = client.head_manifest(repository_ref, &tag).await?;
-                Ok::<_, RegistryError>((tag, head.map(|h| h.digest)))
-            })
-            .buffer_unordered(LIST_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut images: Vec<ImageInfo> = stream::iter(immutable)
-            .map(|tag| describe(client, repository_ref, tag))
-            .buffer_unordered(LIST_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let mutable_digests = head_all(client, &repository, mutable).await?;
+        let mut cached = Vec::new();
+        let mut to_read = Vec::new();
+        for tag in immutable {
+            match (!fresh)
+                .then(|| cached_image(&cache, &repository, &tag))
+                .flatten()
+            {
+                Some(image) => cached.push(image),
+                None => to_read.push(tag),
+            }
+        }
+        let mut images = self.describe_all(client, &repository, to_read).await?;
+        let unexplained = mutable_digests.iter().any(|(_, digest)| {
+            !images
+                .iter()
+                .chain(cached.iter())
+                .any(|i| &i.digest == digest)
+        });
+        if unexplained && !cached.is_empty() {
+            // A SHA tag may have been pushed again: read what the cached ones are now.
+            let again = cached.iter().map(|i| i.tag.clone()).collect();
+            cached = self.describe_all(client, &repository, again).await?;
+        }
+        images.extend(cached);
+        self.save_tag_caches();
         let mut other_tags = Vec::new();
         for (tag, digest) in mutable_digests {
             let mut matched = false;
-            for image in images
-                .iter_mut()
-                .filter(|i| Some(&i.digest) == digest.as_ref())
-            {
+            for image in images.iter_mut().filter(|i| i.digest == digest) {
                 image.also_tagged.push(tag.clone());
                 matched = true;
             }
@@ -294,63 +308,57 @@ impl Engine {
         })
     }
 
-    /// The service x environment matrix. A registry that cannot be read shows as an
-    /// error in its cells; the others still answer.
-    pub async fn status(&self) -> Vec<StatusCell> {
-        // Owned pairs: borrowed ones make the future's Send-ness unprovable for tokio::spawn.
-        let cells: Vec<(Service, Environment)> = self
-            .config
-            .services
-            .iter()
-            .flat_map(|service| {
-                self.config
-                    .environments
-                    .iter()
-                    .map(move |env| (service.clone(), env.clone()))
-            })
-            .collect();
-        let cells: Vec<StatusCell> = stream::iter(cells)
-            .map(|(service, env)| async move {
-                let (service, env) = (&service, &env);
-                let mut cell = StatusCell {
-                    service: service.name.clone(),
-                    environment: env.name.clone(),
-                    mutable_tag: env.mutable_tag.clone(),
-                    digest: None,
-                    tags: Vec::new(),
-                    image_count: 0,
-                    error: None,
-                    commit: None,
-                    behind: None,
-                    drift: Vec::new(),
-                    digests: BTreeMap::new(),
-                    deployed: None,
-                };
-                if let Err(e) = self.fill_status(&mut cell, service, env).await {
-                    cell.error = Some(e.to_string());
-                }
-                cell
-            })
-            .buffered(LIST_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
-        let mut cells = cells;
-        self.attach_deployed(&mut cells).await;
-        cells
+    /// Reads each tag's image live and tells the tag cache what it is.
+    async fn describe_all(
+        &self,
+        client: &RegistryClient,
+        repository: &str,
+        tags: Vec<String>,
+    ) -> Result<Vec<ImageInfo>, RegistryError> {
+        let images: Vec<ImageInfo> = stream::iter(tags)
+            .map(|tag| describe(client, repository, tag))
+            .buffer_unordered(LIST_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let cache = self.tag_cache(client.host());
+        for image in &images {
+            cache.put(
+                repository,
+                &image.tag,
+                TagFacts {
+                    digest: image.digest.clone(),
+                    manifest: Some(ManifestFacts {
+                        media_type: image.media_type.clone(),
+                        platforms: image.platforms.clone(),
+                        size: image.size,
+                        created: image.created.clone(),
+                    }),
+                },
+            );
+        }
+        Ok(images)
     }
 
-    async fn fill_status(
+    pub(crate) async fn fill_status(
         &self,
         cell: &mut StatusCell,
         service: &Service,
         env: &Environment,
+        fresh: bool,
     ) -> Result<(), EngineError> {
         let client = self.client(&env.name)?;
         let repository = env.repository(service);
+        let listed = client.list_tags(&repository).await?;
+        let mutable = env.mutable_tag.as_deref();
         let digests = self
-            .tag_digests(client, &repository, |t| {
-                self.config.tags.is_immutable(t) || env.mutable_tag.as_deref() == Some(t)
-            })
+            .cached_tag_digests(
+                client,
+                env,
+                &repository,
+                listed,
+                |t| mutable == Some(t),
+                fresh,
+            )
             .await?;
         let by_tag: BTreeMap<_, _> = digests.into_iter().collect();
         cell.image_count = by_tag
@@ -370,6 +378,22 @@ impl Engine {
         cell.digests = by_tag;
         Ok(())
     }
+}
+
+/// An image as the tag cache remembers it, when it knows more than the digest.
+fn cached_image(cache: &TagCache, repository: &str, tag: &str) -> Option<ImageInfo> {
+    let facts = cache.get(repository, tag)?;
+    let manifest = facts.manifest?;
+    Some(ImageInfo {
+        tag: tag.to_string(),
+        digest: facts.digest,
+        media_type: manifest.media_type,
+        platforms: manifest.platforms,
+        created: manifest.created,
+        size: manifest.size,
+        also_tagged: Vec::new(),
+        attached: None,
+    })
 }
 
 /// Reads one image: manifest, platforms, size, and the created time from its config.

@@ -162,9 +162,23 @@ impl Engine {
     }
 
     /// Records a promotion that was carried out, linked to the request it fulfils. One
-    /// that changed nothing is recorded only when it fulfils a request; `None` when
-    /// nothing was (or would have been) recorded.
+    /// that changed nothing is recorded only when it fulfils a request of an environment
+    /// that needs approvals; `None` when nothing was (or would have been) recorded.
     pub(crate) async fn record_promotion(&self, plan: &Plan) -> Option<LedgerNote> {
+        let noop = plan.is_noop();
+        let needed = self.approvals_needed();
+        // A promotion that changed nothing is recorded only as the one that carried out
+        // a request; into an environment that needs no approvals, `execute` closes those
+        // itself, so the ledger (and libgit2's start-up) is not worth reading here.
+        if noop && needed.get(&plan.to).copied().unwrap_or(0) == 0 {
+            return None;
+        }
+        self.record_carried_out(plan).await
+    }
+
+    /// `record_promotion` for a promotion `execute` ran: a no-op one still closes the
+    /// request it carried out, whatever its environment needs.
+    pub(crate) async fn record_carried_out(&self, plan: &Plan) -> Option<LedgerNote> {
         let noop = plan.is_noop();
         let needed = self.approvals_needed();
         let (service, digest, to) = (plan.service.clone(), plan.digest.clone(), plan.to.clone());

@@ -5,8 +5,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 /// Held while a promotion writes to its target; released when dropped or when the
 /// process dies (the kernel drops `flock` locks with the file descriptor).
 #[derive(Debug)]
@@ -36,13 +34,7 @@ pub fn state_dir() -> PathBuf {
 /// we are to whoever finds it taken.
 pub fn acquire(state_dir: &Path, target: &str, holder: &str) -> Result<PromotionLock, LockError> {
     let dir = state_dir.join("locks");
-    let readable: String = target
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .take(80)
-        .collect();
-    let hash = hex::encode(&Sha256::digest(target.as_bytes())[..6]);
-    let path = dir.join(format!("{readable}-{hash}.lock"));
+    let path = dir.join(format!("{}.lock", crate::domain::file_stem(target, 80)));
     let io_error = |e: std::io::Error| LockError::Io {
         path: path.clone(),
         reason: e.to_string(),

@@ -16,6 +16,7 @@ pub mod history;
 pub mod inventory;
 pub mod ledger;
 pub mod lock;
+pub mod matrix;
 mod notify;
 pub mod plan;
 mod promote;
@@ -24,6 +25,7 @@ pub mod repos;
 mod retention;
 pub mod rollback;
 mod signing;
+pub mod tag_reads;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,6 +130,12 @@ pub struct Engine {
     outbox: crate::webhook::Outbox,
     /// Service repositories fetched by this process (see `repos`).
     fetching: repos::Fetching,
+    /// What SHA tags point at, per registry host (see `tag_reads`).
+    tag_caches: std::sync::Mutex<HashMap<String, Arc<crate::registry::tag_cache::TagCache>>>,
+    /// `--fresh`: listings read every tag live (and refresh the tag caches).
+    fresh: bool,
+    /// Requests in flight per registry host (`[copy] requests_per_host`).
+    host_limits: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Engine {
@@ -156,6 +164,9 @@ impl Engine {
             signing_key_cache: tokio::sync::OnceCell::new(),
             outbox: Default::default(),
             fetching: Default::default(),
+            tag_caches: Default::default(),
+            fresh: false,
+            host_limits: Default::default(),
         })
     }
 
@@ -211,7 +222,15 @@ impl Engine {
             retry_policy(&self.config),
         )
         .with_credential_source(source)
-        .with_extra_roots(roots))
+        .with_extra_roots(roots)
+        .with_limit(self.host_limit(&environment.registry)))
+    }
+
+    /// The bound on requests to one registry host, shared by every environment on it.
+    fn host_limit(&self, registry: &str) -> Arc<Semaphore> {
+        per_host(&self.host_limits, registry, || {
+            Semaphore::new(self.config.copy.requests_per_host)
+        })
     }
 
     /// Sends every job's events to `sender` from now on.
@@ -302,4 +321,17 @@ impl Engine {
         }
         Ok(self.config.environment(from)?)
     }
+}
+
+/// The value `map` holds for registry host `host`, made by `make` the first time: one per
+/// host, shared by the environments on it.
+pub(crate) fn per_host<T>(
+    map: &std::sync::Mutex<HashMap<String, Arc<T>>>,
+    host: &str,
+    make: impl FnOnce() -> T,
+) -> Arc<T> {
+    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry(host.to_string())
+        .or_insert_with(|| Arc::new(make()))
+        .clone()
 }

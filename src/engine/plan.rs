@@ -356,34 +356,49 @@ async fn build_image(
             action: TagAction::Create,
         }),
     }
-    if let Some(mutable) = &target_env.mutable_tag {
-        let action = match target.head_manifest(&target_repository, mutable).await? {
-            None => TagAction::Create,
-            Some(head) if head.digest == digest => TagAction::Unchanged,
-            Some(head) => TagAction::Move { from: head.digest },
-        };
-        plan.tags.push(TagStep {
-            tag: mutable.clone(),
-            action,
-        });
-    }
-
-    plan.signatures = engine
-        .plan_signatures(
+    // The rest of what the target holds, asked at once: one round trip, not three.
+    let mutable = target_env.mutable_tag.as_deref();
+    let (mutable_head, top_head, signatures) = tokio::join!(
+        async {
+            match mutable {
+                Some(tag) => target.head_manifest(&target_repository, tag).await,
+                None => Ok(None),
+            }
+        },
+        async {
+            match &existing {
+                // Tagged with the digest already: the manifest is there.
+                Some(head) => Ok(Some(head.clone())),
+                None => {
+                    target
+                        .head_manifest(&target_repository, digest.as_str())
+                        .await
+                }
+            }
+        },
+        engine.plan_signatures(
             service,
             (source, &source_repository),
             target_env,
             (target, &target_repository),
             &digest,
-        )
-        .await?;
+        ),
+    );
+    if let Some(mutable) = mutable {
+        let action = match mutable_head? {
+            None => TagAction::Create,
+            Some(head) if head.digest == digest => TagAction::Unchanged,
+            Some(head) => TagAction::Move { from: head.digest },
+        };
+        plan.tags.push(TagStep {
+            tag: mutable.to_string(),
+            action,
+        });
+    }
+    plan.signatures = signatures?;
 
     // A manifest the registry accepted has all its blobs and children: no need to walk it.
-    let top_present = existing.is_some()
-        || target
-            .head_manifest(&target_repository, digest.as_str())
-            .await?
-            .is_some();
+    let top_present = top_head?.is_some();
     let top_step = ManifestStep {
         digest: digest.clone(),
         media_type: top.media_type.clone(),

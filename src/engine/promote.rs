@@ -9,6 +9,9 @@ use super::{
 };
 use crate::config::Environment;
 
+/// Copies at least this large take an image slot (`[copy] parallel_images`).
+const LARGE_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Engine {
     /// Validates a request without touching the network: known service and environments.
     pub fn check_request(&self, request: &PromotionRequest) -> Result<(), EngineError> {
@@ -98,11 +101,6 @@ impl Engine {
                 label: format!("{} {} -> {}", request.selector, request.from, request.to),
             },
         );
-        let _slot = self
-            .image_slots
-            .acquire()
-            .await
-            .map_err(|_| EngineError::Input("engine is shutting down".into()))?;
         let counters = Arc::new(Counters::default());
         let last_sent = Arc::new(std::sync::Mutex::new(None));
         let reporter = self.spawn_reporter(job, counters.clone(), last_sent.clone());
@@ -216,7 +214,20 @@ impl Engine {
             });
         }
         self.record_overrides(&plan).await?;
+        // Every image of a train plans at once; only large copies take one of the
+        // `parallel_images` slots, small ones are bounded by the blob slots alone.
+        let _slot = if plan.bytes_to_transfer() >= LARGE_IMAGE_BYTES {
+            Some(
+                self.image_slots
+                    .acquire()
+                    .await
+                    .map_err(|_| EngineError::Input("engine is shutting down".into()))?,
+            )
+        } else {
+            None
+        };
         copy::execute(self, &plan, counters).await?;
+        self.save_tag_caches();
         // After the copy: a ledger failure is a warning on a promotion that happened.
         let ledger = self.record_promotion(&plan).await;
         counters.set_step(Step::Deploying);

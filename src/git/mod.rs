@@ -28,6 +28,7 @@ mod suggest;
 pub(crate) mod test_repo;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 mod walk;
 
 use std::cell::{OnceCell, RefCell};
@@ -148,6 +149,7 @@ impl GitRepo {
     /// Opens `settings.path` exactly (no search upwards, so a config next to another
     /// project never reads the wrong repository). `short_len` is the image tags' sha length.
     pub fn open(settings: &GitSettings, short_len: usize) -> Result<GitRepo, GitError> {
+        tls::start_libgit2();
         static OPTIONS: std::sync::Once = std::sync::Once::new();
         OPTIONS.call_once(|| {
             // libgit2 re-hashes every object it reads by default; gantry only reads what

@@ -9,6 +9,7 @@ use super::{offer_credentials, CredentialOffers};
 /// local path. Credentials as for pushes: ssh-agent, git's credential helper. The error
 /// is libgit2's reason, explained where it says too little.
 pub fn remote_branches(url: &str) -> Result<Vec<String>, String> {
+    super::tls::before_remote(url);
     let config = git2::Config::open_default().map_err(|e| e.message().to_string())?;
     let offers = CredentialOffers::default();
     let mut callbacks = RemoteCallbacks::new();

@@ -244,6 +244,7 @@ impl GitRepo {
             });
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
+            super::tls::before_remote(url.as_deref().unwrap_or_default());
             remote.push(&[refspec], Some(&mut options))
         };
         if let Err(e) = result {

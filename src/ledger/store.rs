@@ -121,6 +121,7 @@ impl Store {
                 }
             )));
         }
+        crate::git::tls::start_libgit2();
         let repo = Repository::open_ext(
             path,
             RepositoryOpenFlags::NO_SEARCH,

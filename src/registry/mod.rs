@@ -13,12 +13,14 @@ pub mod credentials;
 pub mod failure;
 pub mod manifest;
 pub mod referrers;
+pub mod tag_cache;
 
 mod auth;
 mod error;
 mod read;
 mod send;
 mod tags;
+mod tls;
 mod token;
 mod write;
 
@@ -139,6 +141,9 @@ pub struct RegistryClient {
     mounts: RwLock<std::collections::HashSet<(String, String)>>,
     /// The last whole-registry failure a request ended with, for listings to group by host.
     last_failure: std::sync::Mutex<Option<failure::HostFailure>>,
+    /// Bounds the requests waiting for an answer from this host, shared by every client
+    /// of the host (see `with_limit`).
+    limit: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// Whether the registry answers the referrers API, once it said so.
     referrers_api: std::sync::OnceLock<bool>,
 }
@@ -153,24 +158,32 @@ impl std::fmt::Debug for RegistryClient {
 }
 
 impl RegistryClient {
-    /// An HTTP client suitable for every registry; share one so TLS roots are loaded once.
+    /// An HTTP client suitable for every registry. It reads the system's trust roots at
+    /// its first TLS handshake (see `tls`), never before: plain-HTTP work loads none.
     /// `read_timeout` bounds how long a registry may stay silent mid-answer before
     /// the request counts as dropped (and is retried).
     pub fn http_client(read_timeout: Duration) -> Result<reqwest::Client, RegistryError> {
-        Self::http_builder(read_timeout)
-            .build()
-            .map_err(|e| RegistryError::Unreachable {
+        Self::http_with_roots(read_timeout, Vec::new()).map_err(|reason| {
+            RegistryError::Unreachable {
                 registry: "-".into(),
-                reason: format!("cannot build an HTTP client: {e}"),
-            })
+                reason: format!("cannot build an HTTP client: {reason}"),
+            }
+        })
     }
 
-    fn http_builder(read_timeout: Duration) -> reqwest::ClientBuilder {
+    fn http_with_roots(
+        read_timeout: Duration,
+        extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    ) -> Result<reqwest::Client, String> {
+        let tls = tls::client_config(extra_roots).map_err(|e| e.to_string())?;
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(read_timeout)
             .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(16)
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| error_chain(&e))
     }
 
     /// An HTTP client that also trusts the certificates of `ca_file` (PEM), for one
@@ -196,19 +209,12 @@ impl RegistryClient {
         let mut certificates = Vec::with_capacity(blocks.len());
         for block in &blocks {
             certificates.push(
-                reqwest::Certificate::from_pem(block.as_bytes())
-                    .map_err(|e| error(format!("not a valid certificate: {e}")))?,
+                tls::pem_to_der(block)
+                    .ok_or_else(|| error("not a valid certificate: not base64 PEM".into()))?,
             );
         }
-        let http = Self::http_builder(read_timeout)
-            .tls_certs_merge(certificates)
-            .build()
-            .map_err(|e| {
-                error(format!(
-                    "not usable as a root certificate: {}",
-                    error_chain(&e)
-                ))
-            })?;
+        let http = Self::http_with_roots(read_timeout, certificates)
+            .map_err(|reason| error(format!("not usable as a root certificate: {reason}")))?;
         Ok((http, blocks))
     }
 
@@ -235,8 +241,17 @@ impl RegistryClient {
             challenge: tokio::sync::OnceCell::new(),
             mounts: RwLock::new(std::collections::HashSet::new()),
             last_failure: std::sync::Mutex::new(None),
+            limit: None,
             referrers_api: std::sync::OnceLock::new(),
         }
+    }
+
+    /// At most as many requests waiting for an answer as `limit` has permits (shared
+    /// with the other clients of the same host). A permit is held until the answer's
+    /// headers arrive, so a body streamed afterwards never blocks another request.
+    pub fn with_limit(mut self, limit: std::sync::Arc<tokio::sync::Semaphore>) -> Self {
+        self.limit = Some(limit);
+        self
     }
 
     /// Finds credentials through `source` when the registry first asks for them.

@@ -55,10 +55,15 @@ impl RegistryClient {
             if let Some(header) = &auth {
                 request = request.header(AUTHORIZATION, header.clone());
             }
+            let permit = match &self.limit {
+                Some(limit) => limit.acquire().await.ok(),
+                None => None,
+            };
             let response = request
                 .send()
                 .await
                 .map_err(|e| self.transport_error(what, &e))?;
+            drop(permit);
             if response.status() == StatusCode::UNAUTHORIZED {
                 if round == 0 {
                     auth = Some(self.authorize(repository, access).await?);

@@ -185,6 +185,7 @@ fn git_error(context: &str) -> impl Fn(git2::Error) -> RetentionError + '_ {
 
 /// The repository at `[git] path` itself, not one found by searching upwards from it.
 fn open_repository(settings: &GitSettings) -> Result<git2::Repository, git2::Error> {
+    crate::git::tls::start_libgit2();
     git2::Repository::open_ext(
         &settings.path,
         git2::RepositoryOpenFlags::NO_SEARCH,

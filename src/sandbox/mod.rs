@@ -6,6 +6,7 @@
 //! rather than a mock.
 
 mod demo_repo;
+mod fleet;
 mod layout;
 mod referrers_registry;
 mod registry;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 pub use demo_repo::{bare_copy, build_demo_repo, build_history, DemoHistory, DemoRepo};
+pub use fleet::{build_fleet, push_sized_image, FleetEnvironment, FleetReport, FleetSpec};
 pub use layout::{build_oci_layout, ImageSpec};
 pub use referrers_registry::ReferrersRegistry;
 pub use registry::{LocalRegistry, RegistryOptions};

@@ -32,6 +32,7 @@ pub struct LocalRegistry {
     credentials: Option<(String, String)>,
     tls: Option<CertPair>,
     token: Option<TokenAuth>,
+    access_log: bool,
     nonce: String,
     child: Option<Child>,
     watchdog: Option<Child>,
@@ -46,6 +47,8 @@ pub struct RegistryOptions {
     pub tls: Option<CertPair>,
     /// Token auth: clients fetch a JWT from this issuer (see `TokenIssuer::auth`).
     pub token: Option<TokenAuth>,
+    /// Log every request to `registry.log` (see `LocalRegistry::requests`).
+    pub access_log: bool,
 }
 
 enum LaunchError {
@@ -120,6 +123,13 @@ impl LocalRegistry {
         self.dir.join("registry.log")
     }
 
+    /// The requests the registry logged so far (`METHOD path?query`, oldest first); empty
+    /// unless started with `access_log`. A request is logged once it has been answered.
+    pub fn requests(&self) -> Vec<String> {
+        let text = fs::read_to_string(self.log_path()).unwrap_or_default();
+        text.lines().filter_map(access_line).collect()
+    }
+
     /// The basic-auth user and password, if started with [`LocalRegistry::start_with_basic_auth`].
     pub fn credentials(&self) -> Option<(&str, &str)> {
         self.credentials
@@ -161,6 +171,7 @@ impl LocalRegistry {
             basic: credentials,
             tls,
             token,
+            access_log,
         } = options;
         let data = dir.join("data");
         fs::create_dir_all(&data)
@@ -179,6 +190,7 @@ impl LocalRegistry {
             credentials,
             tls,
             token,
+            access_log,
             nonce: format!("{:016x}", rand::random::<u64>()),
             child: None,
             watchdog: None,
@@ -207,12 +219,13 @@ impl LocalRegistry {
         // upload-session state, which never outlives a sandbox.
         let mut yaml = format!(
             "version: 0.1\n\
-             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             log:\n  level: warn\n  accesslog:\n    disabled: {no_access_log}\n\
              storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n\
              http:\n  addr: \"{addr}\"\n  secret: \"gantry-sandbox-{nonce}\"\n\
              \x20 headers:\n    {NONCE_HEADER}: [\"{nonce}\"]\n",
             addr = self.addr,
             nonce = self.nonce,
+            no_access_log = !self.access_log,
         );
         if let Some(tls) = &self.tls {
             yaml.push_str(&format!(
@@ -444,6 +457,17 @@ fn probe(addr: &str, nonce: &str, tls: bool) -> bool {
         })
     });
     status_ok && nonce_ok
+}
+
+/// `METHOD path` of one combined-log-format line (`... "GET /v2/x HTTP/1.1" 200 ...`).
+fn access_line(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once('"')?;
+    let (request, _) = rest.split_once('"')?;
+    let mut parts = request.split(' ');
+    let method = parts.next()?;
+    let path = parts.next()?;
+    (path.starts_with("/v2/") && method.chars().all(|c| c.is_ascii_uppercase()))
+        .then(|| format!("{method} {path}"))
 }
 
 /// The last lines the registry logged since `start` (best effort: this feeds error messages).

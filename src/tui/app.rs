@@ -173,7 +173,7 @@ impl App {
                 }
                 Vec::new()
             }
-            Action::Refresh => {
+            Action::Refresh | Action::RefreshFresh => {
                 // ctrl-r fetches too: the matrix every repository, visible rows first; a
                 // git screen the one it shows, before anything waiting.
                 let (urls, urgent) = match self.screen {
@@ -189,6 +189,12 @@ impl App {
                     _ => (self.shown_urls(), true),
                 };
                 let mut effects = self.load_screen(true);
+                if action == Action::RefreshFresh {
+                    effects = effects
+                        .into_iter()
+                        .map(|effect| Effect::Fresh(Box::new(effect)))
+                        .collect();
+                }
                 effects.extend(self.fetch(urls, urgent));
                 effects
             }
@@ -263,7 +269,8 @@ impl App {
             | Action::CutRelease
             | Action::CleanUp
             | Action::Deploy
-            | Action::Approve => self.update_screen(action),
+            | Action::Approve
+            | Action::Sort => self.update_screen(action),
         }
     }
 
@@ -441,7 +448,7 @@ impl App {
     pub fn registry_lines(&self) -> Vec<String> {
         let ctx = &self.ctx;
         let problems = match self.screen {
-            Screen::Environments => self.environments.problems(),
+            Screen::Environments => self.environments.problems(ctx),
             Screen::Commits => self.commits.problems(),
             Screen::Images => self.images.problems(ctx),
             _ => return Vec::new(),

@@ -130,8 +130,10 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
         ]
     };
     let mut shown: Vec<(String, &'static str)> = Vec::new();
+    // Sorting is in help: the footer keeps its room for what acts on the selected row.
     let first_keys = own
         .iter()
+        .filter(|b| b.action != Action::Sort)
         .filter(|b| app.ctx.allowed(b.action) && app.applies(b.action))
         .map(|b| (b.keys.first().copied(), b.action))
         .chain(globals.iter().map(|&action| {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::app::App;
-use super::effects::{perform, DataEvent, Effect};
+use super::effects::{perform, DataEvent, Effect, Loads};
 use super::{input, ui};
 use crate::config::keys::{Action, KeyChord};
 use crate::config::Config;
@@ -41,6 +41,8 @@ pub struct Console {
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     jobs: HashMap<JobId, JoinHandle<()>>,
+    /// Loads a newer one replaces (the matrix's).
+    loads: Loads,
     /// The terminal's size: what the lists page by and mouse clicks land in.
     area: Rect,
     /// `[ui] refresh_secs`; 0: never reloads by itself.
@@ -98,12 +100,19 @@ impl Console {
             tx,
             rx,
             jobs: HashMap::new(),
+            loads: Loads::default(),
             area,
             refresh_secs,
             since_refresh: 0,
             fetches,
             fetch_jobs,
         })
+    }
+
+    /// Loads stopped because a newer one replaced them, since the last call; each
+    /// handle ends as cancelled once the load has stopped.
+    pub fn take_superseded_loads(&mut self) -> Vec<JoinHandle<()>> {
+        self.loads.take_superseded()
     }
 
     /// Where the terminal's events and ticks go.
@@ -146,10 +155,11 @@ impl Console {
     /// The console is closing: promotions still running are stopped, and notifications
     /// still being sent get at most `engine::notify::FLUSH_AT_EXIT`, as after a headless
     /// command. How many were abandoned.
-    pub async fn close(self) -> usize {
+    pub async fn close(mut self) -> usize {
         for (_, job) in self.jobs {
             job.abort();
         }
+        self.loads.stop_all();
         self.engine.flush_notifications().await
     }
 
@@ -238,6 +248,7 @@ impl Console {
             &self.engine,
             &self.tx,
             &mut self.jobs,
+            &mut self.loads,
             &mut self.app,
         );
     }

@@ -103,6 +103,8 @@ pub enum Effect {
     JoinStatus {
         url: String,
     },
+    /// The load inside, reading every tag from the registries (not the tag cache).
+    Fresh(Box<Effect>),
     Quit,
 }
 
@@ -135,6 +137,16 @@ pub enum DataEvent {
         result: Result<EnvironmentImages, String>,
     },
     Status(Result<StatusReport, String>),
+    /// One cell of the matrix, read by status load `load`, as soon as it is read.
+    StatusCell {
+        load: u64,
+        cell: Box<crate::engine::inventory::StatusCell>,
+    },
+    /// Status load `load` ended: the whole report.
+    StatusDone {
+        load: u64,
+        report: Box<StatusReport>,
+    },
     Commits(Result<CommitsView, String>),
     /// The branches of `repository` (`Context::git_repository` when it was asked for).
     Branches {
@@ -176,19 +188,62 @@ pub enum DataEvent {
     Joined(StatusJoin),
 }
 
+/// Superseded loads kept for `Loads::take_superseded`; older ones are forgotten.
+const SUPERSEDED_KEPT: usize = 16;
+
+/// The console's loads that a newer one replaces (the status matrix's): starting one
+/// stops the one before it, whose requests end there, and numbers it, so cells the
+/// stopped one sent before it stopped are told apart and dropped.
+#[derive(Debug, Default)]
+pub struct Loads {
+    counter: u64,
+    status: Option<JoinHandle<()>>,
+    superseded: Vec<JoinHandle<()>>,
+}
+
+impl Loads {
+    fn replace_status(&mut self, handle: JoinHandle<()>) {
+        if let Some(old) = self.status.replace(handle) {
+            if !old.is_finished() {
+                old.abort();
+                self.superseded.push(old);
+                let excess = self.superseded.len().saturating_sub(SUPERSEDED_KEPT);
+                self.superseded.drain(..excess);
+            }
+        }
+    }
+
+    /// The loads stopped by newer ones since the last call: each ends as cancelled.
+    pub fn take_superseded(&mut self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut self.superseded)
+    }
+
+    /// Stops every load (the console is closing).
+    pub fn stop_all(&mut self) {
+        if let Some(load) = self.status.take() {
+            load.abort();
+        }
+    }
+}
+
 /// Starts each effect as a task whose result comes back on `tx`.
 pub(super) fn perform(
     effects: Vec<Effect>,
     engine: &Arc<Engine>,
     tx: &mpsc::UnboundedSender<Msg>,
     jobs: &mut HashMap<JobId, JoinHandle<()>>,
+    loads: &mut Loads,
     app: &mut App,
 ) {
     for effect in effects {
         let engine = engine.clone();
         let tx = tx.clone();
+        let (effect, fresh) = match effect {
+            Effect::Fresh(inner) => (*inner, true),
+            effect => (effect, engine.is_fresh()),
+        };
         match effect {
-            Effect::Quit => {}
+            Effect::Quit | Effect::Fresh(_) => {}
             Effect::LoadRequests => {
                 tokio::spawn(async move {
                     let result = engine
@@ -283,7 +338,7 @@ pub(super) fn perform(
             }
             Effect::LoadImages { service, env } => {
                 tokio::spawn(async move {
-                    let result = engine.images(&service, &env).await;
+                    let result = engine.images_reading(&service, &env, fresh).await;
                     let failure = result.as_ref().err().and_then(|e| e.host_failure());
                     let read = vec![(env.clone(), failure)];
                     let _ = tx.send(Msg::Data(DataEvent::Registries(read)));
@@ -296,21 +351,33 @@ pub(super) fn perform(
                 });
             }
             Effect::LoadStatus => {
-                tokio::spawn(async move {
-                    let report = engine.status_report().await;
+                loads.counter += 1;
+                let load = loads.counter;
+                let order = app.environments.load_order(&app.ctx);
+                app.environments.begin(load, order.len());
+                let handle = tokio::spawn(async move {
+                    let cells = tx.clone();
+                    let sink = move |cell: &crate::engine::inventory::StatusCell| {
+                        let cell = Box::new(cell.clone());
+                        let _ = cells.send(Msg::Data(DataEvent::StatusCell { load, cell }));
+                    };
+                    let report = engine.status_report_streamed(order, fresh, &sink).await;
                     let failed = report.cells.iter().filter(|c| c.error.is_some());
                     let read = registries_read(&engine, failed.map(|c| c.environment.as_str()));
                     let _ = tx.send(Msg::Data(DataEvent::Registries(read)));
-                    let _ = tx.send(Msg::Data(DataEvent::Status(Ok(report))));
+                    let report = Box::new(report);
+                    let _ = tx.send(Msg::Data(DataEvent::StatusDone { load, report }));
                 });
+                loads.replace_status(handle);
             }
             Effect::LoadCommits => {
                 let service = app.ctx.git_service().map(str::to_string);
                 tokio::spawn(async move {
                     let result = engine
-                        .commits(service.as_deref(), None, 500)
+                        .commits_reading(service.as_deref(), None, 500, fresh)
                         .await
                         .map_err(|e| e.to_string());
+                    engine.save_tag_caches();
                     if let Ok(view) = &result {
                         let failed = view.errors.iter().map(|e| e.environment.as_str());
                         let read = registries_read(&engine, failed);

@@ -13,6 +13,8 @@ pub enum Action {
     Help,
     Back,
     Refresh,
+    /// Reload, reading every tag from the registries rather than the tag cache.
+    RefreshFresh,
     Up,
     Down,
     PageUp,
@@ -44,14 +46,17 @@ pub enum Action {
     CleanUp,
     Deploy,
     Approve,
+    /// Cycle the order of a list's rows (the Environments matrix).
+    Sort,
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 37] = [
         Action::Quit,
         Action::Help,
         Action::Back,
         Action::Refresh,
+        Action::RefreshFresh,
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -83,6 +88,7 @@ impl Action {
         Action::CleanUp,
         Action::Deploy,
         Action::Approve,
+        Action::Sort,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +97,7 @@ impl Action {
             Action::Help => "help",
             Action::Back => "back",
             Action::Refresh => "refresh",
+            Action::RefreshFresh => "refresh_fresh",
             Action::Up => "up",
             Action::Down => "down",
             Action::PageUp => "page_up",
@@ -122,6 +129,7 @@ impl Action {
             Action::CleanUp => "clean_up",
             Action::Deploy => "deploy",
             Action::Approve => "approve",
+            Action::Sort => "sort",
         }
     }
 
@@ -136,6 +144,7 @@ impl Action {
             Action::Help => "help: every key of this screen",
             Action::Back => "back / close",
             Action::Refresh => "reload from the registries",
+            Action::RefreshFresh => "reload, every tag re-read",
             Action::Up => "up",
             Action::Down => "down",
             Action::PageUp => "page up",
@@ -167,6 +176,7 @@ impl Action {
             Action::CleanUp => "delete what the plan deletes (asks first)",
             Action::Deploy => "deploy what the environment runs (shows the change first)",
             Action::Approve => "approve the selected request (asks first)",
+            Action::Sort => "sort rows: as configured, by name, attention first",
         }
     }
 

@@ -49,6 +49,14 @@ impl KeyChord {
         }
     }
 
+    pub const fn alt(c: char) -> KeyChord {
+        KeyChord {
+            key: Key::Char(c),
+            ctrl: false,
+            alt: true,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<KeyChord, String> {
         let mut ctrl = false;
         let mut alt = false;

@@ -21,6 +21,18 @@ impl Engine {
         branch: Option<&str>,
         limit: usize,
     ) -> Result<CommitsView, HistoryError> {
+        self.commits_reading(service, branch, limit, self.is_fresh())
+            .await
+    }
+
+    /// `commits`, reading every tag live when `fresh`.
+    pub async fn commits_reading(
+        &self,
+        service: Option<&str>,
+        branch: Option<&str>,
+        limit: usize,
+        fresh: bool,
+    ) -> Result<CommitsView, HistoryError> {
         let repo = match service {
             Some(service) => self.service_repo(service)?,
             None => self.default_repo()?,
@@ -95,7 +107,7 @@ impl Engine {
                     .await
                 }
             },
-            self.read_digests(&mut listings, wanted)
+            self.read_digests(&mut listings, wanted, fresh)
         );
         // The walk's notes (a long walk without a usable commit-graph) after the history's;
         // what the repository lacks is said by both.

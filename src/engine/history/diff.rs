@@ -137,7 +137,8 @@ impl Engine {
         all_prefixes.sort();
         all_prefixes.dedup();
         drop(seen_in);
-        self.read_digests(&mut listings, wanted).await;
+        self.read_digests(&mut listings, wanted, self.is_fresh())
+            .await;
 
         // Where every tag's commit sits, to find the running image newest first.
         let repo = self.service_repo(&service.name)?;
@@ -180,7 +181,8 @@ impl Engine {
             let Some(target) = target else {
                 // No mutable tag: the newest image stands in; its digest is all we need.
                 if let Some(newest) = candidates.first().cloned() {
-                    self.read_digests(&mut listings, vec![(li, newest)]).await;
+                    self.read_digests(&mut listings, vec![(li, newest)], self.is_fresh())
+                        .await;
                 }
                 continue;
             };
@@ -193,7 +195,8 @@ impl Engine {
                     break;
                 }
                 let batch: Vec<(usize, String)> = batch.iter().map(|t| (li, t.clone())).collect();
-                self.read_digests(&mut listings, batch).await;
+                self.read_digests(&mut listings, batch, self.is_fresh())
+                    .await;
                 if listings[li].error.is_some() {
                     break;
                 }

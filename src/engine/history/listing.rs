@@ -49,6 +49,8 @@ impl Engine {
                 };
                 match result {
                     Ok(tags) => {
+                        self.tag_cache(&listing.env.registry)
+                            .retain_listed(&listing.env.repository(&listing.service), &tags);
                         let tags_config = &self.config.tags;
                         listing.has_mutable = listing
                             .env
@@ -74,12 +76,19 @@ impl Engine {
     }
 
     /// HEADs `(listing index, tag)` pairs, at most `HEAD_CONCURRENCY` at once, and records
-    /// the digests; a failure marks its listing.
+    /// the digests; a failure marks its listing. SHA tags the tag cache knows are not
+    /// asked again (unless `--fresh`); what is read is remembered there.
     pub(super) async fn read_digests(
         &self,
         listings: &mut [Listing],
         wanted: Vec<(usize, String)>,
+        fresh: bool,
     ) {
+        let wanted = if fresh {
+            wanted
+        } else {
+            self.digests_from_cache(listings, wanted)
+        };
         let requests: Vec<(usize, String, String, String)> = wanted
             .into_iter()
             .filter(|(i, tag)| {
@@ -113,6 +122,13 @@ impl Engine {
             };
             match answer {
                 Ok(Some(digest)) => {
+                    if self.config.tags.is_immutable(&tag) {
+                        self.tag_cache(&listing.env.registry).put_digest(
+                            &listing.env.repository(&listing.service),
+                            &tag,
+                            &digest,
+                        );
+                    }
                     listing.digests.insert(tag, digest);
                 }
                 Ok(None) => {}
@@ -121,5 +137,32 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Fills in the SHA tags the tag cache knows; returns the pairs still to read.
+    fn digests_from_cache(
+        &self,
+        listings: &mut [Listing],
+        wanted: Vec<(usize, String)>,
+    ) -> Vec<(usize, String)> {
+        wanted
+            .into_iter()
+            .filter(|(i, tag)| {
+                let Some(listing) = listings.get_mut(*i) else {
+                    return true;
+                };
+                if !self.config.tags.is_immutable(tag) {
+                    return true;
+                }
+                let cache = self.tag_cache(&listing.env.registry);
+                match cache.get(&listing.env.repository(&listing.service), tag) {
+                    Some(facts) => {
+                        listing.digests.insert(tag.clone(), facts.digest);
+                        false
+                    }
+                    None => true,
+                }
+            })
+            .collect()
     }
 }

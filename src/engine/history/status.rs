@@ -53,6 +53,23 @@ impl Engine {
     /// while the registries are read (the console fetches them in the background, and
     /// joins each as it lands).
     pub async fn status_report(&self) -> StatusReport {
+        self.status_report_reading(self.is_fresh()).await
+    }
+
+    /// `status_report`, reading every tag live when `fresh`.
+    pub async fn status_report_reading(&self, fresh: bool) -> StatusReport {
+        self.status_report_streamed(self.matrix_order(), fresh, &|_| {})
+            .await
+    }
+
+    /// The status report of the cells of `order`, each cell given to `sink` as soon as
+    /// it is read (see `status_cells`); the git join and drift come with the report.
+    pub async fn status_report_streamed(
+        &self,
+        order: Vec<(String, String)>,
+        fresh: bool,
+        sink: crate::engine::matrix::CellSink<'_>,
+    ) -> StatusReport {
         let repos = self.service_repos();
         let fetch_new = async {
             match self.fetches_in_background() {
@@ -60,7 +77,7 @@ impl Engine {
                 false => self.fetch_repos(&repos, FetchWhich::NeverFetched).await,
             }
         };
-        let (mut cells, fetched) = tokio::join!(self.status(), fetch_new);
+        let (mut cells, fetched) = tokio::join!(self.status_cells(order, fresh, sink), fetch_new);
         let drift = status_drift(&self.config.environments, &mut cells);
 
         let read = &cells;

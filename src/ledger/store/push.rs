@@ -48,6 +48,7 @@ impl Store {
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
             let refspec = format!("{0}:{0}", self.reference);
+            crate::git::tls::before_remote(remote.url().unwrap_or_default());
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
         match result {

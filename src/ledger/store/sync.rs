@@ -33,6 +33,7 @@ impl Store {
             .download_tags(AutotagOption::None)
             .update_fetchhead(false);
         let refspec = format!("+{}:{}", self.reference, spec.fetched);
+        crate::git::tls::before_remote(remote.url().unwrap_or_default());
         remote
             .fetch(
                 &[refspec.as_str()],

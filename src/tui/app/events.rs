@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 
 use super::{App, DataEvent, Dialog, Effect, Level};
 use crate::config::keys::Screen;
-use crate::engine::history::status::apply_join;
 use crate::engine::{EngineEvent, JobId, Plan};
 use crate::git::fleet::FetchReport;
 use crate::tui::context::{Change, Loadable};
@@ -42,7 +41,9 @@ impl App {
             } => {
                 self.images.attached.insert((service, env, digest), result);
             }
-            DataEvent::Status(result) => self.environments.status = result.into(),
+            DataEvent::Status(result) => self.environments.finish(result),
+            DataEvent::StatusCell { load, cell } => self.environments.on_cell(load, *cell),
+            DataEvent::StatusDone { load, report } => self.environments.on_done(load, *report),
             DataEvent::Commits(result) => self.commits.on_history(result),
             DataEvent::Branches { repository, result } => {
                 // Another service's repository may have been asked for since.
@@ -89,19 +90,7 @@ impl App {
             }
             DataEvent::Registries(read) => self.ctx.learn_registries(read),
             DataEvent::Fetched(report) => effects = self.on_fetched(&report),
-            DataEvent::Joined(join) => {
-                if let Loadable::Loaded(status) = &mut self.environments.status {
-                    apply_join(&mut status.cells, &join);
-                    match status
-                        .repositories
-                        .iter_mut()
-                        .find(|r| r.location == join.repository.location)
-                    {
-                        Some(known) => *known = join.repository,
-                        None => status.repositories.push(join.repository),
-                    }
-                }
-            }
+            DataEvent::Joined(join) => self.environments.on_join(join),
             DataEvent::Doctor(report) => self.doctor.on_report(report),
             DataEvent::BranchCut(result) => match self.dialog.as_mut() {
                 Some(Dialog::Release(dialog)) => dialog.outcome = result.into(),

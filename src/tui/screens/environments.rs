@@ -10,13 +10,17 @@ use ratatui::Frame;
 use crate::config::keys::{Action, Screen};
 use crate::domain::ImageSelector;
 use crate::engine::failures::Problem;
+use crate::engine::history::status::{apply_join, StatusJoin};
 use crate::engine::history::StatusReport;
+use crate::engine::inventory::StatusCell;
 use crate::engine::PromotionRequest;
 use crate::tui::context::{Ask, Context, EnvInfo, Level, Loadable};
 use crate::tui::dialogs::deploy::DeployDialog;
 use crate::tui::dialogs::promotion::PromotionDialog;
 use crate::tui::effects::Effect;
 use crate::tui::registries;
+use crate::tui::screens::matrix_cells::MatrixCells;
+pub use crate::tui::screens::matrix_cells::RowOrder;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{
     placeholder, render_table, split_detail, split_title, title_line, TableSpec,
@@ -24,9 +28,14 @@ use crate::tui::widgets::{
 
 #[derive(Debug, Default)]
 pub struct EnvironmentsScreen {
+    /// The whole report once a load has ended (drift, git notes); `Loading` meanwhile.
     pub status: Loadable<StatusReport>,
     /// The selected cell's column: an index into the environments.
     pub column: usize,
+    /// What each row is sorted by.
+    pub sort: RowOrder,
+    /// The cells read so far, as they arrive, then the report's.
+    cells: MatrixCells,
 }
 
 impl EnvironmentsScreen {
@@ -34,27 +43,138 @@ impl EnvironmentsScreen {
         self.status.load(force, Effect::LoadStatus)
     }
 
-    /// The matrix's rows: services, filtered by name.
+    /// Cells read so far, and how many the matrix has (0 before the first load).
+    pub fn cells_loaded(&self) -> (usize, usize) {
+        (self.cells.len(), self.cells.expected)
+    }
+
+    /// Whether the last load has ended (every cell read, and the git join done).
+    pub fn is_complete(&self) -> bool {
+        self.status.settled()
+    }
+
+    /// A load numbered `load` starts: it will read the cells of `expected` (service,
+    /// environment) pairs; cells of any other load are not taken any more.
+    pub fn begin(&mut self, load: u64, expected: usize) {
+        self.cells.begin(load, expected);
+        self.status = Loadable::Loading;
+    }
+
+    /// One cell read by load `load`, shown at once while that load runs.
+    pub fn on_cell(&mut self, load: u64, cell: StatusCell) {
+        if matches!(self.status, Loadable::Loading) {
+            self.cells.take(load, cell);
+        }
+    }
+
+    /// Load `load` ended with this report.
+    pub fn on_done(&mut self, load: u64, report: StatusReport) {
+        if self.cells.load == load && matches!(self.status, Loadable::Loading) {
+            self.finish(Ok(report));
+        }
+    }
+
+    /// A whole report (or a failure) replaces whatever was shown.
+    pub fn finish(&mut self, result: Result<StatusReport, String>) {
+        self.status = result.into();
+        match self.status.loaded() {
+            Some(report) => self.cells.replace(&report.cells),
+            None => self.cells.clear(),
+        }
+    }
+
+    /// A service repository fetched in the background joins the matrix shown: its
+    /// cells' commits and behind-counts, and its state in the report. A load still
+    /// running joins it itself when it ends.
+    pub fn on_join(&mut self, join: StatusJoin) {
+        let Loadable::Loaded(report) = &mut self.status else {
+            return;
+        };
+        apply_join(&mut report.cells, &join);
+        match report
+            .repositories
+            .iter_mut()
+            .find(|r| r.location == join.repository.location)
+        {
+            Some(known) => *known = join.repository,
+            None => report.repositories.push(join.repository),
+        }
+        self.cells.replace(&report.cells);
+    }
+
+    /// The cell of `service` in `env`, read so far.
+    pub fn cell(&self, service: &str, env: &str) -> Option<&StatusCell> {
+        self.cells.get(service, env)
+    }
+
+    /// The matrix's rows: services, filtered by name, in the chosen order; sorting by
+    /// what the cells say works on the cells read so far (rows still loading go last).
     pub fn rows<'a>(&self, ctx: &'a Context) -> Vec<&'a str> {
-        ctx.services
+        let mut rows: Vec<&str> = ctx
+            .services
             .iter()
             .filter(|s| ctx.matches(Screen::Environments, s))
             .map(String::as_str)
+            .collect();
+        match self.sort {
+            RowOrder::Configuration => {}
+            RowOrder::Name => rows.sort_unstable(),
+            RowOrder::Attention => {
+                let envs: Vec<&str> = ctx.environments.iter().map(|e| e.name.as_str()).collect();
+                rows.sort_by_cached_key(|service| {
+                    std::cmp::Reverse(self.cells.attention(service, &envs))
+                });
+            }
+        }
+        rows
+    }
+
+    /// The (service, environment) pairs a load should read, the rows on screen first,
+    /// then the other rows in their order, then services the filter hides.
+    pub fn load_order(&self, ctx: &Context) -> Vec<(String, String)> {
+        let rows = self.rows(ctx);
+        let list = ctx.list(Screen::Environments);
+        let start = list.offset.min(rows.len());
+        let end = (start + ctx.page.max(1)).min(rows.len());
+        let mut services: Vec<&str> = rows[start..end].to_vec();
+        services.extend(rows[..start].iter().chain(&rows[end..]));
+        let shown: std::collections::HashSet<&str> = services.iter().copied().collect();
+        services.extend(
+            ctx.services
+                .iter()
+                .map(String::as_str)
+                .filter(|s| !shown.contains(s)),
+        );
+        services
+            .into_iter()
+            .flat_map(|service| {
+                ctx.environments
+                    .iter()
+                    .map(move |env| (service.to_string(), env.name.clone()))
+            })
             .collect()
     }
 
-    /// The cells the matrix could not read, with their errors.
-    pub fn problems(&self) -> Vec<Problem> {
-        let Some(report) = self.status.loaded() else {
-            return Vec::new();
-        };
-        report
-            .cells
-            .iter()
-            .filter_map(|c| {
-                let error = c.error.as_ref()?;
-                Some(Problem::new(&c.service, &c.environment, error.clone()))
-            })
+    /// The cells the matrix could not read so far, with their errors, in the matrix's
+    /// order (services as configured, then environments).
+    pub fn problems(&self, ctx: &Context) -> Vec<Problem> {
+        let mut failed: Vec<&StatusCell> = self.cells.all().filter(|c| c.error.is_some()).collect();
+        failed.sort_by_cached_key(|c| {
+            let service = ctx.services.iter().position(|s| *s == c.service);
+            let env = ctx
+                .environments
+                .iter()
+                .position(|e| e.name == c.environment);
+            (
+                service.unwrap_or(usize::MAX),
+                env.unwrap_or(usize::MAX),
+                c.service.clone(),
+                c.environment.clone(),
+            )
+        });
+        failed
+            .into_iter()
+            .filter_map(|c| Some(Problem::new(&c.service, &c.environment, c.error.clone()?)))
             .collect()
     }
 
@@ -108,6 +228,11 @@ impl EnvironmentsScreen {
                 Some((service, env)) => DeployDialog::open(service, &env, ctx),
                 None => Vec::new(),
             },
+            Action::Sort => {
+                self.sort = self.sort.next();
+                ctx.say(Level::Info, format!("rows {}", self.sort.label()));
+                Vec::new()
+            }
             _ => Vec::new(),
         }
     }
@@ -151,11 +276,7 @@ impl EnvironmentsScreen {
 
     /// The immutable tag `env` runs for `service`, from the status matrix.
     pub fn running_tag(&self, service: &str, env: &str) -> Option<String> {
-        let report = self.status.loaded()?;
-        report
-            .cells
-            .iter()
-            .find(|c| c.service == service && c.environment == env)
+        self.cell(service, env)
             .and_then(|c| c.tags.first().cloned())
     }
 
@@ -179,14 +300,22 @@ impl EnvironmentsScreen {
         if let Some(summary) = ctx.repos.summary() {
             parts.push(Span::styled(format!("   {summary}"), theme.muted));
         }
-        frame.render_widget(title_line(theme, parts), title);
-        if let Some(p) = placeholder(&self.status, "the environment matrix", theme) {
-            frame.render_widget(p, rest);
-            return;
+        let loading = matches!(self.status, Loadable::Loading);
+        if loading && !self.cells.is_empty() {
+            let (read, expected) = self.cells_loaded();
+            parts.push(Span::styled(
+                format!("   loading: {read}/{expected} cells read"),
+                theme.muted,
+            ));
         }
-        let Some(report) = self.status.loaded() else {
-            return;
-        };
+        frame.render_widget(title_line(theme, parts), title);
+        // Rows show as soon as their first cells arrive.
+        if !loading || self.cells.is_empty() {
+            if let Some(p) = placeholder(&self.status, "the environment matrix", theme) {
+                frame.render_widget(p, rest);
+                return;
+            }
+        }
         let (rest, detail) = split_detail(rest);
         // With repositories per service, how fresh each one's is: `3m`, `…`, `✗`.
         let git_column = ctx.repos.polyrepo;
@@ -213,12 +342,18 @@ impl EnvironmentsScreen {
             let service = services.get(list.selected).copied();
             let env = ctx.environments.get(self.column);
             if let (Some(service), Some(env)) = (service, env) {
-                let mut text = cell_detail(report, service, env, theme);
+                let mut text =
+                    cell_detail(self.cell(service, &env.name), service, env, loading, theme);
                 if let Some(entry) = ctx.repos.of(service).filter(|_| git_column) {
-                    let problem = report
-                        .repositories
-                        .iter()
-                        .find(|r| r.location == entry.location)
+                    let problem = self
+                        .status
+                        .loaded()
+                        .and_then(|report| {
+                            report
+                                .repositories
+                                .iter()
+                                .find(|r| r.location == entry.location)
+                        })
                         .and_then(|r| r.problem.clone());
                     let (said, style) = match problem {
                         Some(problem) => (problem, theme.warn),
@@ -251,11 +386,9 @@ impl EnvironmentsScreen {
                 cells.push(Cell::from(Span::styled(mark, theme.muted)));
             }
             for (column, env) in ctx.environments.iter().enumerate() {
-                let cell = report
-                    .cells
-                    .iter()
-                    .find(|c| c.service == service && c.environment == env.name);
-                let (text, style) = match cell {
+                let (text, style) = match self.cell(service, &env.name) {
+                    // Still being read: the row's loading mark.
+                    None if loading => ("…".to_string(), theme.muted),
                     None => ("-".to_string(), theme.muted),
                     // Its registry's line at the foot says what failed; the detail
                     // has this cell's error in full.
@@ -324,20 +457,18 @@ impl EnvironmentsScreen {
 
 /// The selected cell of the matrix in full: what the column has no room for.
 fn cell_detail(
-    report: &StatusReport,
+    cell: Option<&StatusCell>,
     service: &str,
     env: &EnvInfo,
+    loading: bool,
     theme: &Theme,
 ) -> Line<'static> {
     let mut spans = vec![Span::styled(
         format!(" {service} in {}: ", env.name),
         theme.title,
     )];
-    let cell = report
-        .cells
-        .iter()
-        .find(|c| c.service == service && c.environment == env.name);
     match cell {
+        None if loading => spans.push(Span::styled("being read…", theme.muted)),
         None => spans.push(Span::styled("not read", theme.muted)),
         Some(c) => {
             if let Some(error) = &c.error {

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod environments;
 pub mod help;
 pub mod images;
+pub mod matrix_cells;
 pub mod promotion_rows;
 pub mod promotions;
 pub mod retention;
