@@ -554,8 +554,24 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
         &format!("file://{}", good.dir.display()),
         shallow.to_str().expect("utf-8"),
     ]);
+    // The same shallow clone served over the network, where libgit2 cannot tell it from
+    // a server that answers nonsense.
+    let served = root.join("served");
+    std::fs::create_dir_all(&served).expect("dir");
+    good.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        "--depth",
+        "1",
+        "--no-single-branch",
+        &format!("file://{}", good.dir.display()),
+        served.join("shallow.git").to_str().expect("utf-8"),
+    ]);
+    let daemon = common::git::GitDaemon::serve(&served);
     let services = [
         ("good", "good".to_string()),
+        ("shallow-served", daemon.url("shallow.git")),
         ("missing", "no-such-repo".to_string()),
         ("plain", "plain-dir".to_string()),
         (
@@ -593,6 +609,7 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
         ("plain", 2, "is not a git repository"),
         ("unreachable", 1, "cannot be fetched"),
         ("shallow-url", 2, "shallow clone"),
+        ("shallow-served", 2, "git fetch --unshallow"),
     ] {
         let out = commits(suffix);
         let err = stderr(&out);
@@ -623,7 +640,13 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
         .expect("good cell");
     assert_eq!(good_cell["commit"]["subject"], "Good: first feature");
     let err = stderr(&out);
-    for suffix in ["missing", "plain", "unreachable", "shallow-url"] {
+    for suffix in [
+        "missing",
+        "plain",
+        "unreachable",
+        "shallow-url",
+        "shallow-served",
+    ] {
         assert_eq!(
             err.matches(&format!("{}:", name(suffix))).count(),
             1,
@@ -640,6 +663,11 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
         "{text}"
     );
     assert!(text.contains("failed"), "{text}");
+    let served_line = text
+        .lines()
+        .find(|l| l.starts_with(&name("shallow-served")))
+        .unwrap_or_default();
+    assert!(served_line.contains("a shallow clone"), "{text}");
 }
 
 /// The console in process on a polyrepo: nothing fetched when it opens, the URL's
