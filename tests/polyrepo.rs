@@ -13,6 +13,10 @@ use common::git::{gantry_git, short, TestRepo};
 use common::{code, json, registries, stderr, stdout, Case};
 use gantry::sandbox::{ImageSpec, SeedFormat};
 
+// The cases past the first ones, beside this file (a crate root finds modules in tests/).
+#[path = "polyrepo/prefixes.rs"]
+mod prefixes;
+
 /// Two services with repositories of their own, on the shared registries:
 /// - `<case>-pay`: develop/main, served by the bare `pay.git`, named by a file:// URL;
 /// - `<case>-orders`: a working repository `orders/` beside the config, named by its
@@ -155,6 +159,13 @@ main = "master"
             .collect()
     }
 
+    /// Replaces `from` (which must be there) by `to` in the configuration.
+    fn edit_config(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.case.config).expect("config");
+        assert!(text.contains(from), "{from:?} not in {text}");
+        std::fs::write(&self.case.config, text.replacen(from, to, 1)).expect("config");
+    }
+
     fn mirrors(&self) -> Vec<PathBuf> {
         let dir = self.case.dir.path().join("state/gantry/repos");
         let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -169,6 +180,26 @@ main = "master"
         found.sort();
         found
     }
+}
+
+/// The branch whose head keeps `tag` in `env`'s plan (the deciding rule or another one
+/// that also applies), if one does.
+fn protecting_branch(report: &serde_json::Value, env: &str, tag: &str) -> Option<String> {
+    let result = report["results"]
+        .as_array()?
+        .iter()
+        .find(|r| r["environment"] == env)?;
+    let image = result["plan"]["keep"].as_array()?.iter().find(|i| {
+        i["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == tag))
+    })?;
+    let also = image["also"].as_array().cloned().unwrap_or_default();
+    std::iter::once(&image["decision"])
+        .chain(also.iter())
+        .find(|rule| rule["rule"] == "branch_head")
+        .and_then(|rule| rule["branch"].as_str())
+        .map(str::to_string)
 }
 
 fn subjects(view: &serde_json::Value) -> Vec<String> {
