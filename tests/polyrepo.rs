@@ -14,6 +14,8 @@ use common::{code, json, registries, stderr, stdout, Case};
 use gantry::sandbox::{ImageSpec, SeedFormat};
 
 // The cases past the first ones, beside this file (a crate root finds modules in tests/).
+#[path = "polyrepo/mixed.rs"]
+mod mixed;
 #[path = "polyrepo/prefixes.rs"]
 mod prefixes;
 
