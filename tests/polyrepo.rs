@@ -14,6 +14,8 @@ use common::{code, json, registries, stderr, stdout, Case};
 use gantry::sandbox::{ImageSpec, SeedFormat};
 
 // The cases past the first ones, beside this file (a crate root finds modules in tests/).
+#[path = "polyrepo/mirrored.rs"]
+mod mirrored;
 #[path = "polyrepo/mixed.rs"]
 mod mixed;
 #[path = "polyrepo/prefixes.rs"]
@@ -491,15 +493,36 @@ fn diff_gates_and_retention_read_the_services_repository() {
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
 
     // Retention in stage keeps nothing but what is protected: the head of a release
-    // branch in orders' repository is.
-    fleet
-        .orders
-        .git(&["branch", &format!("release/v1.0.0-sha-{}", short(&o1)), &o1]);
-    fleet.seed(regs.stage.addr(), &service, &o2, 523, &[]);
-    let out = fleet.gantry(&["gc", "--env", "stage", "--service", &service, "--json"]);
+    // branch in orders' repository is, by a real gc. Its commit (orders' first) runs
+    // nowhere, so nothing else keeps it; master's merge commit is on no such head.
+    let first = fleet.orders.sha("master~1");
+    let release = format!("release/v1.0.0-sha-{}", short(&first));
+    fleet.orders.git(&["branch", &release, &first]);
+    let merge = fleet.orders.sha("master");
+    fleet.seed(regs.stage.addr(), &service, &first, 523, &[]);
+    fleet.seed(regs.stage.addr(), &service, &merge, 524, &[]);
+    let out = fleet.gantry(&[
+        "gc",
+        "--env",
+        "stage",
+        "--service",
+        &service,
+        "--execute",
+        "--json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let plan = stdout(&out);
-    assert!(plan.contains("release/v1.0.0"), "{plan}");
+    let report = json(&out);
+    let first_tag = format!("sha-{}", short(&first));
+    assert_eq!(
+        protecting_branch(&report, "stage", &first_tag),
+        Some(release),
+        "{report}"
+    );
+    let mut left = fleet.case.tags_at(&regs.stage, &service);
+    left.sort();
+    let mut expected = vec![first_tag, format!("sha-{}", short(&o1)), "stage".into()];
+    expected.sort();
+    assert_eq!(left, expected, "{report}");
 }
 
 /// A bare repository for the ledger alone.
