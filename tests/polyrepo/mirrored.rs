@@ -91,3 +91,103 @@ fn diff_gates_and_gc_read_a_mirrored_repository_fetched_by_each_command() {
     expected.sort();
     assert_eq!(left, expected, "{report}");
 }
+
+/// The drift entries of a JSON answer, as (service, tag).
+fn drifts(value: &serde_json::Value) -> Vec<(String, String)> {
+    value
+        .as_array()
+        .expect("drift")
+        .iter()
+        .map(|d| {
+            (
+                d["service"].as_str().unwrap_or_default().to_string(),
+                d["tag"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rebuilt_tag_is_joined_with_its_commit_from_the_services_own_repository() {
+    let fleet = Fleet::new("poly-drift", "");
+    let regs = registries();
+    let (dev, stage) = (regs.dev.addr(), regs.stage.addr());
+    let pay = fleet.pay.clone();
+    let orders = fleet.orders_name.clone();
+    let d2 = fleet.pay_commits[1].clone();
+    let o1 = fleet.orders_commits[0].clone();
+    // Each service's tag pushed twice with other bytes: dev holds one build, stage the
+    // other, and runs it.
+    fleet.seed(dev, &pay, &d2, 631, &["latest"]);
+    fleet.seed(stage, &pay, &d2, 632, &["stage"]);
+    fleet.seed(dev, &orders, &o1, 633, &["latest"]);
+    fleet.seed(stage, &orders, &o1, 634, &["stage"]);
+    let d2_tag = format!("sha-{}", short(&d2));
+    let o1_tag = format!("sha-{}", short(&o1));
+
+    // status: every cell of both drifts, each with its own repository's commit.
+    let out = fleet.gantry(&["status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let cells = json(&out);
+    for (service, tag, subject) in [
+        (&pay, &d2_tag, "Pay: retry declines"),
+        (&orders, &o1_tag, "Orders: split baskets"),
+    ] {
+        for env in ["dev", "stage"] {
+            let cell = cells
+                .as_array()
+                .expect("cells")
+                .iter()
+                .find(|c| c["service"] == service.as_str() && c["environment"] == env)
+                .cloned()
+                .expect("cell");
+            assert_eq!(cell["drift"], serde_json::json!([tag]), "{cell}");
+            assert_eq!(cell["commit"]["subject"], subject, "{cell}");
+        }
+    }
+
+    // commits of pay: the rebuilt tag's commit row marks both badges, and only pay's
+    // drift is told (orders' is in another repository).
+    let out = fleet.gantry(&["commits", "--service", &pay, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let view = json(&out);
+    assert_eq!(drifts(&view["drift"]), [(pay.clone(), d2_tag.clone())]);
+    let row = view["commits"]
+        .as_array()
+        .expect("commits")
+        .iter()
+        .find(|c| c["subject"] == "Pay: retry declines")
+        .cloned()
+        .expect("d2's row");
+    let marked: Vec<(String, bool)> = row["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|b| {
+            (
+                b["environment"].as_str().unwrap_or_default().to_string(),
+                b["drift"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        marked,
+        [("dev".to_string(), true), ("stage".to_string(), true)],
+        "{row}"
+    );
+    let out = fleet.gantry(&["commits", "--service", &orders, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(drifts(&json(&out)["drift"]), [(orders.clone(), o1_tag)]);
+
+    // diff: the drift between the two, each side's commit from pay's mirror.
+    let out = fleet.gantry(&["diff", &pay, "--to", "stage", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let diff = json(&out);
+    assert_eq!(drifts(&diff["drift"]), [(pay.clone(), d2_tag)]);
+    for side in ["from", "to"] {
+        assert_eq!(
+            diff[side]["running"]["commit"]["subject"], "Pay: retry declines",
+            "{diff}"
+        );
+    }
+}
