@@ -14,6 +14,8 @@ use common::{code, json, registries, stderr, stdout, Case};
 use gantry::sandbox::{ImageSpec, SeedFormat};
 
 // The cases past the first ones, beside this file (a crate root finds modules in tests/).
+#[path = "polyrepo/console_fetch.rs"]
+mod console_fetch;
 #[path = "polyrepo/mirrored.rs"]
 mod mirrored;
 #[path = "polyrepo/mixed.rs"]
