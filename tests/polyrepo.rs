@@ -13,6 +13,16 @@ use common::git::{gantry_git, short, TestRepo};
 use common::{code, json, registries, stderr, stdout, Case};
 use gantry::sandbox::{ImageSpec, SeedFormat};
 
+// The cases past the first ones, beside this file (a crate root finds modules in tests/).
+#[path = "polyrepo/console_fetch.rs"]
+mod console_fetch;
+#[path = "polyrepo/mirrored.rs"]
+mod mirrored;
+#[path = "polyrepo/mixed.rs"]
+mod mixed;
+#[path = "polyrepo/prefixes.rs"]
+mod prefixes;
+
 /// Two services with repositories of their own, on the shared registries:
 /// - `<case>-pay`: develop/main, served by the bare `pay.git`, named by a file:// URL;
 /// - `<case>-orders`: a working repository `orders/` beside the config, named by its
@@ -155,6 +165,13 @@ main = "master"
             .collect()
     }
 
+    /// Replaces `from` (which must be there) by `to` in the configuration.
+    fn edit_config(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.case.config).expect("config");
+        assert!(text.contains(from), "{from:?} not in {text}");
+        std::fs::write(&self.case.config, text.replacen(from, to, 1)).expect("config");
+    }
+
     fn mirrors(&self) -> Vec<PathBuf> {
         let dir = self.case.dir.path().join("state/gantry/repos");
         let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -169,6 +186,26 @@ main = "master"
         found.sort();
         found
     }
+}
+
+/// The branch whose head keeps `tag` in `env`'s plan (the deciding rule or another one
+/// that also applies), if one does.
+fn protecting_branch(report: &serde_json::Value, env: &str, tag: &str) -> Option<String> {
+    let result = report["results"]
+        .as_array()?
+        .iter()
+        .find(|r| r["environment"] == env)?;
+    let image = result["plan"]["keep"].as_array()?.iter().find(|i| {
+        i["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == tag))
+    })?;
+    let also = image["also"].as_array().cloned().unwrap_or_default();
+    std::iter::once(&image["decision"])
+        .chain(also.iter())
+        .find(|rule| rule["rule"] == "branch_head")
+        .and_then(|rule| rule["branch"].as_str())
+        .map(str::to_string)
 }
 
 fn subjects(view: &serde_json::Value) -> Vec<String> {
@@ -458,15 +495,36 @@ fn diff_gates_and_retention_read_the_services_repository() {
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
 
     // Retention in stage keeps nothing but what is protected: the head of a release
-    // branch in orders' repository is.
-    fleet
-        .orders
-        .git(&["branch", &format!("release/v1.0.0-sha-{}", short(&o1)), &o1]);
-    fleet.seed(regs.stage.addr(), &service, &o2, 523, &[]);
-    let out = fleet.gantry(&["gc", "--env", "stage", "--service", &service, "--json"]);
+    // branch in orders' repository is, by a real gc. Its commit (orders' first) runs
+    // nowhere, so nothing else keeps it; master's merge commit is on no such head.
+    let first = fleet.orders.sha("master~1");
+    let release = format!("release/v1.0.0-sha-{}", short(&first));
+    fleet.orders.git(&["branch", &release, &first]);
+    let merge = fleet.orders.sha("master");
+    fleet.seed(regs.stage.addr(), &service, &first, 523, &[]);
+    fleet.seed(regs.stage.addr(), &service, &merge, 524, &[]);
+    let out = fleet.gantry(&[
+        "gc",
+        "--env",
+        "stage",
+        "--service",
+        &service,
+        "--execute",
+        "--json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let plan = stdout(&out);
-    assert!(plan.contains("release/v1.0.0"), "{plan}");
+    let report = json(&out);
+    let first_tag = format!("sha-{}", short(&first));
+    assert_eq!(
+        protecting_branch(&report, "stage", &first_tag),
+        Some(release),
+        "{report}"
+    );
+    let mut left = fleet.case.tags_at(&regs.stage, &service);
+    left.sort();
+    let mut expected = vec![first_tag, format!("sha-{}", short(&o1)), "stage".into()];
+    expected.sort();
+    assert_eq!(left, expected, "{report}");
 }
 
 /// A bare repository for the ledger alone.
@@ -554,8 +612,24 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
         &format!("file://{}", good.dir.display()),
         shallow.to_str().expect("utf-8"),
     ]);
+    // The same shallow clone served over the network, where libgit2 cannot tell it from
+    // a server that answers nonsense.
+    let served = root.join("served");
+    std::fs::create_dir_all(&served).expect("dir");
+    good.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        "--depth",
+        "1",
+        "--no-single-branch",
+        &format!("file://{}", good.dir.display()),
+        served.join("shallow.git").to_str().expect("utf-8"),
+    ]);
+    let daemon = common::git::GitDaemon::serve(&served);
     let services = [
         ("good", "good".to_string()),
+        ("shallow-served", daemon.url("shallow.git")),
         ("missing", "no-such-repo".to_string()),
         ("plain", "plain-dir".to_string()),
         (
@@ -593,6 +667,7 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
         ("plain", 2, "is not a git repository"),
         ("unreachable", 1, "cannot be fetched"),
         ("shallow-url", 2, "shallow clone"),
+        ("shallow-served", 2, "git fetch --unshallow"),
     ] {
         let out = commits(suffix);
         let err = stderr(&out);
@@ -623,7 +698,13 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
         .expect("good cell");
     assert_eq!(good_cell["commit"]["subject"], "Good: first feature");
     let err = stderr(&out);
-    for suffix in ["missing", "plain", "unreachable", "shallow-url"] {
+    for suffix in [
+        "missing",
+        "plain",
+        "unreachable",
+        "shallow-url",
+        "shallow-served",
+    ] {
         assert_eq!(
             err.matches(&format!("{}:", name(suffix))).count(),
             1,
@@ -640,6 +721,11 @@ fn a_repository_that_cannot_be_read_says_what_still_works() {
         "{text}"
     );
     assert!(text.contains("failed"), "{text}");
+    let served_line = text
+        .lines()
+        .find(|l| l.starts_with(&name("shallow-served")))
+        .unwrap_or_default();
+    assert!(served_line.contains("a shallow clone"), "{text}");
 }
 
 /// The console in process on a polyrepo: nothing fetched when it opens, the URL's

@@ -174,6 +174,24 @@ pub fn recent_only_note(repo: &ServiceRepo) -> String {
     )
 }
 
+/// `notes` of a repository opened for `repo`, as the reader should get them. A mirror is
+/// bare by design, and shallow only until its history is completed: said in gantry's
+/// words, not git's.
+pub(crate) fn mirror_notes(
+    repo: &ServiceRepo,
+    mut notes: Vec<String>,
+    shallow: bool,
+) -> Vec<String> {
+    if repo.url.is_none() {
+        return notes;
+    }
+    notes.retain(|n| !n.contains("is a bare repository") && !n.contains("is a shallow clone"));
+    if shallow {
+        notes.push(recent_only_note(repo));
+    }
+    notes
+}
+
 impl Engine {
     /// The mirrors of URL repositories, under the state directory.
     pub fn mirrors(&self) -> Mirrors {
@@ -435,17 +453,7 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             };
             let answer = work(&repo)?;
-            let mut notes = repo.notes();
-            if mirror {
-                // A mirror is bare by design, and shallow only until its history is
-                // completed: said in gantry's words, not git's.
-                notes.retain(|n| {
-                    !n.contains("is a bare repository") && !n.contains("is a shallow clone")
-                });
-                if repo.is_shallow() {
-                    notes.push(recent_only_note(&opened));
-                }
-            }
+            let notes = mirror_notes(&opened, repo.notes(), repo.is_shallow());
             Ok((answer, notes))
         })
         .await

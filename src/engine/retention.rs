@@ -473,7 +473,11 @@ impl Engine {
         })
         .await
         .map_err(|e| RetentionError::Input(format!("git task failed: {e}")))??;
-        notes.append(&mut facts.notes);
+        notes.extend(super::repos::mirror_notes(
+            &repo,
+            std::mem::take(&mut facts.notes),
+            facts.shallow,
+        ));
         facts.notes = notes;
         Ok(facts)
     }

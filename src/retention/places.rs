@@ -17,6 +17,8 @@ pub(crate) struct GitFacts {
     /// (branch, head sha) of every open release and hotfix branch.
     pub(crate) heads: Vec<(String, String)>,
     pub(crate) notes: Vec<String>,
+    /// The repository is a shallow clone (its notes say so in git's words).
+    pub(crate) shallow: bool,
 }
 
 /// Places of the commit tags among `tags` (`prefix` + a commit id), and the heads of open
@@ -96,6 +98,7 @@ pub(crate) fn git_facts(
     }
     facts.heads = branch_heads(settings)?;
     facts.notes.extend(repo.notes());
+    facts.shallow = repo.is_shallow();
     Ok(facts)
 }
 

@@ -244,17 +244,20 @@ fn check_local_remote(url: &str) -> Result<(), FetchError> {
         ));
     }
     if dir.join("shallow").is_file() || dir.join(".git/shallow").is_file() {
-        return Err(failure(FetchFailure::Shallow, shallow_reason()));
+        return Err(failure(
+            FetchFailure::Shallow,
+            format!(
+                "{SHALLOW}; name the full repository, or give the shallow clone's path \
+                 (not a URL) to read it in place with the history it has"
+            ),
+        ));
     }
     Ok(())
 }
 
-fn shallow_reason() -> String {
-    "a shallow clone: gantry cannot mirror it (libgit2 does not fetch from shallow \
-     repositories); name the full repository, or give the shallow clone's path \
-     (not a URL) to read it in place with the history it has"
-        .into()
-}
+/// What a shallow remote is, said the same for one on this machine and one served.
+const SHALLOW: &str =
+    "a shallow clone: gantry cannot mirror it (libgit2 does not fetch from shallow repositories)";
 
 /// The mirror's remote fetches exactly `refspecs`: libgit2 also updates whatever the
 /// remote's configured refspecs name, which would otherwise add remote-tracking branches.
@@ -311,18 +314,22 @@ fn fetch_into(
         .map_err(|e| classify(url, &e, offers.explain(&e, Some(url))))
 }
 
-/// A directory that answered is no repository; a server is unreachable, whatever it
+/// A directory that answered is no repository; a server whose answer libgit2 cannot
+/// parse serves a shallow clone; any other server failure is "unreachable", whatever it
 /// said (a missing repository and refused credentials look alike over https and ssh).
 fn classify(url: &str, e: &git2::Error, reason: String) -> FetchError {
     let (failure, reason) = if local_dir(url, Path::new(".")).is_some() {
         (FetchFailure::NotARepository, reason)
     } else if e.class() == ErrorClass::Net && e.message().contains("invalid packet line") {
-        // What libgit2 1.9 says when the server's repository is shallow.
+        // What libgit2 1.9 says of the `shallow` lines a shallow repository's server sends
+        // with its branches. Fetching again will not help, so it is no network failure:
+        // the repository needs a fix, as one on this machine would.
         (
-            FetchFailure::Unreachable,
+            FetchFailure::Shallow,
             format!(
-                "{reason} (a server whose repository is a shallow clone answers so: {})",
-                shallow_reason()
+                "{SHALLOW}; its server answers `{reason}`, as one serving a shallow clone \
+                 does; name the full repository, or make the served one whole \
+                 (`git fetch --unshallow` in it)"
             ),
         )
     } else {

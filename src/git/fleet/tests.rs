@@ -392,3 +392,47 @@ fn background_fetches_run_at_low_priority() {
     }
     assert_eq!(nice, Some(10));
 }
+
+/// Over git://, libgit2 only says `invalid packet line` of a shallow repository: gantry
+/// says what it is and what to do, as for one on this machine, not "unreachable".
+#[test]
+fn a_shallow_remote_served_over_the_network_is_said_to_be_shallow() {
+    let remote = Remote::new();
+    let served = tempfile::tempdir().expect("tempdir");
+    remote.work.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        "--depth",
+        "2",
+        "--no-single-branch",
+        &remote.url(),
+        &served.path().join("shallow.git").display().to_string(),
+    ]);
+    let (_daemon, port) = crate::git::test_repo::serve(served.path());
+    let state = tempfile::tempdir().expect("tempdir");
+    let mirrors = Mirrors::new(state.path().to_path_buf());
+    let url = format!("git://127.0.0.1:{port}/shallow.git");
+    // A first clone asks for recent history, a command for all of it: the same answer.
+    for depth in [Depth::Recent(RECENT_COMMITS), Depth::Full] {
+        let error = mirrors.fetch(&url, &specs(), depth).expect_err("shallow");
+        assert_eq!(error.failure, FetchFailure::Shallow, "{error}");
+        assert!(error.reason.contains("a shallow clone"), "{error}");
+        assert!(error.reason.contains("git fetch --unshallow"), "{error}");
+        assert!(!mirrors.path(&url).exists());
+        assert!(!mirrors.path(&url).with_extension("partial").exists());
+    }
+    // The whole repository served beside it is mirrored: the daemon is not at fault.
+    remote.work.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        &remote.url(),
+        &served.path().join("whole.git").display().to_string(),
+    ]);
+    let whole = format!("git://127.0.0.1:{port}/whole.git");
+    let fetched = mirrors
+        .fetch(&whole, &specs(), Depth::Full)
+        .expect("a whole repository is mirrored");
+    assert!(!fetched.shallow);
+}
