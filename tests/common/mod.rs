@@ -302,12 +302,22 @@ pub fn default_format() -> SeedFormat {
 }
 
 /// Lets an in-process `console` take what arrives until `done` says its app has what the
-/// test waits for: no sleeps, the console's own messages pace it.
+/// test waits for: no sleeps, the console's own messages pace it. What never arrives
+/// fails the test after `GIVE_UP` instead of hanging the suite (a safety net, far above
+/// any wait the tests expect: nothing here depends on it being reached).
 pub async fn until(
     console: &mut gantry::tui::console::Console,
     done: impl Fn(&gantry::tui::app::App) -> bool,
 ) {
-    while !done(&console.app) {
-        assert!(console.handle_next().await, "the console quit");
-    }
+    const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(300);
+    let waited = tokio::time::timeout(GIVE_UP, async {
+        while !done(&console.app) {
+            assert!(console.handle_next().await, "the console quit");
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "what the test waits for never reached the console"
+    );
 }
