@@ -14,6 +14,11 @@ use super::{Counters, Engine, EngineError, Step};
 use crate::domain::Digest;
 use crate::registry::{RegistryClient, RegistryError, UploadStart};
 
+/// Blobs under this size (config blobs, small layers) upload without a blob slot: their
+/// POST and PUT are round trips, not bandwidth, and waiting behind large layers for a
+/// slot would only delay the manifests that need them.
+const SMALL_BLOB_BYTES: u64 = 1024 * 1024;
+
 pub(crate) async fn execute(
     engine: &Engine,
     plan: &Plan,
@@ -29,11 +34,17 @@ pub(crate) async fn execute(
         .chain(plan.attachments.blobs.iter())
         .filter(|b| matches!(b.action, BlobAction::Copy | BlobAction::Mount))
         .map(|blob| async move {
-            let _slot = engine
-                .blob_slots
-                .acquire()
-                .await
-                .map_err(|_| EngineError::Input("engine is shutting down".into()))?;
+            let _slot = if blob.size < SMALL_BLOB_BYTES {
+                None
+            } else {
+                Some(
+                    engine
+                        .blob_slots
+                        .acquire()
+                        .await
+                        .map_err(|_| EngineError::Input("engine is shutting down".into()))?,
+                )
+            };
             transfer_blob(
                 source,
                 &plan.source_repository,
