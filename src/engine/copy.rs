@@ -28,35 +28,34 @@ pub(crate) async fn execute(
     let target = engine.client(&plan.to)?;
 
     counters.set_step(Step::CopyingBlobs);
-    let transfers = plan
-        .blobs
-        .iter()
-        .chain(plan.attachments.blobs.iter())
-        .filter(|b| matches!(b.action, BlobAction::Copy | BlobAction::Mount))
-        .map(|blob| async move {
-            let _slot = if blob.size < SMALL_BLOB_BYTES {
-                None
-            } else {
-                Some(
-                    engine
-                        .blob_slots
-                        .acquire()
-                        .await
-                        .map_err(|_| EngineError::Input("engine is shutting down".into()))?,
+    let transfers =
+        plan.blobs
+            .iter()
+            .chain(plan.attachments.blobs.iter())
+            .filter(|b| matches!(b.action, BlobAction::Copy | BlobAction::Mount))
+            .map(|blob| async move {
+                let _slot =
+                    if blob.size < SMALL_BLOB_BYTES {
+                        None
+                    } else {
+                        Some(
+                            engine.blob_slots.acquire().await.map_err(|_| {
+                                EngineError::Input("engine is shutting down".into())
+                            })?,
+                        )
+                    };
+                transfer_blob(
+                    source,
+                    &plan.source_repository,
+                    target,
+                    &plan.target_repository,
+                    blob,
+                    counters,
                 )
-            };
-            transfer_blob(
-                source,
-                &plan.source_repository,
-                target,
-                &plan.target_repository,
-                blob,
-                counters,
-            )
-            .await?;
-            counters.blob_done();
-            Ok::<_, EngineError>(())
-        });
+                .await?;
+                counters.blob_done();
+                Ok::<_, EngineError>(())
+            });
     try_join_all(transfers).await?;
 
     counters.set_step(Step::PushingManifests);

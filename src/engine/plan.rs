@@ -243,39 +243,17 @@ pub(crate) async fn build(
     resolved: Resolved,
 ) -> Result<Plan, EngineError> {
     let mut plan = build_image(engine, service, source_env, target_env, resolved).await?;
-    if plan.refusal.is_some() {
-        return Ok(plan);
-    }
-    let children = match manifest::parse(&plan.top.media_type, &plan.top.bytes) {
-        Ok(Parsed::Index(children)) => children.into_iter().map(|c| c.digest).collect(),
-        _ => Vec::new(),
-    };
-    let image_blobs = plan.blobs.iter().map(|b| b.digest.clone()).collect();
-    let copy = &engine.config().copy;
-    let filter = super::attachments::AttachmentFilter {
-        enabled: copy.referrers,
-        artifact_types: copy.artifact_types.clone(),
-    };
-    let side = |env: &str, repository| {
-        Ok::<_, EngineError>(super::attachments::Side {
-            client: engine.client(env)?,
-            repository,
-        })
-    };
-    plan.attachments = super::attachments::plan(
-        side(&plan.from_env, &plan.source_repository)?,
-        side(&plan.to, &plan.target_repository)?,
-        &plan.digest,
-        &children,
-        &image_blobs,
-        source_env.registry == target_env.registry,
-        &filter,
-    )
-    .await?;
+    // Planned at once with the image, the attachments may list a blob the image copies
+    // too: it is copied once, with the image.
+    let image_blobs: HashSet<Digest> = plan.blobs.iter().map(|b| b.digest.clone()).collect();
+    plan.attachments
+        .blobs
+        .retain(|blob| !image_blobs.contains(&blob.digest));
     Ok(plan)
 }
 
-/// The image's own part of the plan: tags, manifests, blobs, signatures.
+/// The plan: tags, manifests, blobs, signatures and attachments, in as few dependent
+/// round trips as they allow.
 async fn build_image(
     engine: &Engine,
     service: &Service,
@@ -325,10 +303,31 @@ async fn build_image(
         plan.platforms = children.iter().map(|c| c.platform.clone()).collect();
     }
 
-    // The immutable tag decides first: if it points elsewhere, nothing else matters.
-    let existing = target
-        .head_manifest(&target_repository, &resolved.tag)
-        .await?;
+    let copy = &engine.config().copy;
+    let filter = super::attachments::AttachmentFilter {
+        enabled: copy.referrers,
+        artifact_types: copy.artifact_types.clone(),
+    };
+    let source_side = super::attachments::Side {
+        client: source,
+        repository: &source_repository,
+    };
+    let target_side = super::attachments::Side {
+        client: target,
+        repository: &target_repository,
+    };
+    // The immutable tag decides first: if it points elsewhere, nothing else matters. The
+    // source's tag list (what is attached, whether it is signed) is read meanwhile.
+    let (existing, source_facts) = futures_util::future::try_join(
+        async {
+            target
+                .head_manifest(&target_repository, &resolved.tag)
+                .await
+                .map_err(EngineError::from)
+        },
+        super::attachments::source_facts(source_side, &digest, &filter),
+    )
+    .await?;
     match existing {
         Some(head) if head.digest != digest => {
             plan.refusal = Some(format!(
@@ -356,9 +355,19 @@ async fn build_image(
             action: TagAction::Create,
         }),
     }
-    // The rest of what the target holds, asked at once: one round trip, not three.
+    // The rest of what the target holds, and the attachments, asked at once.
     let mutable = target_env.mutable_tag.as_deref();
-    let (mutable_head, top_head, signatures) = tokio::join!(
+    let (children, own_blobs): (Vec<Digest>, HashSet<Digest>) = match &parsed {
+        Parsed::Index(children) => (
+            children.iter().map(|c| c.digest.clone()).collect(),
+            HashSet::new(),
+        ),
+        Parsed::Image(parts) => (
+            Vec::new(),
+            parts.blobs().map(|b| b.digest.clone()).collect(),
+        ),
+    };
+    let (mutable_head, top_head, signatures, attachments) = tokio::join!(
         async {
             match mutable {
                 Some(tag) => target.head_manifest(&target_repository, tag).await,
@@ -382,6 +391,17 @@ async fn build_image(
             target_env,
             (target, &target_repository),
             &digest,
+            source_facts.as_ref().map(|facts| &facts.tags),
+        ),
+        super::attachments::plan(
+            source_side,
+            target_side,
+            source_facts.as_ref(),
+            &digest,
+            &children,
+            &own_blobs,
+            source_env.registry == target_env.registry,
+            &filter,
         ),
     );
     if let Some(mutable) = mutable {
@@ -396,6 +416,7 @@ async fn build_image(
         });
     }
     plan.signatures = signatures?;
+    plan.attachments = attachments?;
 
     // A manifest the registry accepted has all its blobs and children: no need to walk it.
     let top_present = top_head?.is_some();
