@@ -90,6 +90,10 @@ pub(crate) async fn execute(
     .await?;
 
     counters.set_step(Step::Tagging);
+    // The images of a train reach this point each on its own and write their tags at once,
+    // one image's beside another's: no image waits for the slowest of the train. Within
+    // an image the order stays: the immutable tag, then the mutable one, so a mutable tag
+    // never points at an image whose immutable tag is missing.
     // Another promotion (from another machine, past the local lock) may have written the
     // tags since we planned: check them all (at once) before writing any, so we never
     // half-tag.
