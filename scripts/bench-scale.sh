@@ -22,7 +22,10 @@
 #   no-op promotion  `gantry promote` of an image the target already holds with both tags,
 #                    with the real git repository configured, and without one
 #   train            one `gantry promote` of 20 images of 10 MB each into a second, empty
-#                    registry, vs 20 sequential `skopeo copy` of the same images
+#                    registry, vs 20 sequential `skopeo copy` of the same images; for each,
+#                    the CPU each registry used (utime + stime from /proc/PID/stat, before
+#                    and after), the client's CPU and the requests the target logged, so
+#                    the floor the registries set is measured in the same run
 #
 # Prints each case's medians (wall, requests, peak RSS) and a markdown table. A
 # measurement, not a test: it exits 0 whether or not the targets are met.
@@ -36,6 +39,8 @@
 #                  status runs in the same rounds, as "status, GANTRY_BEFORE"
 #   BENCH_SCALE    path to a built examples/bench_scale (default: build it)
 #   BENCH_KEEP=1   keep the temp dir (registries' storage, configs, logs)
+#   BENCH_ONLY     `train`: only the train (no fleet is built; the other cases are
+#                  skipped); unset: every case
 
 set -euo pipefail
 export LC_ALL=C
@@ -44,6 +49,7 @@ ROUNDS=${ROUNDS:-5}
 SERVICES=${SERVICES:-1000}
 TRAIN_IMAGES=${TRAIN_IMAGES:-20}
 TRAIN_BYTES=${TRAIN_BYTES:-10485760}
+BENCH_ONLY=${BENCH_ONLY:-}
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
@@ -55,6 +61,8 @@ source "$SCRIPT_DIR/bench_lib.sh"
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
 [[ $SERVICES =~ ^[1-9][0-9]*$ ]] || die "SERVICES must be a positive integer, got '$SERVICES'"
+[[ -z $BENCH_ONLY || $BENCH_ONLY == train ]] || die "BENCH_ONLY must be empty or 'train', got '$BENCH_ONLY'"
+only_train() { [[ $BENCH_ONLY == train ]]; }
 [[ -n ${EPOCHREALTIME:-} ]] || die "needs bash >= 5 (EPOCHREALTIME)"
 need docker-registry "install the CNCF Distribution registry (apt-get install docker-registry)"
 need skopeo "install skopeo (apt-get install skopeo)"
@@ -77,11 +85,13 @@ REG_PORT[target]=${PORTS[1]}
 REG_DIR[fleet]=$WORK/fleet-storage
 REG_DIR[target]=$WORK/target-storage
 REG_ACCESS[fleet]=1
+REG_ACCESS[target]=1
 FLEET=127.0.0.1:${REG_PORT[fleet]}
 TARGET=127.0.0.1:${REG_PORT[target]}
 start_registry fleet
 start_registry target
 ACCESS_LOG=$WORK/logs/registry-fleet.log
+TARGET_LOG=$WORK/logs/registry-target.log
 
 # The application repository: five commits on develop, main at the first.
 REPO=$WORK/app
@@ -93,8 +103,10 @@ done
 git -C "$REPO" branch main develop~4
 mapfile -t COMMITS < <(git -C "$REPO" rev-list --reverse develop)
 
-say "building the fleet: $SERVICES services x 3 environments in $FLEET..."
-"$BENCH" fleet "$FLEET" "$SERVICES" "${COMMITS[@]}" >&2 || die "building the fleet failed"
+if ! only_train; then
+    say "building the fleet: $SERVICES services x 3 environments in $FLEET..."
+    "$BENCH" fleet "$FLEET" "$SERVICES" "${COMMITS[@]}" >&2 || die "building the fleet failed"
+fi
 say "pushing $TRAIN_IMAGES train images of $TRAIN_BYTES bytes..."
 mapfile -t TRAIN < <("$BENCH" images "$FLEET" train "$TRAIN_IMAGES" "$TRAIN_BYTES") ||
     die "pushing the train's images failed"
@@ -149,21 +161,35 @@ unset GANTRY_CONFIG
 
 HAS_FRESH=no
 "$GANTRY" status --help 2>/dev/null | grep -q -- '--fresh' && HAS_FRESH=yes
+: >"$WORK/console.tsv"
+: >"$WORK/train.tsv"
 
 # ---------------------------------------------------------------- measuring
 
 # Requests the fleet registry has logged: a marker request is sent, and counting waits
 # until it shows, so every request answered before it is in the log.
 MARK=0
-logged_requests() {
+logged_requests() { # [registry address] [its access log]: the fleet's by default
+    local addr=${1:-$FLEET} log=${2:-$ACCESS_LOG} i
     MARK=$((MARK + 1))
-    curl -fs -o /dev/null "http://$FLEET/v2/bench-mark-$MARK/tags/list" || true
-    local i
+    curl -fs -o /dev/null "http://$addr/v2/bench-mark-$MARK/tags/list" || true
     for ((i = 0; i < 400; i++)); do
-        grep -q "bench-mark-$MARK/" "$ACCESS_LOG" && break
+        grep -q "bench-mark-$MARK/" "$log" && break
         sleep 0.01
     done
-    grep -c '"[A-Z]* /v2/' "$ACCESS_LOG" || true
+    grep -c '"[A-Z]* /v2/' "$log" || true
+}
+
+# CPU a registry process has used so far, in ms: utime + stime (fields 14 and 15 of
+# /proc/PID/stat, counted after the command name, which is in parentheses).
+CLK_TCK=$(getconf CLK_TCK)
+registry_cpu_ms() { # name
+    local stat
+    stat=$(cat "/proc/${REG_PID[$1]}/stat") || die "registry $1 is not running"
+    stat=${stat##*) }
+    # shellcheck disable=SC2086 # split into fields on purpose
+    set -- $stat
+    echo $(((${12} + ${13}) * 1000 / CLK_TCK))
 }
 
 record() { # case round wall_us requests rss_kb cpu_ms
@@ -188,6 +214,8 @@ run_measured() { # case round -- command...
     record "$case" "$round" $((t1 - t0)) $((after - before - 1)) "$rss" \
         "$(echo "($user + $sys) * 1000" | bc -l | cut -d. -f1)"
 }
+
+if ! only_train; then
 
 # ---------------------------------------------------------------- 1. floor
 
@@ -264,24 +292,55 @@ for ((r = 1; r <= ROUNDS; r++)); do
     run_measured "no-op promotion, no git" "$r" -- "$GANTRY" --config "$CONFIG_NO_GIT" promote "$NOOP_IMAGE" --to stage
 done
 
+fi # ! only_train
+
 # ---------------------------------------------------------------- 5. train
 
-SKOPEO_COPY=(skopeo copy --all --preserve-digests --insecure-policy --src-tls-verify=false --dest-tls-verify=false)
+# The registries' side of a train: CPU each used and requests the target answered,
+# around the command; printed now and summarised in the report.
+TRAIN_BEFORE=()
+train_begin() {
+    TRAIN_BEFORE=("$(logged_requests "$TARGET" "$TARGET_LOG")" \
+        "$(registry_cpu_ms fleet)" "$(registry_cpu_ms target)")
+}
+train_end() { # case round
+    local requests source_ms target_ms
+    requests=$(($(logged_requests "$TARGET" "$TARGET_LOG") - TRAIN_BEFORE[0] - 1))
+    source_ms=$(($(registry_cpu_ms fleet) - TRAIN_BEFORE[1]))
+    target_ms=$(($(registry_cpu_ms target) - TRAIN_BEFORE[2]))
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$requests" "$source_ms" "$target_ms" >>"$WORK/train.tsv"
+    say "$(printf '  %-28s round %-2s target: %5s requests; registries CPU: source %5s ms, target %5s ms' \
+        "$1" "$2" "$requests" "$source_ms" "$target_ms")"
+}
 train_gantry() {
     reset_registry target
+    train_begin
     run_measured "train gantry" "$1" -- "$GANTRY" --config "$CONFIG_TRAIN" promote "${TRAIN[@]}" --to train-dst
+    train_end "train gantry" "$1"
 }
 train_skopeo() {
     reset_registry target
     drop_skopeo_cache
-    local t0 t1 image
+    train_begin
+    local t0 t1 rss user sys
+    # The copies run in one shell under GNU time, so the client's CPU (every skopeo the
+    # shell waited for) is counted as gantry's is.
     t0=$(now_us)
-    for image in "${TRAIN[@]}"; do
-        "${SKOPEO_COPY[@]}" "docker://$FLEET/train/$image" "docker://$TARGET/train/$image" \
-            >>"$WORK/logs/train-skopeo-$1.out" 2>&1 || die "skopeo copy $image failed"
-    done
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    /usr/bin/time -f '%M %U %S' -o "$WORK/time.txt" bash -c '
+        fleet=$1 target=$2 log=$3
+        shift 3
+        for image in "$@"; do
+            skopeo copy --all --preserve-digests --insecure-policy --src-tls-verify=false \
+                --dest-tls-verify=false "docker://$fleet/train/$image" \
+                "docker://$target/train/$image" >>"$log" 2>&1 || { echo "$image"; exit 1; }
+        done' _ "$FLEET" "$TARGET" "$WORK/logs/train-skopeo-$1.out" "${TRAIN[@]}" ||
+        die "skopeo copy failed (see $WORK/logs/train-skopeo-$1.out)"
     t1=$(now_us)
-    record "train skopeo" "$1" $((t1 - t0)) - - -
+    read -r rss user sys <"$WORK/time.txt"
+    record "train skopeo" "$1" $((t1 - t0)) - - \
+        "$(echo "($user + $sys) * 1000" | bc -l | cut -d. -f1)"
+    train_end "train skopeo" "$1"
 }
 say "train: $TRAIN_IMAGES images into an empty registry"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -302,11 +361,14 @@ done
 
 # ---------------------------------------------------------------- report
 
-python3 - "$RESULTS" "$WORK/console.tsv" "$ROUNDS" "$SERVICES" "$(nproc)" "$HAS_FRESH" <<'EOF'
+python3 - "$RESULTS" "$WORK/console.tsv" "$ROUNDS" "$SERVICES" "$(nproc)" "$HAS_FRESH" \
+    "$WORK/train.tsv" "$TRAIN_IMAGES" "$TRAIN_BYTES" "$BENCH_ONLY" <<'EOF'
 import statistics, sys
 from collections import defaultdict
 
-results, console, rounds, services, cores, has_fresh = sys.argv[1:]
+(results, console, rounds, services, cores, has_fresh, train, train_images, train_bytes,
+ only) = sys.argv[1:]
+train_label = f"{int(train_images)} x {int(train_bytes) / 1048576:g} MB"
 runs = defaultdict(list)
 for line in open(results):
     case, _round, us, requests, rss, cpu = line.rstrip("\n").split("\t")
@@ -339,6 +401,8 @@ f0 = lambda x: "-" if x is None else f"{x:,.0f}"
 f1 = lambda x: "-" if x is None else f"{x:,.1f}"
 rows = []
 def row(label, case, note=""):
+    if case not in runs:
+        return
     rows.append((label, f1(med(case, 0)) + " ms", f0(med(case, 1)), f1(peak(case)) + " MiB"
                  if peak(case) else "-", note))
 
@@ -354,13 +418,19 @@ for label, case in [("status, cold cache", "status cold"), ("status, warm cache"
         row(label, case)
 row("already-present promotion, real git repository", "no-op promotion, git")
 row("already-present promotion, no git", "no-op promotion, no git")
-row(f"train: 20 x 10 MB, one gantry promote", "train gantry")
-row(f"train: 20 sequential skopeo copy", "train skopeo")
+row(f"train: {train_label}, one gantry promote", "train gantry")
+row(f"train: {train_images} sequential skopeo copy", "train skopeo")
 
 print()
-print(f"Scale benchmark (`scripts/bench-scale.sh`): {int(services):,} services x 3 environments "
-      f"in one Distribution 2.8 registry (shared layout, 3 SHA tags + the mutable tag per "
-      f"repository), {cores} cores, median of {rounds} rounds (peak RSS: the highest).")
+if only == "train":
+    print(f"Train benchmark (`BENCH_ONLY=train scripts/bench-scale.sh`): {train_label} from one "
+          f"Distribution 2.8 registry into another, {cores} cores, median of {rounds} rounds "
+          f"(peak RSS: the highest).")
+else:
+    print(f"Scale benchmark (`scripts/bench-scale.sh`): {int(services):,} services x 3 "
+          f"environments in one Distribution 2.8 registry (shared layout, 3 SHA tags + the "
+          f"mutable tag per repository), {cores} cores, median of {rounds} rounds (peak RSS: "
+          f"the highest).")
 print()
 print("| case | wall | requests | peak RSS |")
 print("|---|---:|---:|---:|")
@@ -373,15 +443,37 @@ for kind in ("console cold", "console warm"):
         print(f"| {kind}: key answered while loading (p50 / p95 / max) | "
               f"{f1(cmed(kind, 'key_p50_ms'))} / {f1(cmed(kind, 'key_p95_ms'))} / "
               f"{f1(cmax(kind, 'key_max_ms'))} ms | - | - |")
+trains = defaultdict(list)
+for line in open(train):
+    case, _round, requests, source_ms, target_ms = line.rstrip("\n").split("\t")
+    trains[case].append((float(requests), float(source_ms), float(target_ms)))
+def tmed(case, i):
+    xs = [t[i] for t in trains.get(case, [])]
+    return statistics.median(xs) if xs else None
+if trains:
+    print()
+    print("Train, the registries' side (medians): requests the target answered; CPU used "
+          "by the source and the target registry, and by the client (gantry, or every skopeo)")
+    print()
+    print("| train | target requests | source registry CPU | target registry CPU | client CPU | wall |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, case in [("gantry, one promote", "train gantry"),
+                        (f"skopeo, {train_images} sequential copies", "train skopeo")]:
+        if case in trains:
+            client = med(case, 3)
+            print(f"| {label} | {f0(tmed(case, 0))} | {f0(tmed(case, 1))} ms | "
+                  f"{f0(tmed(case, 2))} ms | {f0(client) + ' ms' if client is not None else '-'} | "
+                  f"{f1(med(case, 0))} ms |")
 print()
 ratio = lambda a, b: "-" if a is None or not b else f"{a / b:.2f}x"
 print("Ratios:")
-print(f"  warm status / status without the cache (--fresh): requests "
-      f"{ratio(med('status warm', 1), med('status --fresh', 1))}, wall "
-      f"{ratio(med('status warm', 0), med('status --fresh', 0))}")
-print(f"  warm status, SHA tags only / --fresh: requests "
-      f"{ratio(med('status sha-only warm', 1), med('status sha-only --fresh', 1))}, wall "
-      f"{ratio(med('status sha-only warm', 0), med('status sha-only --fresh', 0))}")
+if only != "train":
+    print(f"  warm status / status without the cache (--fresh): requests "
+          f"{ratio(med('status warm', 1), med('status --fresh', 1))}, wall "
+          f"{ratio(med('status warm', 0), med('status --fresh', 0))}")
+    print(f"  warm status, SHA tags only / --fresh: requests "
+          f"{ratio(med('status sha-only warm', 1), med('status sha-only --fresh', 1))}, wall "
+          f"{ratio(med('status sha-only warm', 0), med('status sha-only --fresh', 0))}")
 print(f"  train gantry / skopeo: {ratio(med('train gantry', 0), med('train skopeo', 0))}")
 EOF
 exit 0

@@ -218,6 +218,46 @@ fn tag_write_failing_for_good_leaves_no_tag() {
 }
 
 #[test]
+fn mutable_tag_write_failing_after_the_sha_tag_keeps_the_sha_tag_exact_and_the_mutable_tag_as_it_was(
+) {
+    let case = Case::new("fault-mutable-tag-write");
+    let regs = registries();
+    let digest = seed_sized(&case, "5858585", 0x5c);
+    // The target's mutable tag points at an older image before the promotion.
+    let older = gantry::sandbox::push_sized_image(
+        regs.prod.addr(),
+        &case.service,
+        &["target".to_string()],
+        1024,
+        0x5cff,
+    )
+    .expect("push the older image");
+    // Everything goes through but the mutable tag's write, which never does.
+    let proxy = FaultProxy::start(
+        regs.prod.addr(),
+        vec![Rule::new(
+            "PUT",
+            &format!("/{}/manifests/target", case.service),
+            None,
+            Fault::Respond(Response::status(503)),
+        )],
+    );
+    case.add_environment("target", &proxy.addr, "dev");
+    let out = promote(&case, "5858585", "target");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(proxy.faults_injected() > 0);
+    // The SHA tag was written (last but one) and is exact; the mutable tag was not moved.
+    assert_eq!(case.digest_at(&regs.prod, "sha-5858585"), digest);
+    assert_eq!(case.digest_at(&regs.prod, "target"), older);
+    // A rerun with the registry healthy moves the mutable tag and changes nothing else.
+    proxy.set_rules(Vec::new());
+    let rerun = promote(&case, "5858585", "target");
+    assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
+    assert_eq!(case.digest_at(&regs.prod, "sha-5858585"), digest);
+    assert_eq!(case.digest_at(&regs.prod, "target"), digest);
+}
+
+#[test]
 fn target_registry_killed_mid_copy_then_restarted_rerun_completes() {
     let case = Case::new("fault-kill-target");
     let digest = seed_sized(&case, "5757575", 0x57);

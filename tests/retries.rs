@@ -70,6 +70,14 @@ fn persistent_server_errors_give_up_with_a_clear_message() {
         err.contains("HTTP 500") && err.contains("gave up after 3 attempts"),
         "{err}"
     );
-    // Exactly the configured number of attempts, no more.
-    assert_eq!(proxy.requests().len(), 3);
+    // Exactly the configured number of attempts of a request, no more. The first reads of
+    // a plan go out together (the tags and the manifest), so each of them counts its own
+    // attempts, and the first to give up ends the promotion.
+    let requests = proxy.requests();
+    let mut attempts = std::collections::HashMap::new();
+    for request in &requests {
+        *attempts.entry(request).or_insert(0) += 1;
+    }
+    assert!(attempts.values().all(|&n| n <= 3), "{requests:?}");
+    assert!(attempts.values().any(|&n| n == 3), "{requests:?}");
 }

@@ -124,11 +124,44 @@ pub(crate) struct Side<'a> {
     pub repository: &'a str,
 }
 
-/// Plans carrying the attachments of `top` and of its `children` from `source` to
-/// `target`. `image_blobs` are the blobs the image itself brings (not planned twice).
+/// What the source repository holds that decides which attachments exist: its tags
+/// (fallback indexes, cosign tags, and the image's own `.sig` for the signing step) and
+/// whether its registry has the referrers API.
+pub(crate) struct SourceFacts {
+    pub tags: HashSet<String>,
+    pub api: bool,
+}
+
+/// Reads the source's `SourceFacts` in one round trip (the tag listing and the referrers
+/// probe at once; the probe is sent once per registry client), or `None` when attachments
+/// are not carried.
+pub(crate) async fn source_facts(
+    source: Side<'_>,
+    top: &Digest,
+    filter: &AttachmentFilter,
+) -> Result<Option<SourceFacts>, EngineError> {
+    if !filter.enabled {
+        return Ok(None);
+    }
+    let (tags, api) = futures_util::future::try_join(
+        source.client.list_tags(source.repository),
+        source.client.has_referrers_api(source.repository, top),
+    )
+    .await?;
+    Ok(Some(SourceFacts {
+        tags: tags.into_iter().collect(),
+        api,
+    }))
+}
+
+/// Plans carrying the attachments of `top` and of its `children` from `source`, whose
+/// `facts` were read before (none: attachments are not carried), to `target`.
+/// `image_blobs` are the blobs the image itself brings (not planned twice).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn plan(
     source: Side<'_>,
     target: Side<'_>,
+    facts: Option<&SourceFacts>,
     top: &Digest,
     children: &[Digest],
     image_blobs: &HashSet<Digest>,
@@ -136,21 +169,13 @@ pub(crate) async fn plan(
     filter: &AttachmentFilter,
 ) -> Result<AttachmentStep, EngineError> {
     let mut step = AttachmentStep::default();
-    if !filter.enabled {
+    let Some(facts) = facts.filter(|_| filter.enabled) else {
         return Ok(step);
-    }
+    };
     // One tag listing per side tells which fallback indexes and cosign tags exist, so a
     // registry without the referrers API costs no request per subject.
-    let source_tags: HashSet<String> = source
-        .client
-        .list_tags(source.repository)
-        .await?
-        .into_iter()
-        .collect();
-    let source_api = source
-        .client
-        .has_referrers_api(source.repository, top)
-        .await?;
+    let source_tags = &facts.tags;
+    let source_api = facts.api;
     let mut target_tags: Option<HashSet<String>> = None;
 
     let mut queue: VecDeque<(Digest, usize)> = std::iter::once(top.clone())

@@ -14,6 +14,11 @@ use super::{Counters, Engine, EngineError, Step};
 use crate::domain::Digest;
 use crate::registry::{RegistryClient, RegistryError, UploadStart};
 
+/// Blobs under this size (config blobs, small layers) upload without a blob slot: their
+/// POST and PUT are round trips, not bandwidth, and waiting behind large layers for a
+/// slot would only delay the manifests that need them.
+const SMALL_BLOB_BYTES: u64 = 1024 * 1024;
+
 pub(crate) async fn execute(
     engine: &Engine,
     plan: &Plan,
@@ -23,29 +28,34 @@ pub(crate) async fn execute(
     let target = engine.client(&plan.to)?;
 
     counters.set_step(Step::CopyingBlobs);
-    let transfers = plan
-        .blobs
-        .iter()
-        .chain(plan.attachments.blobs.iter())
-        .filter(|b| matches!(b.action, BlobAction::Copy | BlobAction::Mount))
-        .map(|blob| async move {
-            let _slot = engine
-                .blob_slots
-                .acquire()
-                .await
-                .map_err(|_| EngineError::Input("engine is shutting down".into()))?;
-            transfer_blob(
-                source,
-                &plan.source_repository,
-                target,
-                &plan.target_repository,
-                blob,
-                counters,
-            )
-            .await?;
-            counters.blob_done();
-            Ok::<_, EngineError>(())
-        });
+    let transfers =
+        plan.blobs
+            .iter()
+            .chain(plan.attachments.blobs.iter())
+            .filter(|b| matches!(b.action, BlobAction::Copy | BlobAction::Mount))
+            .map(|blob| async move {
+                let _slot =
+                    if blob.size < SMALL_BLOB_BYTES {
+                        None
+                    } else {
+                        Some(
+                            engine.blob_slots.acquire().await.map_err(|_| {
+                                EngineError::Input("engine is shutting down".into())
+                            })?,
+                        )
+                    };
+                transfer_blob(
+                    source,
+                    &plan.source_repository,
+                    target,
+                    &plan.target_repository,
+                    blob,
+                    counters,
+                )
+                .await?;
+                counters.blob_done();
+                Ok::<_, EngineError>(())
+            });
     try_join_all(transfers).await?;
 
     counters.set_step(Step::PushingManifests);
@@ -80,6 +90,10 @@ pub(crate) async fn execute(
     .await?;
 
     counters.set_step(Step::Tagging);
+    // The images of a train reach this point each on its own and write their tags at once,
+    // one image's beside another's: no image waits for the slowest of the train. Within
+    // an image the order stays: the immutable tag, then the mutable one, so a mutable tag
+    // never points at an image whose immutable tag is missing.
     // Another promotion (from another machine, past the local lock) may have written the
     // tags since we planned: check them all (at once) before writing any, so we never
     // half-tag.

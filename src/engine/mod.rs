@@ -28,7 +28,7 @@ mod signing;
 pub mod tag_reads;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -136,6 +136,9 @@ pub struct Engine {
     fresh: bool,
     /// Requests in flight per registry host (`[copy] requests_per_host`).
     host_limits: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Promotions running now: the last one to finish saves the tag caches, so a train
+    /// writes each cache file once, not once per image (see `promote`).
+    promotions_running: AtomicUsize,
 }
 
 impl Engine {
@@ -167,6 +170,7 @@ impl Engine {
             tag_caches: Default::default(),
             fresh: false,
             host_limits: Default::default(),
+            promotions_running: AtomicUsize::new(0),
         })
     }
 

@@ -243,39 +243,17 @@ pub(crate) async fn build(
     resolved: Resolved,
 ) -> Result<Plan, EngineError> {
     let mut plan = build_image(engine, service, source_env, target_env, resolved).await?;
-    if plan.refusal.is_some() {
-        return Ok(plan);
-    }
-    let children = match manifest::parse(&plan.top.media_type, &plan.top.bytes) {
-        Ok(Parsed::Index(children)) => children.into_iter().map(|c| c.digest).collect(),
-        _ => Vec::new(),
-    };
-    let image_blobs = plan.blobs.iter().map(|b| b.digest.clone()).collect();
-    let copy = &engine.config().copy;
-    let filter = super::attachments::AttachmentFilter {
-        enabled: copy.referrers,
-        artifact_types: copy.artifact_types.clone(),
-    };
-    let side = |env: &str, repository| {
-        Ok::<_, EngineError>(super::attachments::Side {
-            client: engine.client(env)?,
-            repository,
-        })
-    };
-    plan.attachments = super::attachments::plan(
-        side(&plan.from_env, &plan.source_repository)?,
-        side(&plan.to, &plan.target_repository)?,
-        &plan.digest,
-        &children,
-        &image_blobs,
-        source_env.registry == target_env.registry,
-        &filter,
-    )
-    .await?;
+    // Planned at once with the image, the attachments may list a blob the image copies
+    // too: it is copied once, with the image.
+    let image_blobs: HashSet<Digest> = plan.blobs.iter().map(|b| b.digest.clone()).collect();
+    plan.attachments
+        .blobs
+        .retain(|blob| !image_blobs.contains(&blob.digest));
     Ok(plan)
 }
 
-/// The image's own part of the plan: tags, manifests, blobs, signatures.
+/// The plan: tags, manifests, blobs, signatures and attachments, in as few dependent
+/// round trips as they allow.
 async fn build_image(
     engine: &Engine,
     service: &Service,
@@ -325,11 +303,49 @@ async fn build_image(
         plan.platforms = children.iter().map(|c| c.platform.clone()).collect();
     }
 
-    // The immutable tag decides first: if it points elsewhere, nothing else matters.
-    let existing = target
-        .head_manifest(&target_repository, &resolved.tag)
-        .await?;
-    match existing {
+    let copy = &engine.config().copy;
+    let filter = super::attachments::AttachmentFilter {
+        enabled: copy.referrers,
+        artifact_types: copy.artifact_types.clone(),
+    };
+    let source_side = super::attachments::Side {
+        client: source,
+        repository: &source_repository,
+    };
+    let target_side = super::attachments::Side {
+        client: target,
+        repository: &target_repository,
+    };
+    // Everything the target holds of the image, and the source's tag list (what is
+    // attached, whether it is signed), asked at once. The immutable tag decides: if it
+    // points elsewhere nothing else matters, but reading the rest meanwhile costs nothing
+    // in time, where asking after it would cost a round trip per image.
+    let mutable = target_env.mutable_tag.as_deref();
+    let (existing, mutable_head, top_head, source_facts) = tokio::try_join!(
+        async {
+            target
+                .head_manifest(&target_repository, &resolved.tag)
+                .await
+                .map_err(EngineError::from)
+        },
+        async {
+            match mutable {
+                Some(tag) => target
+                    .head_manifest(&target_repository, tag)
+                    .await
+                    .map_err(EngineError::from),
+                None => Ok(None),
+            }
+        },
+        async {
+            target
+                .head_manifest(&target_repository, digest.as_str())
+                .await
+                .map_err(EngineError::from)
+        },
+        super::attachments::source_facts(source_side, &digest, &filter),
+    )?;
+    match &existing {
         Some(head) if head.digest != digest => {
             plan.refusal = Some(format!(
                 "{}:{} already exists in {} with digest {} but the image being promoted is {}; immutable tags are never moved",
@@ -342,7 +358,7 @@ async fn build_image(
             plan.tags.push(TagStep {
                 tag: resolved.tag.clone(),
                 action: TagAction::Conflict {
-                    current: head.digest,
+                    current: head.digest.clone(),
                 },
             });
             return Ok(plan);
@@ -356,36 +372,8 @@ async fn build_image(
             action: TagAction::Create,
         }),
     }
-    // The rest of what the target holds, asked at once: one round trip, not three.
-    let mutable = target_env.mutable_tag.as_deref();
-    let (mutable_head, top_head, signatures) = tokio::join!(
-        async {
-            match mutable {
-                Some(tag) => target.head_manifest(&target_repository, tag).await,
-                None => Ok(None),
-            }
-        },
-        async {
-            match &existing {
-                // Tagged with the digest already: the manifest is there.
-                Some(head) => Ok(Some(head.clone())),
-                None => {
-                    target
-                        .head_manifest(&target_repository, digest.as_str())
-                        .await
-                }
-            }
-        },
-        engine.plan_signatures(
-            service,
-            (source, &source_repository),
-            target_env,
-            (target, &target_repository),
-            &digest,
-        ),
-    );
     if let Some(mutable) = mutable {
-        let action = match mutable_head? {
+        let action = match mutable_head {
             None => TagAction::Create,
             Some(head) if head.digest == digest => TagAction::Unchanged,
             Some(head) => TagAction::Move { from: head.digest },
@@ -395,10 +383,9 @@ async fn build_image(
             action,
         });
     }
-    plan.signatures = signatures?;
 
     // A manifest the registry accepted has all its blobs and children: no need to walk it.
-    let top_present = top_head?.is_some();
+    let top_present = existing.is_some() || top_head.is_some();
     let top_step = ManifestStep {
         digest: digest.clone(),
         media_type: top.media_type.clone(),
@@ -412,13 +399,86 @@ async fn build_image(
             ManifestAction::Push
         },
     };
-    if top_present {
-        plan.manifests.push(top_step);
-        return Ok(plan);
+    let (children, own_blobs): (Vec<Digest>, HashSet<Digest>) = match &parsed {
+        Parsed::Index(children) => (
+            children.iter().map(|c| c.digest.clone()).collect(),
+            HashSet::new(),
+        ),
+        Parsed::Image(parts) => (
+            Vec::new(),
+            parts.blobs().map(|b| b.digest.clone()).collect(),
+        ),
+    };
+    let same_registry = source_env.registry == target_env.registry;
+    // Then, at once: signatures, attachments, and what of the image the target lacks.
+    let (signatures, attachments, walked) = tokio::join!(
+        engine.plan_signatures(
+            service,
+            (source, &source_repository),
+            target_env,
+            (target, &target_repository),
+            &digest,
+            source_facts.as_ref().map(|facts| &facts.tags),
+        ),
+        super::attachments::plan(
+            source_side,
+            target_side,
+            source_facts.as_ref(),
+            &digest,
+            &children,
+            &own_blobs,
+            same_registry,
+            &filter,
+        ),
+        async {
+            if top_present {
+                Ok(None)
+            } else {
+                walk(source_side, target_side, parsed, same_registry)
+                    .await
+                    .map(Some)
+            }
+        },
+    );
+    plan.signatures = signatures?;
+    plan.attachments = attachments?;
+    match walked? {
+        None => plan.manifests.push(top_step),
+        Some(walked) => {
+            plan.manifests = walked.manifests;
+            plan.manifests.push(top_step);
+            plan.to_push = walked.to_push;
+            plan.to_push.push(top.clone());
+            plan.blobs = walked.blobs;
+        }
     }
+    Ok(plan)
+}
 
+/// What of an image the target lacks: its child manifests (in index order, the manifests
+/// to push among them) and its blobs.
+struct Walked {
+    manifests: Vec<ManifestStep>,
+    to_push: Vec<RawManifest>,
+    blobs: Vec<BlobStep>,
+}
+
+/// Walks an image the target does not have: each child manifest (HEAD in the target, GET
+/// from the source if missing), then each blob of what is pushed.
+async fn walk(
+    source_side: super::attachments::Side<'_>,
+    target_side: super::attachments::Side<'_>,
+    parsed: Parsed,
+    same_registry: bool,
+) -> Result<Walked, EngineError> {
+    let (source, source_repository) = (source_side.client, source_side.repository);
+    let (target, target_repository) = (target_side.client, target_side.repository);
+    let mut walked = Walked {
+        manifests: Vec::new(),
+        to_push: Vec::new(),
+        blobs: Vec::new(),
+    };
     let mut images = Vec::new();
-    let (source_repository, target_repository) = (&source_repository, &target_repository);
     match parsed {
         Parsed::Image(parts) => images.push(parts),
         Parsed::Index(children) => {
@@ -469,12 +529,12 @@ async fn build_image(
                             }
                         };
                         images.push(parts);
-                        plan.to_push.push(raw);
+                        walked.to_push.push(raw);
                         ManifestAction::Push
                     }
                     None => ManifestAction::Present,
                 };
-                plan.manifests.push(ManifestStep {
+                walked.manifests.push(ManifestStep {
                     digest: child.digest,
                     media_type: child.media_type,
                     platform: child.platform,
@@ -483,8 +543,6 @@ async fn build_image(
             }
         }
     }
-    plan.manifests.push(top_step);
-    plan.to_push.push(top.clone());
 
     let mut seen = HashSet::new();
     let wanted: Vec<_> = images
@@ -493,13 +551,12 @@ async fn build_image(
         .filter(|blob| seen.insert(blob.digest.clone()))
         .cloned()
         .collect();
-    let same_registry = source_env.registry == target_env.registry;
-    plan.blobs = stream::iter(wanted)
+    walked.blobs = stream::iter(wanted)
         .map(|blob| blob_step(target, target_repository, blob, same_registry))
         .buffered(PLAN_CONCURRENCY)
         .try_collect()
         .await?;
-    Ok(plan)
+    Ok(walked)
 }
 
 /// What to do with one blob the target needs: skip it if there, else mount or copy it.

@@ -101,6 +101,7 @@ impl Engine {
                 label: format!("{} {} -> {}", request.selector, request.from, request.to),
             },
         );
+        let _running = Running::start(self);
         let counters = Arc::new(Counters::default());
         let last_sent = Arc::new(std::sync::Mutex::new(None));
         let reporter = self.spawn_reporter(job, counters.clone(), last_sent.clone());
@@ -227,7 +228,6 @@ impl Engine {
             None
         };
         copy::execute(self, &plan, counters).await?;
-        self.save_tag_caches();
         // After the copy: a ledger failure is a warning on a promotion that happened.
         let ledger = self.record_promotion(&plan).await;
         counters.set_step(Step::Deploying);
@@ -281,6 +281,32 @@ impl Engine {
                 }
             }
         }))
+    }
+}
+
+/// One promotion running. The images of a train run at once, so when the last of them
+/// ends (done, failed or dropped) the tag caches are saved once for all: one locked
+/// read-merge-rename of each cache file per train instead of one per image.
+struct Running<'a>(&'a Engine);
+
+impl<'a> Running<'a> {
+    fn start(engine: &'a Engine) -> Self {
+        engine
+            .promotions_running
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Running(engine)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let before = self
+            .0
+            .promotions_running
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        if before == 1 {
+            self.0.save_tag_caches();
+        }
     }
 }
 

@@ -120,6 +120,7 @@ impl Engine {
         target_env: &Environment,
         target: (&RegistryClient, &str),
         digest: &Digest,
+        source_tags: Option<&std::collections::HashSet<String>>,
     ) -> Result<remote::SignatureStep, EngineError> {
         let key = if target_env.sign {
             Some(self.signing_key().await?)
@@ -128,7 +129,16 @@ impl Engine {
         };
         let reference = target_env.image_name(service);
         let signer = key.as_deref().map(|key| (key, reference.as_str()));
-        Ok(remote::plan(source.0, source.1, target.0, target.1, digest, signer).await?)
+        Ok(remote::plan(
+            source.0,
+            source.1,
+            target.0,
+            target.1,
+            digest,
+            signer,
+            source_tags,
+        )
+        .await?)
     }
 }
 

@@ -144,8 +144,9 @@ pub struct RegistryClient {
     /// Bounds the requests waiting for an answer from this host, shared by every client
     /// of the host (see `with_limit`).
     limit: Option<std::sync::Arc<tokio::sync::Semaphore>>,
-    /// Whether the registry answers the referrers API, once it said so.
-    referrers_api: std::sync::OnceLock<bool>,
+    /// Whether the registry answers the referrers API, once it said so. A cell, not a
+    /// lock: the images of a train ask at once, and share the one probe in flight.
+    referrers_api: tokio::sync::OnceCell<bool>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -242,7 +243,7 @@ impl RegistryClient {
             mounts: RwLock::new(std::collections::HashSet::new()),
             last_failure: std::sync::Mutex::new(None),
             limit: None,
-            referrers_api: std::sync::OnceLock::new(),
+            referrers_api: tokio::sync::OnceCell::new(),
         }
     }
 

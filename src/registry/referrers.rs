@@ -129,16 +129,23 @@ impl RegistryClient {
     }
 
     /// Whether the registry has the referrers API, asked of one repository and subject;
-    /// the first definite answer is kept for the registry.
+    /// the first definite answer is kept for the registry. Callers asking while a probe is
+    /// under way wait for its answer instead of sending their own; a probe that fails
+    /// leaves the question open for the next caller.
     pub async fn has_referrers_api(
         &self,
         repository: &str,
         subject: &Digest,
     ) -> Result<bool, RegistryError> {
-        Ok(self
-            .referrers_from_api(repository, subject)
-            .await?
-            .is_some())
+        self.referrers_api
+            .get_or_try_init(|| async {
+                Ok(self
+                    .referrers_from_api(repository, subject)
+                    .await?
+                    .is_some())
+            })
+            .await
+            .copied()
     }
 
     /// `None` when the registry has no referrers API (its answer is 404).

@@ -3,6 +3,8 @@
 //! Everything goes through `RegistryClient`, so signatures get the same credentials,
 //! CA roots, retries and exact-bytes handling as the images they sign.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -64,7 +66,8 @@ pub enum SignAction {
 pub struct SignatureStep {
     /// Signatures the source image carries.
     pub source: usize,
-    /// Signatures the target already has for this digest.
+    /// Signatures the target already has for this digest (counted when the promotion may
+    /// write to its `.sig`: the source has signatures or the target signs; see `plan`).
     pub present: usize,
     /// Source signatures the target lacks: copied with the image.
     pub carried: usize,
@@ -106,6 +109,11 @@ impl SignatureStep {
 /// Plans the signature step of a promotion: which source signatures the target lacks, and
 /// whether `signer` (with the target's `host/repository`) has to sign. The signature itself
 /// is made here, so carrying out the plan is registry work only.
+///
+/// `source_tags`, the source repository's tags when the caller has already listed them,
+/// spares the reads when nothing can come of them: without a source `.sig` tag there is
+/// nothing to carry, and a target that does not sign then gets no signature write, so
+/// neither `.sig` is read (`present` stays 0: the target's signatures are not counted).
 pub(crate) async fn plan(
     source: &RegistryClient,
     source_repository: &str,
@@ -113,9 +121,20 @@ pub(crate) async fn plan(
     target_repository: &str,
     digest: &Digest,
     signer: Option<(&SigningKey, &str)>,
+    source_tags: Option<&HashSet<String>>,
 ) -> Result<SignatureStep, SigningError> {
+    let source_signed = source_tags.is_none_or(|tags| tags.contains(&signature_tag(digest)));
+    if !source_signed && signer.is_none() {
+        return Ok(SignatureStep::default());
+    }
     let (source_sig, target_sig) = futures_util::future::try_join(
-        read(source, source_repository, digest),
+        async {
+            if source_signed {
+                read(source, source_repository, digest).await
+            } else {
+                Ok(SigRead::Absent)
+            }
+        },
         read(target, target_repository, digest),
     )
     .await?;
