@@ -291,6 +291,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
     run_measured "no-op promotion, git" "$r" -- "$GANTRY" --config "$CONFIG" promote "$NOOP_IMAGE" --to stage
     run_measured "no-op promotion, no git" "$r" -- "$GANTRY" --config "$CONFIG_NO_GIT" promote "$NOOP_IMAGE" --to stage
 done
+# The rounds above time the command from bash, around /usr/bin/time (a fork and an exec
+# more); hyperfine, where installed, times the command alone over many runs.
+if command -v hyperfine >/dev/null 2>&1; then
+    noop_cmds=("$GANTRY --config $CONFIG promote $NOOP_IMAGE --to stage"
+        "$GANTRY --config $CONFIG_NO_GIT promote $NOOP_IMAGE --to stage")
+    [[ -n ${GANTRY_BEFORE:-} ]] &&
+        noop_cmds+=("$GANTRY_BEFORE --config $CONFIG promote $NOOP_IMAGE --to stage")
+    hyperfine -N -w 5 -r 40 --export-json "$WORK/noop-hyperfine.json" "${noop_cmds[@]}" \
+        >"$WORK/logs/noop-hyperfine.out" 2>&1 || say "hyperfine failed: see $WORK/logs/noop-hyperfine.out"
+fi
 
 fi # ! only_train
 
@@ -476,4 +486,21 @@ if only != "train":
           f"{ratio(med('status sha-only warm', 0), med('status sha-only --fresh', 0))}")
 print(f"  train gantry / skopeo: {ratio(med('train gantry', 0), med('train skopeo', 0))}")
 EOF
+if [[ -s $WORK/noop-hyperfine.json ]]; then
+    python3 - "$WORK/noop-hyperfine.json" "${GANTRY_BEFORE:-}" "$CONFIG_NO_GIT" <<'EOF'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+before, no_git = sys.argv[2], sys.argv[3]
+print()
+print("Already-present promotion, the command alone (hyperfine, 40 runs after 5 warm-ups):")
+print()
+print("| binary | configuration | mean ± σ | min | user + sys |")
+print("|---|---|---:|---:|---:|")
+for r in results:
+    binary = "GANTRY_BEFORE" if before and r["command"].startswith(before + " ") else "gantry"
+    config = "no git" if no_git in r["command"] else "real git repository"
+    print(f"| {binary} | {config} | {r['mean'] * 1000:.1f} ± {r['stddev'] * 1000:.1f} ms | "
+          f"{r['min'] * 1000:.1f} ms | {(r['user'] + r['system']) * 1000:.1f} ms |")
+EOF
+fi
 exit 0

@@ -227,7 +227,12 @@ impl Engine {
         } else {
             None
         };
-        copy::execute(self, &plan, counters).await?;
+        // An image already in place with its tags writes nothing, so there is nothing to
+        // check tags against nor to teach the tag cache (loading it would cost more than
+        // the whole no-op).
+        if !plan.is_noop() {
+            copy::execute(self, &plan, counters).await?;
+        }
         // After the copy: a ledger failure is a warning on a promotion that happened.
         let ledger = self.record_promotion(&plan).await;
         counters.set_step(Step::Deploying);
