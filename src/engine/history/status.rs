@@ -118,14 +118,7 @@ impl Engine {
             .filter(|r| r.mirror && !fetched_now.contains(&r.location.as_str()))
             .filter_map(|r| r.fetched_at)
             .collect();
-        if let Some(oldest) = as_fetched.iter().min() {
-            notes.push(format!(
-                "{} service repositor{} read as last fetched (the oldest {} ago): `gantry fetch` brings them up to date",
-                as_fetched.len(),
-                if as_fetched.len() == 1 { "y" } else { "ies" },
-                human_age(now - oldest)
-            ));
-        }
+        notes.extend(stale_mirrors_note(now, &as_fetched));
         StatusReport {
             cells,
             drift,
@@ -345,4 +338,41 @@ fn status_drift(envs: &[Environment], cells: &mut [StatusCell]) -> Vec<Drift> {
         });
     }
     drift
+}
+
+/// Mirrors fetched this long ago or less are as good as fetched now: no note for them.
+const FRESH_MIRROR_SECS: i64 = 300;
+
+/// The note for mirrors read as last fetched (`fetched_at`, in seconds since the epoch),
+/// when one of them is older than a few minutes; right after `gantry fetch` it would
+/// only be noise.
+fn stale_mirrors_note(now: i64, fetched_at: &[i64]) -> Option<String> {
+    let oldest = fetched_at.iter().min()?;
+    if now - oldest <= FRESH_MIRROR_SECS {
+        return None;
+    }
+    Some(format!(
+        "{} service repositor{} read as last fetched (the oldest {} ago): `gantry fetch` brings them up to date",
+        fetched_at.len(),
+        if fetched_at.len() == 1 { "y" } else { "ies" },
+        human_age(now - oldest)
+    ))
+}
+
+#[cfg(test)]
+mod stale_note_tests {
+    use super::stale_mirrors_note;
+
+    #[test]
+    fn mirrors_fetched_minutes_ago_are_not_noted_older_ones_are_with_the_oldest_age() {
+        let now = 1_000_000;
+        assert_eq!(stale_mirrors_note(now, &[]), None);
+        assert_eq!(stale_mirrors_note(now, &[now, now - 60]), None);
+        let note = stale_mirrors_note(now, &[now - 60, now - 7200]).expect("a note");
+        assert!(
+            note.starts_with("2 service repositories read as last fetched"),
+            "{note}"
+        );
+        assert!(note.contains("2h"), "{note}");
+    }
 }
