@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::git::{gantry_command, gantry_git, git_case, short, standard_history, TestRepo};
+use common::git::{
+    gantry_command, gantry_git, git_case, short, standard_history, HttpRemote, TestRepo,
+};
 use common::{code, json, registries, stderr, stdout, Case};
 use gantry::sandbox::{ImageSpec, SeedFormat};
 
@@ -295,69 +297,6 @@ fn worktree_state_detached(repo: &TestRepo) -> (String, String) {
         repo.git(&["rev-parse", "HEAD"]),
         repo.git(&["status", "--porcelain=v1", "--untracked-files=all"]),
     )
-}
-
-/// A smart-HTTP git server behind basic auth (tests/fixtures/git_http_server.py); killed
-/// on drop.
-struct HttpRemote {
-    child: std::process::Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl HttpRemote {
-    fn start(root: &std::path::Path, user: &str, password: &str) -> HttpRemote {
-        Self::start_with(root, user, password, None)
-    }
-
-    /// Served over https with this certificate (see `TestCa::server_cert`).
-    fn start_with(
-        root: &std::path::Path,
-        user: &str,
-        password: &str,
-        tls: Option<&gantry::sandbox::CertPair>,
-    ) -> HttpRemote {
-        use std::io::BufRead;
-        let log = root.with_extension("log");
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/git_http_server.py"
-        );
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .arg(root)
-            .args([user, password])
-            .arg(&log)
-            .args(tls.iter().flat_map(|pair| [&pair.cert, &pair.key]))
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs the git http server");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("server stdout");
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the server prints its port");
-        let port = line.trim().parse().expect("a port number");
-        HttpRemote { child, port, log }
-    }
-
-    /// Requests the server refused for want of the right password.
-    fn refused(&self) -> usize {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("401 "))
-            .count()
-    }
-}
-
-impl Drop for HttpRemote {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -16,6 +16,8 @@ use gantry::sandbox::{ImageSpec, SeedFormat};
 // The cases past the first ones, beside this file (a crate root finds modules in tests/).
 #[path = "polyrepo/console_fetch.rs"]
 mod console_fetch;
+#[path = "polyrepo/http_auth.rs"]
+mod http_auth;
 #[path = "polyrepo/mirrored.rs"]
 mod mirrored;
 #[path = "polyrepo/mixed.rs"]

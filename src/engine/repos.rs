@@ -382,7 +382,7 @@ impl Engine {
         match (self.fetch_once(&job).await, before) {
             (Ok(_), _) => Ok(Vec::new()),
             (Err(e), Some(at)) if e.failure == FetchFailure::Unreachable => Ok(vec![format!(
-                "{}: {url} is unreachable ({}): read from the copy fetched {} ago",
+                "{}: {url} cannot be fetched ({}): read from the copy fetched {} ago",
                 repo.names(),
                 e.reason,
                 human_age(chrono::Utc::now().timestamp() - at)
@@ -400,7 +400,7 @@ impl Engine {
 
     /// Runs `work` on a blocking thread with `repo` open, its mirror fetched first once in
     /// this process; returns the answer and what the reader should know (a shallow clone,
-    /// a mirror read as last fetched because the remote is unreachable).
+    /// a mirror read as last fetched because the remote cannot be fetched).
     pub(crate) async fn with_repo<T, F>(
         &self,
         repo: &ServiceRepo,

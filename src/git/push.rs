@@ -124,6 +124,7 @@ fn unknown_host_key(dest: &SshDestination, key: Option<&str>) -> String {
 fn refused(url: &str, username: Option<&str>, offers: &CredentialOffers) -> git2::Error {
     let host = SshDestination::parse(url)
         .map(|d| d.host)
+        .or_else(|| http_host(url))
         .unwrap_or_else(|| url.to_string());
     let user = username.unwrap_or("git");
     if offers.agent.get() {
@@ -155,6 +156,17 @@ fn refused(url: &str, username: Option<&str>, offers: &CredentialOffers) -> git2
         ErrorClass::None,
         "no credentials accepted (tried ssh-agent and git's credential helper)",
     )
+}
+
+/// The `host[:port]` of an http(s) URL (without any `user@`): the error naming the URL
+/// already, the refusal names the server that refused.
+fn http_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then(|| host.to_string())
 }
 
 /// Answers libgit2's credential requests the way git does: ssh-agent for ssh remotes,

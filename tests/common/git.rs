@@ -300,6 +300,69 @@ impl Drop for GitDaemon {
     }
 }
 
+/// A smart-HTTP git server behind basic auth (tests/fixtures/git_http_server.py), as an
+/// https forge asks for a password; killed on drop.
+pub struct HttpRemote {
+    child: std::process::Child,
+    pub port: u16,
+    log: std::path::PathBuf,
+}
+
+impl HttpRemote {
+    pub fn start(root: &std::path::Path, user: &str, password: &str) -> HttpRemote {
+        Self::start_with(root, user, password, None)
+    }
+
+    /// Served over https with this certificate (see `TestCa::server_cert`).
+    pub fn start_with(
+        root: &std::path::Path,
+        user: &str,
+        password: &str,
+        tls: Option<&gantry::sandbox::CertPair>,
+    ) -> HttpRemote {
+        use std::io::BufRead;
+        let log = root.with_extension("log");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/git_http_server.py"
+        );
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(root)
+            .args([user, password])
+            .arg(&log)
+            .args(tls.iter().flat_map(|pair| [&pair.cert, &pair.key]))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the git http server");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("server stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server prints its port");
+        let port = line.trim().parse().expect("a port number");
+        HttpRemote { child, port, log }
+    }
+
+    /// Requests the server refused for want of the right password.
+    pub fn refused(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("401 "))
+            .count()
+    }
+}
+
+impl Drop for HttpRemote {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A bare repository at `path` whose develop has `commits` commits by first parents (one
 /// file changing), main at the first: made with `git fast-import`, for long histories.
 pub fn long_history(path: &Path, commits: usize) -> Vec<String> {
