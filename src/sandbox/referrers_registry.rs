@@ -5,14 +5,13 @@
 //! is installed from crates.io (`cargo install --locked ferro-oci-server`, see `.ci/run`).
 
 use std::fs;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::registry::{free_port, log_tail, open_log, spawn_watchdog};
+use super::registry::{free_port, get_v2, log_tail, open_log, spawn_watchdog};
 use super::SandboxError;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -180,24 +179,10 @@ fn server_bin() -> std::ffi::OsString {
 
 /// True once `GET /v2/` answers 200.
 fn answers(addr: &str) -> bool {
-    let Ok(socket) = addr.parse::<SocketAddr>() else {
-        return false;
-    };
-    let Ok(mut stream) = TcpStream::connect_timeout(&socket, Duration::from_millis(500)) else {
-        return false;
-    };
-    let timeout = Some(Duration::from_secs(1));
-    if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
-        return false;
-    }
-    let request = format!("GET /v2/ HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = Vec::new();
-    let _ = stream.take(64 * 1024).read_to_end(&mut response);
-    String::from_utf8_lossy(&response)
-        .lines()
-        .next()
-        .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
+    get_v2(addr).is_some_and(|response| {
+        response
+            .lines()
+            .next()
+            .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
+    })
 }

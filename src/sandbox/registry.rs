@@ -418,31 +418,30 @@ pub(super) fn free_port() -> Result<u16, SandboxError> {
     Ok(addr.port())
 }
 
+/// The whole answer to a plain `GET /v2/` on `addr`, or `None` when nothing answers
+/// (within a second). HTTP/1.0 makes the server close the connection, so reading to EOF
+/// ends the response.
+pub(super) fn get_v2(addr: &str) -> Option<String> {
+    let socket = addr.parse::<SocketAddr>().ok()?;
+    let mut stream = TcpStream::connect_timeout(&socket, Duration::from_millis(500)).ok()?;
+    let timeout = Some(Duration::from_secs(1));
+    stream.set_read_timeout(timeout).ok()?;
+    stream.set_write_timeout(timeout).ok()?;
+    let request = format!("GET /v2/ HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut response).ok()?;
+    Some(String::from_utf8_lossy(&response).into_owned())
+}
+
 /// True once our registry (recognised by its nonce header) answers `GET /v2/` with 200 or 401.
 /// For a TLS registry, a plain-HTTP request gets Go's fixed "HTTP request to an HTTPS
 /// server" answer without our headers: that proves a Go TLS server holds the port, and a
 /// foreign server there would still make our registry exit with "address already in use".
 fn probe(addr: &str, nonce: &str, tls: bool) -> bool {
-    let Ok(socket) = addr.parse::<SocketAddr>() else {
+    let Some(response) = get_v2(addr) else {
         return false;
     };
-    let Ok(mut stream) = TcpStream::connect_timeout(&socket, Duration::from_millis(500)) else {
-        return false;
-    };
-    let timeout = Some(Duration::from_secs(1));
-    if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
-        return false;
-    }
-    // HTTP/1.0 makes the server close the connection, so reading to EOF ends the response.
-    let request = format!("GET /v2/ HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = Vec::new();
-    if stream.take(64 * 1024).read_to_end(&mut response).is_err() {
-        return false;
-    }
-    let response = String::from_utf8_lossy(&response);
     if tls {
         return response.starts_with("HTTP/1.0 400") && response.contains("HTTPS server");
     }

@@ -286,8 +286,8 @@ impl Engine {
 }
 
 /// Puts a repository's join into the matrix.
-pub fn apply_join(cells: &mut [StatusCell], join: &StatusJoin) {
-    for cell in cells.iter_mut() {
+pub fn apply_join<'a>(cells: impl IntoIterator<Item = &'a mut StatusCell>, join: &StatusJoin) {
+    for cell in cells {
         if let Some((_, _, commit)) = join
             .commits
             .iter()

@@ -91,6 +91,9 @@ impl EnvironmentsScreen {
             return;
         };
         apply_join(&mut report.cells, &join);
+        // Only the joined repository's cells change: 200 repositories landing one by one
+        // must not copy the whole matrix 200 times.
+        apply_join(self.cells.of_services_mut(&join.repository.services), &join);
         match report
             .repositories
             .iter_mut()
@@ -99,7 +102,6 @@ impl EnvironmentsScreen {
             Some(known) => *known = join.repository,
             None => report.repositories.push(join.repository),
         }
-        self.cells.replace(&report.cells);
     }
 
     /// The cell of `service` in `env`, read so far.

@@ -86,6 +86,17 @@ impl MatrixCells {
         self.by_service.get(service)?.get(env)
     }
 
+    /// The cells of these services, to be changed in place.
+    pub fn of_services_mut<'a>(
+        &'a mut self,
+        services: &'a [String],
+    ) -> impl Iterator<Item = &'a mut StatusCell> {
+        self.by_service
+            .iter_mut()
+            .filter(move |(service, _)| services.contains(service))
+            .flat_map(|(_, envs)| envs.values_mut())
+    }
+
     pub fn all(&self) -> impl Iterator<Item = &StatusCell> {
         self.by_service.values().flat_map(|envs| envs.values())
     }
